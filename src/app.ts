@@ -1,0 +1,70 @@
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition.js';
+import { landingPage } from './landing-page.js';
+import type { Poller } from './poller.js';
+
+const gzip = promisify(gzipCallback);
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly poller: Poller;
+  readonly version: string;
+}
+
+/** Routes only: no listen(), so tests drive it with inject(). */
+export async function buildApp({ log, poller, version }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Prometheus scrapes every few seconds: one log line per request would drown everything else.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024,
+    return503OnClosing: true,
+  });
+
+  // Never a stack trace or internal message in a response.
+  app.setErrorHandler((error, request, reply) => {
+    const err = error as { statusCode?: number; message: string };
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status >= 500) request.log.error({ err: { message: err.message } }, 'request failed');
+    void reply.code(status).type('text/plain; charset=utf-8').send(status >= 500 ? 'internal error\n' : `${err.message}\n`);
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).type('text/plain; charset=utf-8').send('not found\n');
+  });
+
+  app.get('/metrics', async (request, reply) => {
+    const format = negotiateFormat(request.headers.accept);
+    const body = await poller.render(format);
+    void reply.header('Content-Type', format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
+    void reply.header('Cache-Control', 'no-store');
+    if (/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) {
+      void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
+      return gzip(body);
+    }
+    return body;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    if (poller.isReady()) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason: 'PostgreSQL has not answered within the staleness limit' });
+  });
+
+  app.get('/', async (_request, reply) => {
+    void reply
+      .type('text/html; charset=utf-8')
+      .header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'")
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('X-Frame-Options', 'DENY')
+      .header('Referrer-Policy', 'no-referrer');
+    return landingPage(version);
+  });
+
+  return app;
+}

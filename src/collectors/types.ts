@@ -1,0 +1,40 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Family } from '../exposition.js';
+import type { ServerFacts } from '../server-facts.js';
+
+/** Run a read-only query on the connection the poller checked out for this collector. */
+export type QueryFn = <Row extends object = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<Row[]>;
+
+export interface CollectContext {
+  readonly query: QueryFn;
+  readonly facts: ServerFacts;
+  /** The database this connection is on; per-database collectors label their series with it. */
+  readonly datname: string;
+  readonly log: Logger;
+  /** Wall-clock milliseconds at the start of this poll (one value for the whole poll). */
+  readonly now: number;
+}
+
+export interface Collector {
+  /** Collect the whole series set for one database (or the cluster). Throw on failure: the poller classifies and counts it. */
+  collect(ctx: CollectContext): Promise<Family[]>;
+  /** Families a collector owns even when it has no samples, so HELP/TYPE and the golden list stay stable. */
+  readonly families?: readonly string[];
+}
+
+export interface CollectorDefinition {
+  /** Short name: config key (`PGVIGIL_<NAME>_INTERVAL_SECONDS`) and the `collector` label of self-metrics. */
+  readonly name: string;
+  readonly description: string;
+  /** `cluster`: runs once, on the connection database. `database`: runs on every discovered database. */
+  readonly scope: 'cluster' | 'database';
+  readonly defaultIntervalSeconds: number;
+  /**
+   * Decided once per connection from server facts: undefined when the collector applies,
+   * otherwise the reason it does not (logged once, exposed as pgvigil_collector_enabled 0).
+   */
+  notApplicable?(facts: ServerFacts): string | undefined;
+  /** Builds the collector; state that must survive polls (deltas, caches) lives in the returned object. */
+  create(config: Config, log: Logger): Collector;
+}

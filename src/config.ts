@@ -1,0 +1,213 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import envSchema from 'env-schema';
+import type { ErrorObject } from 'ajv';
+import type { ClientConfig } from 'pg';
+import { collectorDefinitions } from './collectors/index.js';
+
+// One schema for every variable pgvigil reads. Connection variables keep libpq's names
+// (DATABASE_URL, PGHOST ...) so existing deployments work unchanged; everything of our own
+// is PGVIGIL_*. The README's configuration table is checked against this schema by a test.
+
+const seconds = (def: number, min: number, max: number, description: string) =>
+  Type.Number({ default: def, minimum: min, maximum: max, description });
+
+const baseProperties = {
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1, description: 'libpq connection URI; overrides PG* variables' })),
+  DATABASE_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding DATABASE_URL (Kubernetes secret)' })),
+  PGHOST: Type.Optional(Type.String({ minLength: 1, description: 'Server host or Unix socket directory' })),
+  PGPORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Server port' })),
+  PGUSER: Type.Optional(Type.String({ minLength: 1, description: 'Role to connect as (pg_monitor is enough)' })),
+  PGPASSWORD: Type.Optional(Type.String({ description: 'Password' })),
+  PGPASSWORD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the password' })),
+  PGDATABASE: Type.Optional(Type.String({ minLength: 1, description: 'Database to connect to first (default: postgres)' })),
+  PGSSLMODE: Type.Optional(
+    Type.Union(['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'].map((m) => Type.Literal(m)), {
+      description: 'TLS to PostgreSQL',
+    }),
+  ),
+  PGSSLROOTCERT: Type.Optional(Type.String({ minLength: 1, description: 'CA file for verify-ca / verify-full' })),
+
+  PGVIGIL_HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Address the HTTP server listens on' }),
+  PGVIGIL_PORT: Type.Integer({ default: 9630, minimum: 0, maximum: 65535, description: 'HTTP port (0 picks a free one)' }),
+  PGVIGIL_LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' },
+  ),
+  PGVIGIL_POOL_SIZE: Type.Integer({ default: 2, minimum: 1, maximum: 20, description: 'Most connections pgvigil ever holds' }),
+  PGVIGIL_CONNECT_TIMEOUT_SECONDS: seconds(5, 0.1, 120, 'Give up a connection attempt after this long'),
+  PGVIGIL_STATEMENT_TIMEOUT_SECONDS: seconds(5, 0.1, 600, 'statement_timeout of pgvigil sessions'),
+  PGVIGIL_LOCK_TIMEOUT_SECONDS: seconds(1, 0.01, 600, 'lock_timeout of pgvigil sessions (never queue behind DDL)'),
+  PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS: seconds(10, 1, 3600, 'idle_in_transaction_session_timeout of pgvigil sessions'),
+  PGVIGIL_IDLE_CONNECTION_SECONDS: seconds(60, 1, 3600, 'Close a pooled connection unused for this long'),
+  PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: seconds(10, 0.5, 600, 'Abandon a collector run (and its connection) after this long'),
+  PGVIGIL_STALENESS_SECONDS: seconds(
+    120,
+    1,
+    86400,
+    "Series of a collector whose last success is older than this (or 2 intervals, if longer) disappear",
+  ),
+  PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: seconds(5, 0.5, 300, 'How often pg_up is refreshed by SELECT 1 when collectors are quiet'),
+  PGVIGIL_DATABASE_DISCOVERY_INTERVAL_SECONDS: seconds(60, 1, 86400, 'How often the list of databases is refreshed'),
+  PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
+  PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
+  PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
+  PGVIGIL_STATEMENTS_TOP_N: Type.Integer({ default: 50, minimum: 1, maximum: 1000, description: 'Statements exported with their own queryid series' }),
+  PGVIGIL_STATEMENTS_MAX_SERIES: Type.Integer({
+    default: 2000,
+    minimum: 10,
+    maximum: 100000,
+    description: 'Hard cap on per-statement series across all statement families',
+  }),
+} satisfies Record<string, TSchema>;
+
+function intervalVariable(name: string): string {
+  return `PGVIGIL_${name.toUpperCase()}_INTERVAL_SECONDS`;
+}
+
+function buildSchema() {
+  const intervals: Record<string, TSchema> = {};
+  for (const def of collectorDefinitions) {
+    intervals[intervalVariable(def.name)] = seconds(def.defaultIntervalSeconds, 1, 86400, `Poll interval of the ${def.name} collector`);
+  }
+  return Type.Object({ ...baseProperties, ...intervals });
+}
+
+export const configSchema = buildSchema();
+
+type BaseEnv = Static<ReturnType<typeof Type.Object<typeof baseProperties>>>;
+
+export interface Config extends BaseEnv {
+  /** node-postgres settings for every exporter connection (holds the password: never log it). */
+  readonly connection: Readonly<ClientConfig>;
+  readonly includeDatabases: RegExp | undefined;
+  readonly excludeDatabases: RegExp | undefined;
+  readonly enabledCollectors: ReadonlySet<string>;
+  /** Poll interval in seconds per collector name. */
+  readonly intervals: ReadonlyMap<string, number>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeAjvError(e: ErrorObject): string {
+  const variable =
+    e.keyword === 'required' ? String(e.params.missingProperty) : e.instancePath.replace(/^\//, '') || 'environment';
+  if (e.keyword === 'const' || e.keyword === 'anyOf') return `${variable}: not one of the allowed values`;
+  return `${variable}: ${e.message ?? 'invalid'}`;
+}
+
+/** Reads `<NAME>_FILE` into `<NAME>`, the convention of Kubernetes secret mounts. */
+function readSecretFile(env: Record<string, string | undefined>, name: string, problems: string[]): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file === undefined || file === '') return env[name];
+  if (env[name] !== undefined && env[name] !== '') {
+    problems.push(`${name}_FILE: set together with ${name}; use one of them`);
+    return undefined;
+  }
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+}
+
+function compileRegex(variable: string, source: string, problems: string[]): RegExp | undefined {
+  if (source === '') return undefined;
+  try {
+    return new RegExp(source);
+  } catch (err) {
+    problems.push(`${variable}: not a valid regular expression (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+function connectionFrom(env: BaseEnv, databaseUrl: string | undefined, password: string | undefined, problems: string[]): ClientConfig {
+  const connection: ClientConfig = {};
+  if (databaseUrl !== undefined) {
+    try {
+      const url = new URL(databaseUrl);
+      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+        problems.push('DATABASE_URL: must start with postgres:// or postgresql://');
+      }
+    } catch {
+      // Never echo the value: it usually holds a password.
+      problems.push('DATABASE_URL: not a valid URL (expected postgres://user:password@host:port/database)');
+    }
+    connection.connectionString = databaseUrl;
+  } else {
+    if (env.PGHOST !== undefined) connection.host = env.PGHOST;
+    if (env.PGPORT !== undefined) connection.port = env.PGPORT;
+    if (env.PGUSER !== undefined) connection.user = env.PGUSER;
+    connection.database = env.PGDATABASE ?? 'postgres';
+  }
+  if (password !== undefined) connection.password = password;
+  if (env.PGSSLMODE !== undefined && env.PGSSLMODE !== 'disable') {
+    const ca = env.PGSSLROOTCERT !== undefined ? readFileSync(env.PGSSLROOTCERT, 'utf8') : undefined;
+    const verify = env.PGSSLMODE === 'verify-ca' || env.PGSSLMODE === 'verify-full';
+    connection.ssl = { rejectUnauthorized: verify, ...(ca !== undefined ? { ca } : {}) };
+  }
+  return connection;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = envSchema({ schema: configSchema, data: { ...env }, dotenv: false }) as Record<string, unknown>;
+  } catch (err) {
+    const errors = (err as { errors?: ErrorObject[] }).errors ?? [];
+    throw new ConfigError(errors.length > 0 ? errors.map(describeAjvError) : [(err as Error).message]);
+  }
+  const base = parsed as BaseEnv;
+  const databaseUrl = readSecretFile(env, 'DATABASE_URL', problems);
+  const password = readSecretFile(env, 'PGPASSWORD', problems);
+
+  const known = new Set(collectorDefinitions.map((d) => d.name));
+  const disabled = base.PGVIGIL_DISABLED_COLLECTORS.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of disabled) {
+    if (!known.has(name)) problems.push(`PGVIGIL_DISABLED_COLLECTORS: unknown collector "${name}" (known: ${[...known].join(', ')})`);
+  }
+  if (base.PGVIGIL_COLLECTOR_TIMEOUT_SECONDS < base.PGVIGIL_STATEMENT_TIMEOUT_SECONDS) {
+    problems.push('PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: must be at least PGVIGIL_STATEMENT_TIMEOUT_SECONDS, so the server cancels first');
+  }
+  const intervals = new Map<string, number>();
+  for (const def of collectorDefinitions) intervals.set(def.name, parsed[intervalVariable(def.name)] as number);
+
+  const config: Config = {
+    ...base,
+    connection: {},
+    includeDatabases: compileRegex('PGVIGIL_INCLUDE_DATABASES', base.PGVIGIL_INCLUDE_DATABASES, problems),
+    excludeDatabases: compileRegex('PGVIGIL_EXCLUDE_DATABASES', base.PGVIGIL_EXCLUDE_DATABASES, problems),
+    enabledCollectors: new Set([...known].filter((n) => !disabled.includes(n))),
+    intervals,
+  };
+  let connection: ClientConfig = {};
+  try {
+    connection = connectionFrom(base, databaseUrl, password, problems);
+  } catch (err) {
+    problems.push(`PGSSLROOTCERT: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...config, connection };
+}
+
+/** What may be logged about the connection: never the password or the full URL. */
+export function describeConnection(connection: Readonly<ClientConfig>): Record<string, unknown> {
+  if (connection.connectionString !== undefined) {
+    try {
+      const url = new URL(connection.connectionString);
+      return { host: url.hostname || 'socket', port: url.port || '5432', user: url.username, database: url.pathname.slice(1) };
+    } catch {
+      return { url: '(unparseable)' };
+    }
+  }
+  return { host: connection.host ?? 'default', port: connection.port ?? 5432, user: connection.user, database: connection.database };
+}
+
+export { intervalVariable };

@@ -1,0 +1,293 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { readServerFacts, type ServerFacts } from './server-facts.js';
+
+// pgvigil's own connections. One hard cap over all databases (per-database views force a
+// connection per database, and exporters that open a pool per database are how
+// max_connections gets exhausted — FIELD-NOTES #5). A connection counts against the cap from
+// the moment we start opening it until its socket has closed.
+
+// Keep int8/numeric as strings (node-postgres' default): queryid is a signed int8 and
+// counters can pass 2^53. Collectors cast in SQL (::float8) where a JS number is wanted.
+
+const FACTS_MAX_AGE_MS = 5 * 60_000;
+
+interface PooledConnection {
+  readonly client: pg.Client;
+  readonly datname: string;
+  facts: ServerFacts;
+  factsAt: number;
+  busy: boolean;
+  lastUsed: number;
+  broken: boolean;
+}
+
+interface Waiter {
+  readonly datname: string;
+  readonly resolve: (c: PooledConnection) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface Lease {
+  readonly client: pg.Client;
+  readonly facts: ServerFacts;
+  readonly datname: string;
+}
+
+export interface ContactListener {
+  (ok: boolean, err?: unknown): void;
+}
+
+export class ConnectionTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConnectionTimeoutError';
+  }
+}
+
+export class Database {
+  private readonly connections = new Set<PooledConnection>();
+  /** Connections being opened or closed: they hold a slot but cannot be used. */
+  private pendingSlots = 0;
+  private readonly waiters: Waiter[] = [];
+  private readonly idleTimer: NodeJS.Timeout;
+  private closed = false;
+  private readonly listeners: ContactListener[] = [];
+  /** Database named in the connection settings: where cluster-wide collectors run. */
+  readonly defaultDatabase: string;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.defaultDatabase = config.connection.database ?? databaseFromUrl(config.connection.connectionString) ?? 'postgres';
+    this.idleTimer = setInterval(() => this.closeIdle(), 1000);
+    this.idleTimer.unref();
+  }
+
+  get size(): number {
+    return this.connections.size + this.pendingSlots;
+  }
+
+  get maxSize(): number {
+    return this.config.PGVIGIL_POOL_SIZE;
+  }
+
+  /** Told about every attempt to reach the server, so pg_up follows reality. */
+  onContact(listener: ContactListener): void {
+    this.listeners.push(listener);
+  }
+
+  reportContact(ok: boolean, err?: unknown): void {
+    for (const l of this.listeners) l(ok, err);
+  }
+
+  /**
+   * Runs fn with a connection to datname. Waits at most timeoutMs for a free slot. If fn does not
+   * settle in time, the connection is destroyed (the server's statement_timeout normally wins first).
+   */
+  async withConnection<T>(datname: string, timeoutMs: number, fn: (lease: Lease) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    const conn = await this.acquire(datname, timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (Date.now() - conn.factsAt > FACTS_MAX_AGE_MS) {
+        conn.facts = await readServerFacts(conn.client);
+        conn.factsAt = Date.now();
+      }
+      const work = fn({ client: conn.client, facts: conn.facts, datname: conn.datname });
+      work.catch(() => undefined); // settled late after a timeout: already reported
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          conn.broken = true;
+          reject(new ConnectionTimeoutError(`gave up after ${timeoutMs} ms`));
+        }, Math.max(0, deadline - Date.now()));
+      });
+      const result = await Promise.race([work, timeout]);
+      this.reportContact(true);
+      return result;
+    } catch (err) {
+      if (isConnectionError(err)) {
+        conn.broken = true;
+        this.reportContact(false, err);
+      } else if (!(err instanceof ConnectionTimeoutError)) {
+        // A query error (permission, timeout, missing extension) still proves the server answers.
+        this.reportContact(true);
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.release(conn);
+    }
+  }
+
+  private acquire(datname: string, timeoutMs: number): Promise<PooledConnection> {
+    if (this.closed) return Promise.reject(new Error('database pool is closed'));
+    const idle = this.findIdle(datname);
+    if (idle !== undefined) {
+      idle.busy = true;
+      return Promise.resolve(idle);
+    }
+    if (this.size < this.maxSize || this.evictIdleOther(datname)) return this.open(datname, timeoutMs);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.waiters.findIndex((w) => w.timer === timer);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new ConnectionTimeoutError(`no free connection within ${timeoutMs} ms (pool size ${this.maxSize})`));
+      }, timeoutMs);
+      this.waiters.push({ datname, resolve, reject, timer });
+    });
+  }
+
+  private findIdle(datname: string): PooledConnection | undefined {
+    for (const c of this.connections) if (!c.busy && !c.broken && c.datname === datname) return c;
+    return undefined;
+  }
+
+  /** Frees a slot held by an idle connection to another database; true when one was freed. */
+  private evictIdleOther(datname: string): boolean {
+    for (const c of this.connections) {
+      if (!c.busy && c.datname !== datname) {
+        this.destroy(c);
+        return this.size < this.maxSize;
+      }
+    }
+    return false;
+  }
+
+  private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
+    this.pendingSlots++;
+    const client = new pg.Client({
+      ...this.config.connection,
+      database: datname,
+      application_name: 'pgvigil',
+      connectionTimeoutMillis: Math.min(timeoutMs, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000),
+      statement_timeout: Math.round(this.config.PGVIGIL_STATEMENT_TIMEOUT_SECONDS * 1000),
+      lock_timeout: Math.round(this.config.PGVIGIL_LOCK_TIMEOUT_SECONDS * 1000),
+      idle_in_transaction_session_timeout: Math.round(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000),
+      // Read-only sessions: a monitoring role must never write, whatever SQL a collector holds.
+      // JIT only adds compile time to small catalog queries.
+      options: '-c default_transaction_read_only=on -c jit=off',
+    });
+    // An idle connection killed by the server (restart, pg_terminate_backend) emits 'error'
+    // outside any query: mark it so it is never handed out again.
+    client.on('error', (err) => {
+      this.log.debug({ err: { message: err.message }, datname }, 'pgvigil connection lost');
+      for (const c of this.connections) if (c.client === client) c.broken = true;
+    });
+    try {
+      await client.connect();
+      const facts = await readServerFacts(client);
+      const conn: PooledConnection = { client, datname, facts, factsAt: Date.now(), busy: true, lastUsed: Date.now(), broken: false };
+      this.pendingSlots--;
+      this.connections.add(conn);
+      client.once('end', () => {
+        this.connections.delete(conn);
+        this.wakeWaiter();
+      });
+      if (this.closed) this.destroy(conn);
+      return conn;
+    } catch (err) {
+      this.reportContact(false, err);
+      // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
+      await client.end().catch(() => undefined);
+      this.pendingSlots--;
+      this.wakeWaiter();
+      throw err;
+    }
+  }
+
+  private release(conn: PooledConnection): void {
+    conn.busy = false;
+    conn.lastUsed = Date.now();
+    if (conn.broken || this.closed) {
+      this.destroy(conn);
+      return;
+    }
+    const i = this.waiters.findIndex((w) => w.datname === conn.datname);
+    if (i >= 0) {
+      const [w] = this.waiters.splice(i, 1);
+      clearTimeout(w!.timer);
+      conn.busy = true;
+      w!.resolve(conn);
+      return;
+    }
+    if (this.waiters.length > 0) this.destroy(conn); // a waiter wants another database: free the slot
+  }
+
+  /** Closes a connection; its slot frees once the socket has closed ('end'). */
+  private destroy(conn: PooledConnection): void {
+    conn.broken = true;
+    conn.busy = true;
+    const stream = (conn.client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+    conn.client.end().catch(() => undefined);
+    // end() waits for the server's goodbye; a hung server must not keep the slot forever.
+    setTimeout(() => stream?.destroy(), 1000).unref();
+  }
+
+  private wakeWaiter(): void {
+    const w = this.waiters.shift();
+    if (w === undefined) return;
+    clearTimeout(w.timer);
+    const idle = this.findIdle(w.datname);
+    if (idle !== undefined) {
+      idle.busy = true;
+      w.resolve(idle);
+    } else if (this.size < this.maxSize) {
+      this.open(w.datname, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000).then(w.resolve, w.reject);
+    } else {
+      this.waiters.unshift(w);
+    }
+  }
+
+  private closeIdle(): void {
+    const limit = Date.now() - this.config.PGVIGIL_IDLE_CONNECTION_SECONDS * 1000;
+    for (const c of this.connections) if (!c.busy && c.lastUsed < limit) this.destroy(c);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.idleTimer);
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error('database pool is closed'));
+    }
+    await Promise.all(
+      [...this.connections].map(async (c) => {
+        if (!c.busy) this.destroy(c);
+        await new Promise<void>((resolve) => {
+          if (!this.connections.has(c)) return resolve();
+          c.client.once('end', () => resolve());
+          setTimeout(resolve, 2000).unref();
+        });
+      }),
+    );
+  }
+}
+
+function databaseFromUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const name = decodeURIComponent(new URL(url).pathname.slice(1));
+    return name === '' ? undefined : name;
+  } catch {
+    return undefined;
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN', 'ENOENT']);
+
+/** True when the error means the server could not be reached or dropped us, not that a query failed. */
+export function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: string }).code;
+  if (code !== undefined) {
+    if (CONNECTION_CODES.has(code)) return true;
+    // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now; 53300: too many connections.
+    if (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+    if (code === '28P01' || code === '28000') return true; // authentication failed: we cannot use the server
+  }
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(err.message);
+}

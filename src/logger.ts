@@ -1,0 +1,30 @@
+import pino, { type Logger } from 'pino';
+
+// Paths redacted wherever they appear in a log object: connection settings and anything a
+// future log call might pass by mistake. Query text is redacted before it gets here (statements/).
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'connectionString',
+  '*.connectionString',
+  'DATABASE_URL',
+  '*.DATABASE_URL',
+  'PGPASSWORD',
+  '*.PGPASSWORD',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'pgvigil' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}

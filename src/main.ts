@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+import closeWithGrace from 'close-with-grace';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { createPgvigil } from './pgvigil.js';
+
+// config → logger → pool → poller → app → listen; SIGTERM/SIGINT close everything.
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`pgvigil: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+const log = createLogger(config.PGVIGIL_LOG_LEVEL);
+const pgvigil = await createPgvigil(config, log);
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down');
+  else log.info({ signal }, 'shutting down');
+  await pgvigil.close();
+});
+
+try {
+  await pgvigil.start();
+} catch (err) {
+  log.fatal({ err: { message: (err as Error).message } }, 'cannot start HTTP server');
+  await pgvigil.close();
+  process.exit(1);
+}
