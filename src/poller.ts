@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Collector, CollectorDefinition, CollectContext } from './collectors/types.js';
 import type { Config } from './config.js';
-import type { Database } from './db.js';
+import { ConnectionTimeoutError, type Database } from './db.js';
 import { classifyError, errorSummary } from './errors.js';
 import { assertValidFamily, mergeFamilies, renderFamilies, type ExpositionFormat, type Family } from './exposition.js';
 import type { SelfMetrics } from './self-metrics.js';
@@ -51,6 +51,12 @@ export class Poller {
   ) {
     for (const def of definitions) {
       if (!config.enabledCollectors.has(def.name)) {
+        metrics.collectorEnabled.set({ collector: def.name }, 0);
+        continue;
+      }
+      const unconfigured = def.unconfigured?.(config);
+      if (unconfigured !== undefined) {
+        log.info({ collector: def.name, reason: unconfigured }, 'collector not configured');
         metrics.collectorEnabled.set({ collector: def.name }, 0);
         continue;
       }
@@ -189,7 +195,8 @@ export class Poller {
     state.running = true;
     const name = state.def.name;
     const end = this.metrics.collectorDuration.startTimer({ collector: name });
-    const targets = state.def.scope === 'cluster' ? [this.db.defaultDatabase] : this.databases;
+    const targets =
+      state.def.needsPostgres === false ? [''] : state.def.scope === 'cluster' ? [this.db.defaultDatabase] : this.databases;
     let failures = 0;
     let lastError: unknown;
     try {
@@ -227,6 +234,7 @@ export class Poller {
   /** Returns the families for one database, or undefined when the collector does not apply here. */
   private async collectOne(state: CollectorState, datname: string): Promise<Family[] | undefined> {
     const timeoutMs = this.config.PGVIGIL_COLLECTOR_TIMEOUT_SECONDS * 1000;
+    if (state.def.needsPostgres === false) return this.collectOffServer(state, timeoutMs);
     return this.db.withConnection(datname, timeoutMs, async (lease) => {
       const reason = state.def.notApplicable?.(lease.facts);
       if (reason !== state.notApplicableReason) {
@@ -250,6 +258,35 @@ export class Poller {
       for (const f of families) assertValidFamily(f);
       return families;
     });
+  }
+
+  /** A collector of another source: no PostgreSQL connection, so it keeps working while PostgreSQL is down. */
+  private async collectOffServer(state: CollectorState, timeoutMs: number): Promise<Family[]> {
+    const name = state.def.name;
+    const ctx: CollectContext = {
+      query: () => Promise.reject(new Error(`collector ${name} declared needsPostgres: false and cannot query PostgreSQL`)),
+      get facts(): never {
+        throw new Error(`collector ${name} declared needsPostgres: false and has no server facts`);
+      },
+      datname: '',
+      log: this.log,
+      now: Date.now(),
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const work = state.collector.collect(ctx);
+    work.catch(() => undefined); // settled late after a timeout: already reported
+    try {
+      const families = await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new ConnectionTimeoutError(`gave up after ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      for (const f of families) assertValidFamily(f);
+      return families;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private logFailure(state: CollectorState, err: unknown, failures: number, targets: number): void {

@@ -35,6 +35,17 @@ export interface CollectorDefinition {
    * otherwise the reason it does not (logged once, exposed as pgvigil_collector_enabled 0).
    */
   notApplicable?(facts: ServerFacts): string | undefined;
+  /**
+   * Decided once at start from the configuration: undefined when the collector can run, otherwise
+   * why not (e.g. no PgBouncer URL given). Logged once, exposed as pgvigil_collector_enabled 0.
+   */
+  unconfigured?(config: Config): string | undefined;
+  /**
+   * false for collectors that read another source (PgBouncer, the filesystem) and must keep working
+   * while PostgreSQL is down: they run once per poll without a PostgreSQL connection, ctx.query
+   * rejects and ctx.facts throws. Declare scope 'cluster' with it. Default true.
+   */
+  readonly needsPostgres?: boolean;
   /** Builds the collector; state that must survive polls (deltas, caches) lives in the returned object. */
   create(config: Config, log: Logger): Collector;
 }
