@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition.js';
 import { landingPage } from './landing-page.js';
+import { registerAuth } from './http-auth.js';
 import type { Poller } from './poller.js';
 
 const gzip = promisify(gzipCallback);
@@ -17,14 +18,17 @@ export interface AppDeps {
 }
 
 /** Routes only: no listen(), so tests drive it with inject(). */
-export async function buildApp({ log, poller, version }: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({
+export async function buildApp({ config, log, poller, version }: AppDeps): Promise<FastifyInstance> {
+  const options = {
     loggerInstance: log as FastifyBaseLogger,
     // Prometheus scrapes every few seconds: one log line per request would drown everything else.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024,
     return503OnClosing: true,
-  });
+  };
+  // The HTTPS instance type differs only in its server type; routes and hooks are the same.
+  const app = (config.tls === undefined ? Fastify(options) : Fastify({ ...options, https: config.tls })) as unknown as FastifyInstance;
+  registerAuth(app, config.httpAuth);
 
   // Never a stack trace or internal message in a response.
   app.setErrorHandler((error, request, reply) => {

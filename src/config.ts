@@ -4,6 +4,7 @@ import envSchema from 'env-schema';
 import type { ErrorObject } from 'ajv';
 import type { ClientConfig } from 'pg';
 import { collectorDefinitions } from './collectors/index.js';
+import { checkPgbouncerUrl, parseExpectedPoolSizes } from './pool-settings.js';
 
 // One schema for every variable pgvigil reads. Connection variables keep libpq's names
 // (DATABASE_URL, PGHOST ...) so existing deployments work unchanged; everything of our own
@@ -48,10 +49,28 @@ const baseProperties = {
     "Series of a collector whose last success is older than this (or 2 intervals, if longer) disappear",
   ),
   PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: seconds(5, 0.5, 300, 'How often pg_up is refreshed by SELECT 1 when collectors are quiet'),
+  PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS: seconds(
+    10,
+    0.1,
+    300,
+    'Longest wait between connection attempts while PostgreSQL is unreachable (backoff starts at 0.25 s and doubles)',
+  ),
   PGVIGIL_DATABASE_DISCOVERY_INTERVAL_SECONDS: seconds(60, 1, 86400, 'How often the list of databases is refreshed'),
   PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
+  PGVIGIL_PGBOUNCER_URL: Type.Optional(
+    Type.String({ minLength: 1, description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector' }),
+  ),
+  PGVIGIL_PGBOUNCER_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding PGVIGIL_PGBOUNCER_URL' })),
+  PGVIGIL_EXPECTED_POOL_SIZES: Type.String({
+    default: '',
+    description: 'Client pool size per application_name, e.g. "heliotrope_imaginal=20,admin=5" (client_pools utilization)',
+  }),
+  PGVIGIL_DATA_VOLUME_PATH: Type.String({
+    default: '',
+    description: 'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
+  }),
   PGVIGIL_STATEMENTS_TOP_N: Type.Integer({ default: 50, minimum: 1, maximum: 1000, description: 'Statements exported with their own queryid series' }),
   PGVIGIL_STATEMENTS_MAX_SERIES: Type.Integer({
     default: 2000,
@@ -59,6 +78,13 @@ const baseProperties = {
     maximum: 100000,
     description: 'Hard cap on per-statement series across all statement families',
   }),
+  PGVIGIL_AUTH_USERNAME: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth user for /metrics and /api/* (with PGVIGIL_AUTH_PASSWORD)' })),
+  PGVIGIL_AUTH_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth password' })),
+  PGVIGIL_AUTH_PASSWORD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the basic auth password' })),
+  PGVIGIL_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token accepted on /metrics and /api/* (16+ characters)' })),
+  PGVIGIL_AUTH_TOKEN_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the bearer token' })),
+  PGVIGIL_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain): serve HTTPS (with PGVIGIL_TLS_KEY_FILE)' })),
+  PGVIGIL_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of PGVIGIL_TLS_CERT_FILE' })),
 } satisfies Record<string, TSchema>;
 
 function intervalVariable(name: string): string {
@@ -85,6 +111,19 @@ export interface Config extends BaseEnv {
   readonly enabledCollectors: ReadonlySet<string>;
   /** Poll interval in seconds per collector name. */
   readonly intervals: ReadonlyMap<string, number>;
+  /** PgBouncer admin console URL from PGVIGIL_PGBOUNCER_URL(_FILE); undefined: pgbouncer collector off (secret: never log). */
+  readonly pgbouncerUrl: string | undefined;
+  /** Expected client pool size per application_name (PGVIGIL_EXPECTED_POOL_SIZES). */
+  readonly expectedPoolSizes: ReadonlyMap<string, number>;
+  /** Credentials /metrics and /api/* demand; undefined: open (secrets: never log). */
+  readonly httpAuth: HttpAuth | undefined;
+  /** Certificate and key to serve HTTPS; undefined: plain HTTP. */
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+}
+
+export interface HttpAuth {
+  readonly basic?: { readonly username: string; readonly password: string };
+  readonly token?: string;
 }
 
 export class ConfigError extends Error {
@@ -116,6 +155,47 @@ function readSecretFile(env: Record<string, string | undefined>, name: string, p
     return undefined;
   }
 }
+
+function httpAuthFrom(env: Record<string, string | undefined>, base: BaseEnv, problems: string[]): HttpAuth | undefined {
+  const password = readSecretFile(env, 'PGVIGIL_AUTH_PASSWORD', problems);
+  const token = readSecretFile(env, 'PGVIGIL_AUTH_TOKEN', problems);
+  const username = base.PGVIGIL_AUTH_USERNAME;
+  if ((username === undefined) !== (password === undefined || password === '')) {
+    problems.push('PGVIGIL_AUTH_USERNAME: set together with PGVIGIL_AUTH_PASSWORD (or PGVIGIL_AUTH_PASSWORD_FILE), or neither');
+  }
+  if (token !== undefined && token.length < 16) problems.push('PGVIGIL_AUTH_TOKEN_FILE: token must be at least 16 characters');
+  if (username !== undefined && username.includes(':')) problems.push('PGVIGIL_AUTH_USERNAME: must not contain ":" (basic auth separator)');
+  const auth: HttpAuth = {
+    ...(username !== undefined && password ? { basic: { username, password } } : {}),
+    ...(token !== undefined && token !== '' ? { token } : {}),
+  };
+  return auth.basic === undefined && auth.token === undefined ? undefined : auth;
+}
+
+function tlsFrom(base: BaseEnv, problems: string[]): Config['tls'] {
+  const { PGVIGIL_TLS_CERT_FILE: certFile, PGVIGIL_TLS_KEY_FILE: keyFile } = base;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    problems.push(`${certFile === undefined ? 'PGVIGIL_TLS_CERT_FILE' : 'PGVIGIL_TLS_KEY_FILE'}: TLS needs both PGVIGIL_TLS_CERT_FILE and PGVIGIL_TLS_KEY_FILE`);
+    return undefined;
+  }
+  const read = (variable: string, file: string, marker: RegExp): Buffer | undefined => {
+    try {
+      const pem = readFileSync(file);
+      if (!marker.test(pem.toString('latin1'))) problems.push(`${variable}: ${file} holds no PEM ${marker === PEM_CERT ? 'certificate' : 'private key'}`);
+      return pem;
+    } catch (err) {
+      problems.push(`${variable}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  };
+  const cert = read('PGVIGIL_TLS_CERT_FILE', certFile, PEM_CERT);
+  const key = read('PGVIGIL_TLS_KEY_FILE', keyFile, PEM_KEY);
+  return cert !== undefined && key !== undefined ? { cert, key } : undefined;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----/;
+const PEM_KEY = /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/;
 
 function compileRegex(variable: string, source: string, problems: string[]): RegExp | undefined {
   if (source === '') return undefined;
@@ -186,6 +266,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     excludeDatabases: compileRegex('PGVIGIL_EXCLUDE_DATABASES', base.PGVIGIL_EXCLUDE_DATABASES, problems),
     enabledCollectors: new Set([...known].filter((n) => !disabled.includes(n))),
     intervals,
+    pgbouncerUrl: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
+    expectedPoolSizes: parseExpectedPoolSizes(base.PGVIGIL_EXPECTED_POOL_SIZES, problems),
+    httpAuth: httpAuthFrom(env, base, problems),
+    tls: tlsFrom(base, problems),
   };
   let connection: ClientConfig = {};
   try {

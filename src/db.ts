@@ -47,8 +47,27 @@ export class ConnectionTimeoutError extends Error {
   }
 }
 
+/**
+ * Refused without trying: the server failed recently and the retry delay has not passed yet.
+ * Carries the last real failure's message and code, so "logged once per distinct failure" holds.
+ */
+export class ReconnectBackoffError extends Error {
+  readonly code: string | undefined;
+  constructor(readonly retryInMs: number, cause: unknown) {
+    super(cause instanceof Error ? cause.message : 'PostgreSQL unreachable', { cause });
+    this.name = 'ReconnectBackoffError';
+    this.code = (cause as { code?: string } | undefined)?.code;
+  }
+}
+
+const FIRST_RETRY_MS = 250;
+
 export class Database {
   private readonly connections = new Set<PooledConnection>();
+  /** Consecutive failed connection attempts, and when the next one may start (exponential backoff). */
+  private connectFailures = 0;
+  private retryAt = 0;
+  private lastConnectError: unknown;
   /** Connections being opened or closed: they hold a slot but cannot be used. */
   private pendingSlots = 0;
   private readonly waiters: Waiter[] = [];
@@ -158,6 +177,10 @@ export class Database {
   }
 
   private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
+    // Every collector and the heartbeat would otherwise each retry on their own schedule: a down
+    // or overloaded server sees one attempt per backoff step instead of one per poll.
+    const wait = this.retryAt - Date.now();
+    if (wait > 0) throw new ReconnectBackoffError(wait, this.lastConnectError);
     this.pendingSlots++;
     const client = new pg.Client({
       ...this.config.connection,
@@ -181,6 +204,8 @@ export class Database {
       await client.connect();
       const facts = await readServerFacts(client);
       const conn: PooledConnection = { client, datname, facts, factsAt: Date.now(), busy: true, lastUsed: Date.now(), broken: false };
+      this.connectFailures = 0;
+      this.retryAt = 0;
       this.pendingSlots--;
       this.connections.add(conn);
       client.once('end', () => {
@@ -191,12 +216,22 @@ export class Database {
       return conn;
     } catch (err) {
       this.reportContact(false, err);
+      if (isConnectionError(err)) this.backOff(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
       await client.end().catch(() => undefined);
       this.pendingSlots--;
       this.wakeWaiter();
       throw err;
     }
+  }
+
+  private backOff(err: unknown): void {
+    this.connectFailures++;
+    this.lastConnectError = err;
+    const maxMs = this.config.PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS * 1000;
+    const base = Math.min(maxMs, FIRST_RETRY_MS * 2 ** Math.min(this.connectFailures - 1, 20));
+    // ±20 % jitter: a fleet of sidecars restarted together must not reconnect in lockstep.
+    this.retryAt = Date.now() + base * (0.8 + 0.4 * Math.random());
   }
 
   private release(conn: PooledConnection): void {
@@ -282,6 +317,7 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EH
 /** True when the error means the server could not be reached or dropped us, not that a query failed. */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  if (err instanceof ReconnectBackoffError) return true;
   const code = (err as { code?: string }).code;
   if (code !== undefined) {
     if (CONNECTION_CODES.has(code)) return true;

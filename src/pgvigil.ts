@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { collectorDefinitions } from './collectors/index.js';
+import type { CollectorDefinition } from './collectors/types.js';
 import { describeConnection, type Config } from './config.js';
 import { Database } from './db.js';
 import { Poller } from './poller.js';
@@ -20,11 +21,15 @@ export interface Pgvigil {
 }
 
 /** Wires config → pool → poller → app. main.ts, the demo and the tests all start pgvigil through here. */
-export async function createPgvigil(config: Config, log: Logger): Promise<Pgvigil> {
+export async function createPgvigil(
+  config: Config,
+  log: Logger,
+  definitions: readonly CollectorDefinition[] = collectorDefinitions,
+): Promise<Pgvigil> {
   const version = packageVersion();
   const db = new Database(config, log.child({ component: 'db' }));
   const metrics = new SelfMetrics(version);
-  const poller = new Poller(config, db, metrics, log, collectorDefinitions);
+  const poller = new Poller(config, db, metrics, log, definitions);
   const app = await buildApp({ config, log, poller, version });
   return {
     app,

@@ -1,3 +1,4 @@
+import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createPgvigil, type Pgvigil } from '../../src/pgvigil.js';
@@ -27,7 +28,7 @@ export async function startPgvigil(
   t: Teardown,
   url: string,
   env: Record<string, string> = {},
-  options: { schedule?: boolean; listen?: boolean } = {},
+  options: { schedule?: boolean; listen?: boolean; definitions?: readonly CollectorDefinition[] } = {},
 ): Promise<TestPgvigil> {
   const config = loadConfig({ DATABASE_URL: url, PGVIGIL_PORT: '0', PGVIGIL_HOST: '127.0.0.1', PGVIGIL_LOG_LEVEL: 'debug', ...env });
   let logText = '';
@@ -36,7 +37,7 @@ export async function startPgvigil(
       logText += chunk;
     },
   });
-  const pgvigil = await createPgvigil(config, log);
+  const pgvigil = await createPgvigil(config, log, options.definitions);
   if (options.listen) await pgvigil.start();
   else if (options.schedule) pgvigil.poller.start();
   t.teardown(() => pgvigil.close());
