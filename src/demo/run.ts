@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { loadConfig } from '../config.js';
+import { LocalCluster } from '../dev/local-cluster.js';
+import { createPgvigil, type Pgvigil } from '../pgvigil.js';
+import { seed } from './schema.js';
+import { Workload } from './workload.js';
+
+// `npm run demo`: a throwaway PostgreSQL with the platform's schema and workload, and pgvigil
+// watching it as a least-privilege role. Everything it starts is stopped by stop().
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = [resolve(here, '../..'), resolve(here, '../../..')].find((d) => existsSync(join(d, 'package.json')))!;
+
+export interface DemoOptions {
+  readonly major?: number;
+  readonly users?: number;
+  readonly port?: number;
+  readonly host?: string;
+  readonly ratePerSecond?: number;
+  /** Extra pgvigil variables (PGVIGIL_*), applied last. */
+  readonly env?: Record<string, string>;
+  readonly log: Logger;
+}
+
+export interface Demo {
+  readonly cluster: LocalCluster;
+  readonly pgvigil: Pgvigil;
+  readonly workload: Workload;
+  readonly url: string;
+  readonly databaseUrl: string;
+  stop(): Promise<void>;
+}
+
+export const DEMO_DATABASE = 'platform';
+export const DEMO_APPLICATION = 'heliotrope_imaginal';
+
+export async function startDemo(options: DemoOptions): Promise<Demo> {
+  const { log } = options;
+  const cluster = await LocalCluster.create({ major: options.major ?? 17 });
+  const stack: (() => Promise<unknown>)[] = [() => cluster.destroy()];
+  const stop = async () => {
+    for (const fn of stack.splice(0).reverse()) await fn().catch((err: Error) => log.warn({ err: { message: err.message } }, 'demo cleanup'));
+  };
+  try {
+    const admin = new pg.Client({ connectionString: cluster.url() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${DEMO_DATABASE}`);
+    // pgvigil runs as its own role with nothing more than pg_monitor, as in production.
+    await admin.query(`CREATE ROLE pgvigil LOGIN PASSWORD 'pgvigil-demo' IN ROLE pg_monitor`);
+    await admin.end();
+
+    const appDb = new pg.Client({ connectionString: cluster.url(DEMO_DATABASE) });
+    await appDb.connect();
+    await appDb.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await seed(appDb, options.users ?? 20_000);
+    await appDb.end();
+    log.info({ database: DEMO_DATABASE, port: cluster.port }, 'demo database ready');
+
+    const pool = new pg.Pool({ connectionString: cluster.url(DEMO_DATABASE), max: 20, application_name: DEMO_APPLICATION });
+    pool.on('error', () => undefined); // a server restart during the demo is not fatal
+    stack.push(() => pool.end());
+    const workload = new Workload(pool, options.users ?? 20_000, options.ratePerSecond ?? 40, 8, (err) =>
+      log.debug({ err: { message: err.message } }, 'workload query failed'),
+    );
+    workload.start();
+    stack.push(() => workload.stop());
+
+    const classes = join(repoRoot, 'deploy', 'examples', 'query-classes.yaml');
+    const databaseUrl = cluster.url(DEMO_DATABASE, 'pgvigil', 'pgvigil-demo');
+    const config = loadConfig({
+      DATABASE_URL: databaseUrl,
+      PGVIGIL_HOST: options.host ?? '127.0.0.1',
+      PGVIGIL_PORT: String(options.port ?? 9630),
+      PGVIGIL_LOG_LEVEL: 'info',
+      PGVIGIL_STATEMENTS_INTERVAL_SECONDS: '10',
+      ...(existsSync(classes) ? { PGVIGIL_QUERY_CLASSES_FILE: classes } : {}),
+      ...options.env,
+    });
+    const pgvigil = await createPgvigil(config, log.child({ component: 'pgvigil' }));
+    stack.push(() => pgvigil.close());
+    const url = await pgvigil.start();
+    return { cluster, pgvigil, workload, url, databaseUrl, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
