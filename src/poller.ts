@@ -90,6 +90,15 @@ export class Poller {
     return this.states.find((s) => s.def.name === name)?.collector as T | undefined;
   }
 
+  /** Which collector owns which family names right now (the golden test and the metric reference use it). */
+  familyOwners(): Map<string, string> {
+    const owners = new Map<string, string>();
+    for (const state of this.states) {
+      for (const part of state.parts.values()) for (const f of part.families) owners.set(f.name, state.def.name);
+    }
+    return owners;
+  }
+
   start(): void {
     this.stopped = false;
     const now = Date.now();
