@@ -1,6 +1,22 @@
 import { pgStatActivity } from './pg-stat-activity.js';
+import { pgStatDatabase } from './pg-stat-database.js';
+import { pgDatabaseSize } from './pg-database-size.js';
+import { pgSettings } from './pg-settings.js';
+import { wal } from './wal.js';
+import { volume } from './volume.js';
+import { recovery } from './recovery.js';
+import { replication } from './replication.js';
+import { replicationSlots } from './replication-slots.js';
+import { walReceiver } from './wal-receiver.js';
+import { checkpointer } from './checkpointer.js';
+import { bgwriter } from './bgwriter.js';
+import { pgStatIo } from './pg-stat-io.js';
+import { pgStatWal } from './pg-stat-wal.js';
+import { archiver } from './archiver.js';
+import { locks } from './locks.js';
 import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics.
-export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity];
+export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, pgStatDatabase, pgDatabaseSize, pgSettings,
+  wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, pgStatIo, pgStatWal, archiver, locks];
