@@ -118,6 +118,7 @@ export class Poller {
     // Let runs in flight finish (their connections are closed by Database.close()).
     const deadline = Date.now() + 2000;
     while (this.states.some((s) => s.running) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(this.states.map((s) => s.collector.close?.()));
   }
 
   /** True while PostgreSQL answered within the staleness limit (the /readyz contract). */

@@ -21,6 +21,8 @@ export interface Collector {
   collect(ctx: CollectContext): Promise<Family[]>;
   /** Families a collector owns even when it has no samples, so HELP/TYPE and the golden list stay stable. */
   readonly families?: readonly string[];
+  /** Releases what the collector holds outside the poller's pool (e.g. its own connection to PgBouncer). */
+  close?(): Promise<void>;
 }
 
 export interface CollectorDefinition {
