@@ -7,6 +7,7 @@ import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } fr
 import { landingPage } from './landing-page.js';
 import { registerAuth } from './http-auth.js';
 import type { Poller } from './poller.js';
+import { registerRoleRoutes } from './role-routes.js';
 
 const gzip = promisify(gzipCallback);
 
@@ -54,6 +55,8 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  registerRoleRoutes(app, config, poller);
 
   app.get('/readyz', async (_request, reply) => {
     if (poller.isReady()) return { status: 'ready' };

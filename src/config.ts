@@ -59,6 +59,10 @@ const baseProperties = {
   PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
+  PGVIGIL_DATA_VOLUME_PATH: Type.String({
+    default: '',
+    description: 'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
+  }),
   PGVIGIL_PGBOUNCER_URL: Type.Optional(
     Type.String({ minLength: 1, description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector' }),
   ),
