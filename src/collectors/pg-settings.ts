@@ -74,8 +74,12 @@ export function settingMetricName(name: string, suffix: Suffix): string {
   return `pg_settings_${name.replace(/\./g, '_')}${suffix === '' ? '' : `_${suffix}`}`;
 }
 
+// pg_settings shows this session's values. pgvigil's own connection overrides a few (its
+// statement_timeout, lock_timeout, idle_in_transaction_session_timeout): when one was SET in the
+// session, reset_val is the value every other session of this role and database gets; when it
+// came in the startup packet (source 'client'), the server's value is not visible at all.
 const SETTINGS_SQL = `
-SELECT name, setting, unit, vartype
+SELECT name, CASE WHEN source = 'session' THEN reset_val ELSE setting END AS setting, unit, vartype, source
 FROM pg_settings
 WHERE name = ANY($1::text[])`;
 
@@ -84,6 +88,7 @@ interface SettingRow {
   setting: string;
   unit: string | null;
   vartype: string;
+  source: string;
 }
 
 // The short version is the first word of server_version ("15.14 (Debian 15.14-1)" → "15.14").
@@ -114,6 +119,12 @@ export const pgSettings: CollectorDefinition = {
         for (const [name, suffix] of EXPORTED_SETTINGS) {
           const row = byName.get(name);
           if (row === undefined) continue;
+          if (row.source === 'client') {
+            // Exporting pgvigil's own override as the server's setting would mislead every alert using it.
+            if (!warned.has(name)) log.info({ setting: name }, 'setting not exported: overridden by the exporter connection');
+            warned.add(name);
+            continue;
+          }
           const converted = settingValue(row.setting, row.unit, row.vartype);
           // A unit other than the one the name promises would make the name lie: skip, say so once.
           if (converted === undefined || converted.suffix !== suffix) {

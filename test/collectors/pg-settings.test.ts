@@ -1,0 +1,109 @@
+import t from 'tap';
+import { EXPORTED_SETTINGS, pgSettings, settingMetricName } from '../../src/collectors/pg-settings.js';
+import { testPostgres } from '../helpers/postgres.js';
+import { startPgvigil } from '../helpers/pgvigil.js';
+import { collectDirectly, sampleValue } from './collect-directly.js';
+
+// Ground truth two ways: values the test wrote into postgresql.conf, and SHOW output (a different
+// format from pg_settings' setting + unit: "128MB", "1min", "on") converted here independently.
+
+const SHOW_UNITS: Record<string, number> = {
+  B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4,
+  us: 1e-6, ms: 1e-3, s: 1, min: 60, h: 3600, d: 86400,
+};
+
+function fromShow(text: string): number {
+  if (text === 'on') return 1;
+  if (text === 'off') return 0;
+  const m = /^(-?[0-9.]+)\s*([a-zA-Z]*)$/.exec(text);
+  if (m === null) throw new Error(`cannot read SHOW output ${JSON.stringify(text)}`);
+  const n = Number(m[1]);
+  if (m[2] === '' || n < 0) return n;
+  const f = SHOW_UNITS[m[2]!];
+  if (f === undefined) throw new Error(`unit ${m[2]} in ${text}`);
+  return n * f;
+}
+
+// pgvigil's connection sends its own values of these in the startup packet: the server's are
+// then invisible to it, and the collector leaves them out rather than report its own.
+const OVERRIDDEN_BY_PGVIGIL = new Set(['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout']);
+
+t.test('settings in base units, equal to SHOW', async (t) => {
+  const pg = await testPostgres(t, {
+    settings: {
+      work_mem: "'8MB'",
+      shared_buffers: "'16MB'",
+      statement_timeout: "'1min'",
+      lock_timeout: "'1500ms'",
+      checkpoint_timeout: "'2min'",
+      autovacuum: 'off',
+      autovacuum_vacuum_scale_factor: 0.05,
+      max_wal_size: "'2GB'",
+      wal_keep_size: "'64MB'",
+      'pg_stat_statements.max': 1000,
+    },
+  });
+  const exporter = await startPgvigil(t, pg.url);
+  const m = await exporter.poll('settings');
+
+  // What the test wrote.
+  t.equal(m.value('pg_settings_work_mem_bytes'), 8 * 1024 * 1024);
+  t.equal(m.value('pg_settings_shared_buffers_bytes'), 16 * 1024 * 1024, '8kB blocks → bytes');
+  t.equal(m.value('pg_settings_checkpoint_timeout_seconds'), 120);
+  t.equal(m.value('pg_settings_autovacuum'), 0);
+  t.equal(m.value('pg_settings_autovacuum_vacuum_scale_factor'), 0.05);
+  t.equal(m.value('pg_settings_max_wal_size_bytes'), 2 * 1024 ** 3);
+  t.equal(m.value('pg_settings_wal_keep_size_bytes'), 64 * 1024 ** 2);
+  t.equal(m.value('pg_settings_max_slot_wal_keep_size_bytes'), -1, '-1 (unlimited) is not scaled');
+  t.equal(m.value('pg_settings_pg_stat_statements_max'), 1000);
+  t.equal(m.value('pg_settings_max_connections'), 100);
+  t.equal(m.value('pg_settings_track_io_timing'), 1);
+
+  // Every exported setting the server has, against SHOW.
+  let compared = 0;
+  let overridden = 0;
+  const shown = await pg.sql<{ name: string; v: string | null }>(
+    `SELECT name, current_setting(name, true) AS v FROM unnest($1::text[]) AS name`,
+    [EXPORTED_SETTINGS.map(([name]) => name)],
+  );
+  const show = new Map(shown.map((r) => [r.name, r.v]));
+  for (const [name, suffix] of EXPORTED_SETTINGS) {
+    const metric = settingMetricName(name, suffix);
+    const v = show.get(name) ?? null;
+    if (v === null) {
+      t.equal(m.find(metric).length, 0, `${name} absent on this server, absent from /metrics`);
+      continue;
+    }
+    if (OVERRIDDEN_BY_PGVIGIL.has(name) && m.find(metric).length === 0) {
+      t.match(exporter.logs(), new RegExp(`"setting":"${name}".*overridden by the exporter connection`), `${name}: absence explained in the log`);
+      overridden++;
+      continue;
+    }
+    t.equal(m.value(metric), fromShow(v), `${metric} = SHOW ${name} (${v})`);
+    t.equal(m.types.get(metric), 'gauge');
+    compared++;
+  }
+  t.ok(compared + overridden >= EXPORTED_SETTINGS.length - 1, `${compared} settings compared with SHOW, ${overridden} hidden by pgvigil's session`);
+  if (pg.major < 16) t.equal(m.find('pg_settings_reserved_connections').length, 0, 'reserved_connections only from 16');
+
+  const [server] = await pg.sql<{ version: string; num: string; started: number }>(
+    `SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num,
+            extract(epoch FROM pg_postmaster_start_time())::float8 AS started`,
+  );
+  const info = m.find('pg_server_info');
+  t.equal(info.length, 1);
+  t.equal(info[0]?.value, 1);
+  t.equal(info[0]?.labels.server_version_num, server!.num);
+  t.equal(info[0]?.labels.version, server!.version.split(' ')[0], 'short version');
+  t.match(info[0]?.labels.version, new RegExp(`^${pg.major}\\.\\d+`));
+  t.ok(Math.abs(m.value('pg_postmaster_start_time_seconds')! - server!.started) < 0.001, 'postmaster start time');
+  t.ok(Math.abs(Date.now() / 1000 - m.value('pg_postmaster_start_time_seconds')!) < 300, 'started minutes ago at most');
+
+  // A value SET in a session is reported as the server has it (reset_val), not as overridden.
+  const client = await pg.client();
+  await client.query(`SET work_mem = '1MB'`);
+  await client.query(`SET statement_timeout = '2s'`);
+  const { families } = await collectDirectly(client, pgSettings);
+  t.equal(sampleValue(families, 'pg_settings_work_mem_bytes'), 8 * 1024 * 1024, 'not the session override of 1MB');
+  t.equal(sampleValue(families, 'pg_settings_statement_timeout_seconds'), 60, 'not the session override of 2 s');
+});
