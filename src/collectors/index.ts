@@ -1,4 +1,6 @@
 import { pgStatActivity } from './pg-stat-activity.js';
+import { clientPools } from './client-pools.js';
+import { pgbouncer } from './pgbouncer.js';
 import { pgStatDatabase } from './pg-stat-database.js';
 import { pgDatabaseSize } from './pg-database-size.js';
 import { pgSettings } from './pg-settings.js';
@@ -18,5 +20,5 @@ import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics.
-export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, pgStatDatabase, pgDatabaseSize, pgSettings,
+export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, clientPools, pgbouncer, pgStatDatabase, pgDatabaseSize, pgSettings,
   wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, pgStatIo, pgStatWal, archiver, locks];

@@ -1,10 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { spawnServer, waitUntilAnswers } from './server-process.js';
 
 // A throwaway PostgreSQL cluster from local binaries, for `npm run demo`, the tests and bench/.
 // Not part of the exporter. initdb and postgres refuse to run as root, so as root every server
@@ -188,33 +188,14 @@ export class LocalCluster {
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.child !== undefined) return;
     const [cmd, argv] = asOwner(join(this.binDir, 'postgres'), ['-D', this.dataDir]);
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.baseDir });
-    let output = '';
-    const keep = (d: Buffer) => {
-      output = (output + d.toString()).slice(-4000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    const server = spawnServer(cmd, argv, this.baseDir);
+    const child = server.child;
     this.child = child;
-    this.exited = new Promise((res) => child.once('exit', () => res()));
+    this.exited = server.exited;
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.child !== child) throw new Error(`postgres ${this.major} exited during start-up: ${output}`);
-      const c = new pg.Client({ connectionString: this.url(), connectionTimeoutMillis: 1000 });
-      try {
-        await c.connect();
-        await c.query('SELECT 1');
-        await c.end();
-        return;
-      } catch {
-        await c.end().catch(() => undefined);
-        if (Date.now() > deadline) throw new Error(`postgres ${this.major} did not accept connections in ${timeoutMs} ms: ${output}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await waitUntilAnswers(server, this.url(), 'SELECT 1', `postgres ${this.major}`, timeoutMs);
   }
 
   /** Stops the server: 'fast' (SIGINT, the default) or 'immediate' (SIGQUIT, like a crash). */
