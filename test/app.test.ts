@@ -1,0 +1,56 @@
+import { gunzipSync } from 'node:zlib';
+import t from 'tap';
+import { startPgvigil } from './helpers/pgvigil.js';
+import { testPostgres } from './helpers/postgres.js';
+
+t.test('HTTP contract of /metrics, /healthz, /readyz and /', async (t) => {
+  const pg = await testPostgres(t, { needsControl: true });
+  const exporter = await startPgvigil(t, pg.url, { PGVIGIL_STALENESS_SECONDS: '2', PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: '0.5' });
+  const { app, poller } = exporter.pgvigil;
+
+  t.equal((await app.inject('/healthz')).statusCode, 200, 'healthz answers before any poll');
+  t.equal((await app.inject('/readyz')).statusCode, 503, 'not ready before PostgreSQL answered');
+  await exporter.poll('activity');
+  t.equal((await app.inject('/readyz')).statusCode, 200, 'ready once PostgreSQL answered');
+
+  const plain = await app.inject({ url: '/metrics' });
+  t.equal(plain.statusCode, 200);
+  t.equal(plain.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
+  t.notMatch(plain.body, /# EOF/);
+
+  const om = await app.inject({ url: '/metrics', headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
+  t.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  t.match(om.body, /# EOF\n$/, 'OpenMetrics ends with # EOF');
+  t.match(om.body, /# TYPE pgvigil_collector_errors counter\n/, 'OpenMetrics counter TYPE without _total');
+
+  const gz = await app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip, deflate' } });
+  t.equal(gz.headers['content-encoding'], 'gzip');
+  t.match(gunzipSync(gz.rawPayload).toString(), /pg_up 1/);
+
+  const landing = await app.inject('/');
+  t.equal(landing.statusCode, 200);
+  t.match(landing.headers['content-type'], /text\/html/);
+  t.ok(landing.headers['content-security-policy'], 'security headers on the landing page');
+
+  t.equal((await app.inject('/nope')).statusCode, 404);
+
+  // PostgreSQL goes away: readiness follows within the staleness limit, liveness does not.
+  await pg.cluster!.stop();
+  poller.start();
+  let ready = 200;
+  const deadline = Date.now() + 15_000;
+  while (ready === 200 && Date.now() < deadline) {
+    ready = (await app.inject('/readyz')).statusCode;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(ready, 503, 'readyz 503 once PostgreSQL has been silent longer than the staleness limit');
+  t.equal((await app.inject('/healthz')).statusCode, 200);
+  t.equal((await exporter.scrape()).value('pg_up'), 0);
+  await pg.cluster!.start();
+  while (ready !== 200 && Date.now() < deadline + 15_000) {
+    ready = (await app.inject('/readyz')).statusCode;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(ready, 200, 'ready again after PostgreSQL is back');
+  t.equal((await exporter.scrape()).value('pg_up'), 1);
+});
