@@ -5,7 +5,6 @@ import type { ErrorObject } from 'ajv';
 import type { ClientConfig } from 'pg';
 import { collectorDefinitions } from './collectors/index.js';
 import { checkPgbouncerUrl, parseExpectedPoolSizes } from './pool-settings.js';
-import { checkPgbouncerUrl, parseExpectedPoolSizes } from './pool-settings.js';
 
 // One schema for every variable pgvigil reads. Connection variables keep libpq's names
 // (DATABASE_URL, PGHOST ...) so existing deployments work unchanged; everything of our own
@@ -60,14 +59,6 @@ const baseProperties = {
   PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
-  PGVIGIL_PGBOUNCER_URL: Type.Optional(
-    Type.String({ minLength: 1, description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector' }),
-  ),
-  PGVIGIL_PGBOUNCER_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding PGVIGIL_PGBOUNCER_URL' })),
-  PGVIGIL_EXPECTED_POOL_SIZES: Type.String({
-    default: '',
-    description: 'Client pool size per application_name, e.g. "heliotrope_imaginal=20,admin=5" (client_pools utilization)',
-  }),
   PGVIGIL_DATA_VOLUME_PATH: Type.String({
     default: '',
     description: 'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
@@ -124,10 +115,6 @@ export interface Config extends BaseEnv {
   readonly enabledCollectors: ReadonlySet<string>;
   /** Poll interval in seconds per collector name. */
   readonly intervals: ReadonlyMap<string, number>;
-  /** PgBouncer admin console URL from PGVIGIL_PGBOUNCER_URL(_FILE); undefined: pgbouncer collector off (secret: never log). */
-  readonly pgbouncerUrl: string | undefined;
-  /** Expected client pool size per application_name (PGVIGIL_EXPECTED_POOL_SIZES). */
-  readonly expectedPoolSizes: ReadonlyMap<string, number>;
   /** PgBouncer admin console URL from PGVIGIL_PGBOUNCER_URL(_FILE); undefined: pgbouncer collector off (secret: never log). */
   readonly pgbouncerUrl: string | undefined;
   /** Expected client pool size per application_name (PGVIGIL_EXPECTED_POOL_SIZES). */
@@ -283,8 +270,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     excludeDatabases: compileRegex('PGVIGIL_EXCLUDE_DATABASES', base.PGVIGIL_EXCLUDE_DATABASES, problems),
     enabledCollectors: new Set([...known].filter((n) => !disabled.includes(n))),
     intervals,
-    pgbouncerUrl: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
-    expectedPoolSizes: parseExpectedPoolSizes(base.PGVIGIL_EXPECTED_POOL_SIZES, problems),
     pgbouncerUrl: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
     expectedPoolSizes: parseExpectedPoolSizes(base.PGVIGIL_EXPECTED_POOL_SIZES, problems),
     httpAuth: httpAuthFrom(env, base, problems),
