@@ -184,6 +184,10 @@ export class Database {
     this.pendingSlots++;
     const client = new pg.Client({
       ...this.config.connection,
+      // node-postgres lets the URL's database override `database`: point the URL itself at datname.
+      ...(this.config.connection.connectionString !== undefined
+        ? { connectionString: urlWithDatabase(this.config.connection.connectionString, datname) }
+        : {}),
       database: datname,
       application_name: 'pgvigil',
       connectionTimeoutMillis: Math.min(timeoutMs, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000),
@@ -300,6 +304,12 @@ export class Database {
       }),
     );
   }
+}
+
+function urlWithDatabase(url: string, datname: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(datname)}`;
+  return u.toString();
 }
 
 function databaseFromUrl(url: string | undefined): string | undefined {
