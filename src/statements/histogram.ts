@@ -1,0 +1,86 @@
+import type { HistogramSample, Labels } from '../exposition.js';
+
+// Latency histograms built from pg_stat_statements deltas. PostgreSQL keeps no per-call
+// durations, only sums, so each interval a statement's Δcalls are all counted in the bucket of
+// its interval mean (Δtime / Δcalls). _sum and _count grow by exactly Δtime and Δcalls, so
+// rate(_sum)/rate(_count) is the true mean; quantiles are exact only at the granularity of
+// "one statement in one interval".
+
+/** 0.5 ms .. 30 s; every class objective (and the slow-query threshold) is added as a bound. */
+export const BASE_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function bucketBounds(extra: readonly number[]): number[] {
+  return [...new Set([...BASE_BOUNDS, ...extra])].sort((a, b) => a - b);
+}
+
+/** Index of the first bound >= value (Prometheus `le`), or bounds.length for +Inf. */
+export function bucketIndex(bounds: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = bounds.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (bounds[mid]! >= value) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Cumulative-from-start histograms keyed by a label set; they only ever grow. */
+export class DeltaHistograms {
+  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+
+  constructor(readonly bounds: readonly number[]) {}
+
+  /** Counts `calls` observations at `meanSeconds`, adding `totalSeconds` to the sum. */
+  observe(labels: Labels, calls: number, totalSeconds: number): void {
+    if (!(calls > 0)) return;
+    const key = JSON.stringify(labels);
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 };
+      this.series.set(key, s);
+    }
+    s.counts[bucketIndex(this.bounds, totalSeconds / calls)]! += calls;
+    s.sum += totalSeconds;
+    s.count += calls;
+  }
+
+  /** Makes a label set present (all zero) so dashboards see it before its first call. */
+  ensure(labels: Labels): void {
+    const key = JSON.stringify(labels);
+    if (!this.series.has(key)) {
+      this.series.set(key, { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 });
+    }
+  }
+
+  samples(): HistogramSample[] {
+    return [...this.series.values()].map((s) => {
+      let running = 0;
+      const buckets = this.bounds.map((_, i) => (running += s.counts[i]!));
+      return { labels: s.labels, buckets, sum: s.sum, count: s.count };
+    });
+  }
+
+  /** Estimated quantile of one series from its buckets (linear inside a bucket), like histogram_quantile. */
+  quantile(labels: Labels, q: number): number | undefined {
+    const s = this.series.get(JSON.stringify(labels));
+    if (s === undefined || s.count === 0) return undefined;
+    return quantileFromCounts(this.bounds, s.counts, q);
+  }
+}
+
+export function quantileFromCounts(bounds: readonly number[], counts: readonly number[], q: number): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const rank = q * total;
+  let cumulative = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const c = counts[i]!;
+    if (cumulative + c >= rank && c > 0) {
+      if (i >= bounds.length) return bounds[bounds.length - 1]!;
+      const lower = i === 0 ? 0 : bounds[i - 1]!;
+      return lower + (bounds[i]! - lower) * ((rank - cumulative) / c);
+    }
+    cumulative += c;
+  }
+  return bounds[bounds.length - 1]!;
+}

@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import client from 'prom-client';
+import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
+import { instrumentPool } from '../../src/pool-instrumentation.js';
+import { startPgvigil } from './pgvigil.js';
+import { testPostgres } from './postgres.js';
+import { createStandby } from './standby.js';
+
+// The families pgvigil really emits, for the mixin lint: a throwaway primary with a bit of
+// everything (tables, indexes, statements in a query class, a client pool), a streaming standby
+// (standby-only families), PgBouncer when installed, and the application-side pool
+// instrumentation (pgvigil/pool) on a real node-postgres Pool. Every collector runs (poll()).
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface EmittedFamilies {
+  /** Family name → type, as /metrics and the pool registry declare them. */
+  readonly types: Map<string, string>;
+  /** Where each family was seen (primary, standby, pgbouncer, client pool). */
+  readonly seenOn: Map<string, string>;
+  readonly pgbouncer: boolean;
+}
+
+export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-families-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const classes = join(dir, 'classes.yml');
+  writeFileSync(classes, 'classes:\n  - name: lookup\n    objective_seconds: 0.05\n    match:\n      tables: [items]\n');
+
+  const primary = await testPostgres(t, { needsControl: true });
+  await primary.sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await primary.sql(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, note text);
+                     CREATE INDEX items_name_idx ON items (name);
+                     CREATE INDEX items_note_idx ON items (note);
+                     INSERT INTO items SELECT i, 'item ' || i, NULL FROM generate_series(1, 2000) i;
+                     ANALYZE items;`);
+  const standby = await createStandby(t, primary);
+
+  let bouncer: LocalPgbouncer | undefined;
+  if (pgbouncerAvailable()) {
+    bouncer = await LocalPgbouncer.start({ postgresPort: primary.cluster!.port });
+    const b = bouncer;
+    t.teardown(() => b.destroy());
+  }
+  const env = {
+    PGVIGIL_DATA_VOLUME_PATH: dir,
+    PGVIGIL_QUERY_CLASSES_FILE: classes,
+    PGVIGIL_EXPECTED_POOL_SIZES: 'families-app=4',
+    ...(bouncer !== undefined ? { PGVIGIL_PGBOUNCER_URL: bouncer.adminUrl } : {}),
+  };
+  const onPrimary = await startPgvigil(t, primary.url, env);
+  const onStandby = await startPgvigil(t, standby.url, { PGVIGIL_DATA_VOLUME_PATH: dir });
+
+  // The application side: a real pool, instrumented, used once.
+  const registry = new client.Registry();
+  const pool = new pg.Pool({ connectionString: primary.url, application_name: 'families-app', max: 2 });
+  t.teardown(() => pool.end());
+  instrumentPool(pool, { registry, name: 'main' });
+
+  await onPrimary.poll();
+  await onStandby.poll();
+  for (let i = 0; i < 20; i++) await pool.query('SELECT name FROM items WHERE id = $1', [i]);
+  const held = await pool.connect();
+  const seenOn = new Map<string, string>();
+  const types = new Map<string, string>();
+  const add = (where: string, found: Iterable<[string, string]>) => {
+    for (const [name, type] of found) {
+      if (!types.has(name)) seenOn.set(name, where);
+      types.set(name, type);
+    }
+  };
+  add('primary', (await onPrimary.poll()).types);
+  add('standby', (await onStandby.poll()).types);
+  add('client pool', (await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)] as [string, string]));
+  held.release();
+  return { types, seenOn, pgbouncer: bouncer !== undefined };
+}

@@ -1,0 +1,145 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+// Reads the monitoring mixin of this repository (alerts/, alerts/tests/, dashboards/) for the
+// lint tests and the end-to-end test, and runs Prometheus' own tools on it.
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const alertsDir = join(repoRoot, 'alerts');
+export const ruleTestsDir = join(alertsDir, 'tests');
+export const dashboardsDir = join(repoRoot, 'dashboards');
+
+export interface Rule {
+  readonly alert?: string;
+  readonly record?: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+
+export interface RuleFile {
+  readonly file: string;
+  readonly groups: { name: string; rules: Rule[] }[];
+}
+
+const yamlFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.yml'))
+    .sort()
+    .map((f) => join(dir, f));
+
+export const ruleFilePaths = () => yamlFiles(alertsDir);
+export const ruleTestPaths = () => yamlFiles(ruleTestsDir);
+
+export function ruleFiles(): RuleFile[] {
+  return ruleFilePaths().map((file) => ({ file, groups: parse(readFileSync(file, 'utf8')).groups }));
+}
+
+export function allRules(): (Rule & { file: string; group: string })[] {
+  return ruleFiles().flatMap(({ file, groups }) => groups.flatMap((g) => g.rules.map((r) => ({ ...r, file, group: g.name }))));
+}
+
+export interface Dashboard {
+  readonly file: string;
+  readonly json: any;
+}
+
+export function dashboards(): Dashboard[] {
+  return readdirSync(dashboardsDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ file: join(dashboardsDir, f), json: JSON.parse(readFileSync(join(dashboardsDir, f), 'utf8')) }));
+}
+
+/** Every panel of a dashboard, rows' collapsed panels included. */
+export function panelsOf(dashboard: any): any[] {
+  return (dashboard.panels ?? []).flatMap((p: any) => [p, ...(p.panels ?? [])]);
+}
+
+export interface PanelQuery {
+  readonly dashboard: string;
+  readonly panel: string;
+  readonly refId: string;
+  readonly expr: string;
+  /** Documented reason the query may return nothing on a plain primary (standby, PgBouncer). */
+  readonly needs: string | undefined;
+}
+
+/** Panels say what they need in their description: "Needs: a standby." / "Needs: PgBouncer." */
+export function panelNeeds(panel: any): string | undefined {
+  return /Needs: ([^.]+)\./.exec(panel.description ?? '')?.[1];
+}
+
+export function dashboardQueries(): PanelQuery[] {
+  return dashboards().flatMap(({ json }) =>
+    panelsOf(json).flatMap((p) =>
+      (p.targets ?? []).map((t: any) => ({ dashboard: json.uid, panel: p.title, refId: t.refId, expr: t.expr, needs: panelNeeds(p) })),
+    ),
+  );
+}
+
+/**
+ * A dashboard query with Grafana's variables replaced by values Prometheus accepts, so it can be
+ * parsed by promtool or run against a real Prometheus.
+ */
+export function concreteQuery(expr: string, values: Record<string, string> = {}): string {
+  return expr
+    .replace(/\$__(rate_)?interval|\$__range/g, '1m')
+    .replace(/\$\{(\w+)(:\w+)?\}|\$(\w+)/g, (_m, a: string | undefined, _f, b: string | undefined) => values[(a ?? b)!] ?? '.*');
+}
+
+const NOT_METRICS = new Set([
+  'and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset',
+  'inf', 'nan', 'start', 'end',
+]);
+
+/** Metric (and recorded series) names an expression reads. Label names, functions and keywords are left out. */
+export function metricNames(expr: string): string[] {
+  const stripped = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ')
+    .replace(/\$\{[^}]*\}|\$\w+/g, ' ')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names = new Set<string>();
+  for (const m of stripped.matchAll(/[0-9][0-9a-zA-Z_.]*|[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
+    const token = m[0];
+    if (/^[0-9]/.test(token) || NOT_METRICS.has(token.toLowerCase())) continue;
+    const rest = stripped.slice(m.index + token.length);
+    if (/^\s*\(/.test(rest)) continue; // a function or aggregation
+    names.add(token);
+  }
+  return [...names];
+}
+
+/** Family a sample name belongs to: histogram series carry _bucket/_sum/_count. */
+export function familyOf(name: string, families: ReadonlyMap<string, string>): string | undefined {
+  if (families.has(name)) return name;
+  const base = name.replace(/_(bucket|sum|count)$/, '');
+  return base !== name && (families.get(base) === 'histogram' || families.get(base) === 'summary') ? base : undefined;
+}
+
+export interface ToolResult {
+  readonly status: number | null;
+  readonly output: string;
+}
+
+/** Runs promtool, amtool ... and returns exit status with stdout and stderr together. */
+export function runTool(bin: string, args: string[], cwd = repoRoot): ToolResult {
+  const r = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 60_000 });
+  if (r.error !== undefined) return { status: null, output: `${bin}: ${r.error.message} (apt-get install prometheus prometheus-alertmanager)` };
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** Anchor GitHub gives a markdown heading. */
+export function headingAnchor(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
+}
