@@ -1,0 +1,134 @@
+import { gauge, type Family } from '../exposition.js';
+import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './pg-stat-user-indexes.js';
+import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
+import type { CollectorDefinition } from './types.js';
+
+// Findings about indexes, per database: invalid, unused and duplicate indexes, and tables read
+// mostly by large sequential scans (missing-index candidates). Only flagged objects produce
+// series, so these families are small and are NOT subject to PGVIGIL_MAX_TABLES/_INDEXES: a
+// finding must never be cut. Each series' value is the size a fix would give back.
+//
+// - invalid: pg_index.indisvalid = false and no CREATE INDEX in progress for it (a failed
+//   CREATE INDEX CONCURRENTLY leaves one behind; it costs writes and is never used).
+// - unused: valid, not enforcing a constraint (primary key, unique, exclusion: dropping those
+//   changes behaviour even when never scanned), and never scanned since the stats reset — or, on
+//   16+, last scanned longer ago than $1 seconds. The stats reset resets idx_scan: judge after
+//   the stats have run through a full business cycle.
+// - duplicate: valid indexes of one table with the same access method, key and INCLUDE columns
+//   (expressions compared as deparsed text), operator classes, collations, options and predicate.
+//   The one enforcing a constraint (else the oldest) is kept; the others are reported with
+//   duplicate_of naming it. A unique and a plain index on the same key count as duplicates.
+const findingsSql = (lastIdxScan: string) => `
+WITH ${LOCKED_RELATIONS_CTE},
+idx AS (
+  SELECT s.schemaname, s.relname, s.indexrelname, s.indexrelid, s.relid, s.idx_scan, i.indisvalid,
+         ${lastIdxScan} AS last_idx_scan_age_seconds,
+         i.indisunique OR i.indisprimary
+           OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x'))
+           AS enforces_constraint,
+         EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid) AS building,
+         c.relam, c.relpages, i.indkey::text AS indkey, i.indnkeyatts, i.indclass::text AS indclass,
+         i.indcollation::text AS indcollation, i.indoption::text AS indoption,
+         coalesce(pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
+         coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS pred
+  FROM pg_stat_user_indexes s
+  JOIN pg_index i ON i.indexrelid = s.indexrelid
+  JOIN pg_class c ON c.oid = s.indexrelid
+),
+dup AS (
+  SELECT indexrelid, first_value(indexrelname) OVER w AS keeper, row_number() OVER w AS n
+  FROM idx
+  WHERE indisvalid
+  WINDOW w AS (PARTITION BY relid, relam, indkey, indnkeyatts, indclass, indcollation, indoption, exprs, pred
+               ORDER BY enforces_constraint DESC, indexrelid)
+),
+flagged AS (
+  SELECT idx.*,
+         NOT indisvalid AND NOT building AS invalid,
+         indisvalid AND NOT enforces_constraint
+           AND (idx_scan = 0 OR coalesce(last_idx_scan_age_seconds > $2::float8, false)) AS unused,
+         CASE WHEN dup.n > 1 THEN dup.keeper END AS duplicate_of
+  FROM idx LEFT JOIN dup USING (indexrelid)
+)
+SELECT schemaname, relname, indexrelname, invalid, unused, duplicate_of,
+       (CASE WHEN NOT $1::bool OR EXISTS (SELECT 1 FROM locked l WHERE l.relid IN (indexrelid, relid))
+             THEN relpages::float8 * current_setting('block_size')::float8
+             ELSE pg_relation_size(indexrelid) END)::float8 AS size_bytes
+FROM flagged
+WHERE invalid OR unused OR duplicate_of IS NOT NULL
+ORDER BY schemaname, relname, indexrelname`;
+
+interface FindingRow {
+  schemaname: string;
+  relname: string;
+  indexrelname: string;
+  invalid: boolean;
+  unused: boolean;
+  duplicate_of: string | null;
+  size_bytes: number | null;
+}
+
+// Sizes from relpages (no lock taken; as of the last VACUUM/ANALYZE). "Mostly" means the rows read
+// by sequential scans outnumber those fetched through indexes.
+const SEQ_SCAN_HEAVY_SQL = `
+SELECT s.schemaname, s.relname, (s.seq_tup_read::float8 / s.seq_scan) AS rows_per_scan
+FROM pg_stat_user_tables s
+JOIN pg_class c ON c.oid = s.relid
+WHERE s.seq_scan >= $1::int8
+  AND s.seq_tup_read >= $2::float8 * s.seq_scan
+  AND s.seq_tup_read > coalesce(s.idx_tup_fetch, 0)
+  AND c.relpages::float8 * current_setting('block_size')::float8 >= $3::float8
+ORDER BY s.schemaname, s.relname`;
+
+interface SeqScanRow {
+  schemaname: string;
+  relname: string;
+  rows_per_scan: number;
+}
+
+export const indexHealth: CollectorDefinition = {
+  name: 'index_health',
+  description: 'Invalid, unused and duplicate indexes; tables read by large sequential scans (missing-index candidates)',
+  scope: 'database',
+  defaultIntervalSeconds: 300,
+  create(config) {
+    return {
+      async collect({ query, datname, facts }): Promise<Family[]> {
+        const sql = findingsSql(facts.major >= 16 ? LAST_IDX_SCAN_AGE_16 : LAST_IDX_SCAN_AGE_OLD);
+        const findings = await withLockFallback((exact) =>
+          query<FindingRow>(sql, [exact, config.PGVIGIL_UNUSED_INDEX_AGE_SECONDS]),
+        );
+        const seqHeavy = await query<SeqScanRow>(SEQ_SCAN_HEAVY_SQL, [
+          config.PGVIGIL_SEQ_SCAN_MIN_SCANS,
+          config.PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN,
+          config.PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES,
+        ]);
+        const labelsOf = (r: FindingRow) => ({ datname, schemaname: r.schemaname, relname: r.relname, indexrelname: r.indexrelname });
+        const sized = (rows: FindingRow[], extra: (r: FindingRow) => Record<string, string> = () => ({})) =>
+          rows.map((r) => ({ labels: { ...labelsOf(r), ...extra(r) }, value: r.size_bytes ?? 0 }));
+        return [
+          gauge(
+            'pg_index_invalid_size_bytes',
+            'Invalid index (indisvalid = false, e.g. left by a failed CREATE INDEX CONCURRENTLY; builds in progress excluded); value: its size.',
+            sized(findings.filter((r) => r.invalid)),
+          ),
+          gauge(
+            'pg_index_unused_size_bytes',
+            'Index never scanned since the stats reset (16+: or not within PGVIGIL_UNUSED_INDEX_AGE_SECONDS); constraint-enforcing indexes excluded; value: its size.',
+            sized(findings.filter((r) => r.unused)),
+          ),
+          gauge(
+            'pg_index_duplicate_size_bytes',
+            'Index with the same table, key, operator classes and predicate as the index in duplicate_of (which is kept); value: its size.',
+            sized(findings.filter((r) => r.duplicate_of !== null), (r) => ({ duplicate_of: r.duplicate_of ?? '' })),
+          ),
+          gauge(
+            'pg_table_seq_scan_heavy_rows_per_scan',
+            'Missing-index candidate: a large table read mostly by sequential scans; value: average rows read per sequential scan.',
+            seqHeavy.map((r) => ({ labels: { datname, schemaname: r.schemaname, relname: r.relname }, value: r.rows_per_scan })),
+          ),
+        ];
+      },
+    };
+  },
+};

@@ -1,0 +1,251 @@
+import { gauge, type Family } from '../exposition.js';
+import { capObjects } from './cardinality.js';
+import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
+import { familiesFromRows, type ColumnMetric } from './row-families.js';
+import type { CollectorDefinition } from './types.js';
+
+// pg_stat_user_tables + pg_statio_user_tables + pg_class, one query per database: activity,
+// vacuum state, I/O, sizes, wraparound age and a bloat estimate for every user table. These views
+// only show the connected database, so this collector runs on every discovered database.
+
+// A table counts as locked when it, its TOAST table or one of its indexes is: pg_total_relation_size
+// opens all of them (see relation-locks.ts). Catalog sizes are relpages from the last VACUUM/ANALYZE.
+//
+// Bloat estimate (ioguix's pgsql-bloat-estimation, table query): the size the live rows would take
+// if packed at the table's fillfactor, from pg_class.reltuples and pg_stats.avg_width/null_frac,
+// compared with the pages the table has. Limits: it is only as fresh as the last ANALYZE; it assumes
+// 8-byte MAXALIGN (64-bit) and ignores per-column alignment padding, so tables of many small
+// mixed-width columns read a little high; TOAST is approximated as 4 chunks per page. It needs
+// pg_stats rows for every column, which PostgreSQL shows only to roles that may SELECT those columns
+// (pg_monitor alone may not): without them, or before the first ANALYZE, the series is absent.
+// Tables with `name` columns are skipped as ioguix does (their avg_width misleads the estimate).
+const TABLES_SQL = `
+WITH ${LOCKED_RELATIONS_CTE},
+blocked AS (
+  SELECT relid FROM locked
+  UNION SELECT i.indrelid FROM pg_index i JOIN locked ON locked.relid = i.indexrelid
+  UNION SELECT c.oid FROM pg_class c JOIN locked ON locked.relid = c.reltoastrelid
+),
+tables AS MATERIALIZED (
+  SELECT s.*, io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit,
+         io.toast_blks_read, io.toast_blks_hit, io.tidx_blks_read, io.tidx_blks_hit,
+         c.relkind, c.relpages, c.reltuples, c.reltoastrelid, c.relfrozenxid,
+         t.relpages AS toast_relpages, t.reltuples AS toast_reltuples, t.relfrozenxid AS toast_relfrozenxid,
+         coalesce((regexp_match(array_to_string(c.reloptions, ','), 'fillfactor=([0-9]+)'))[1]::int, 100) AS fillfactor,
+         b.relid IS NOT NULL OR NOT $1::bool AS catalog_sizes
+  FROM pg_stat_user_tables s
+  JOIN pg_statio_user_tables io ON io.relid = s.relid
+  JOIN pg_class c ON c.oid = s.relid
+  LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+  LEFT JOIN blocked b ON b.relid = s.relid
+),
+widths AS (
+  SELECT t.relid,
+         23 + CASE WHEN max(coalesce(st.null_frac, 0)) > 0 THEN (7 + count(*)) / 8 ELSE 0 END AS header_bytes,
+         sum((1 - coalesce(st.null_frac, 0)) * coalesce(st.avg_width, 0)) AS data_bytes,
+         count(*) = count(st.attname) AND NOT bool_or(a.atttypid = 'pg_catalog.name'::regtype) AS estimable
+  FROM tables t
+  JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_stats st ON st.schemaname = t.schemaname AND st.tablename = t.relname
+                       AND st.attname = a.attname AND NOT st.inherited
+  GROUP BY t.relid
+),
+sized AS (
+  SELECT t.*, w.estimable, current_setting('block_size')::float8 AS bs,
+         4 + ceil(w.header_bytes / 8.0) * 8 + ceil(w.data_bytes / 8.0) * 8 AS tuple_bytes
+  FROM tables t LEFT JOIN widths w ON w.relid = t.relid
+)
+SELECT schemaname, relname,
+       seq_scan::float8, seq_tup_read::float8,
+       coalesce(idx_scan, 0)::float8 AS idx_scan, coalesce(idx_tup_fetch, 0)::float8 AS idx_tup_fetch,
+       n_tup_ins::float8, n_tup_upd::float8, n_tup_del::float8, n_tup_hot_upd::float8,
+       n_live_tup::float8, n_dead_tup::float8, n_mod_since_analyze::float8,
+       (CASE WHEN n_live_tup + n_dead_tup > 0 THEN n_dead_tup::float8 / (n_live_tup + n_dead_tup) ELSE 0 END) AS dead_tuple_ratio,
+       vacuum_count::float8, autovacuum_count::float8, analyze_count::float8, autoanalyze_count::float8,
+       extract(epoch FROM now() - last_vacuum)::float8 AS last_vacuum_age_seconds,
+       extract(epoch FROM now() - last_autovacuum)::float8 AS last_autovacuum_age_seconds,
+       extract(epoch FROM now() - last_analyze)::float8 AS last_analyze_age_seconds,
+       extract(epoch FROM now() - last_autoanalyze)::float8 AS last_autoanalyze_age_seconds,
+       heap_blks_read::float8, heap_blks_hit::float8, idx_blks_read::float8, idx_blks_hit::float8,
+       toast_blks_read::float8, toast_blks_hit::float8, tidx_blks_read::float8, tidx_blks_hit::float8,
+       (CASE WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8 AS table_size_bytes,
+       (CASE WHEN catalog_sizes
+             THEN (relpages + coalesce(toast_relpages, 0)
+                   + (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                      WHERE i.indrelid IN (z.relid, z.reltoastrelid))) * bs
+             ELSE pg_total_relation_size(relid) END)::float8 AS total_size_bytes,
+       (CASE WHEN catalog_sizes
+             THEN (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                   WHERE i.indrelid = z.relid) * bs
+             ELSE pg_indexes_size(relid) END)::float8 AS index_size_bytes,
+       catalog_sizes,
+       -- Partitioned parents have no storage and relfrozenxid 0, whose age() is INT_MAX: leave them out.
+       (CASE WHEN relkind <> 'p' THEN greatest(age(relfrozenxid), age(toast_relfrozenxid)) END)::float8 AS xid_age,
+       (CASE WHEN estimable AND reltuples >= 0 AND tuple_bytes > 0 THEN
+          greatest(relpages + coalesce(toast_relpages, 0)
+                   - ceil(reltuples / ((bs - 24) * fillfactor / (100.0 * tuple_bytes)))
+                   - ceil(greatest(coalesce(toast_reltuples, 0), 0) / 4), 0) * bs
+        END)::float8 AS bloat_estimate_bytes
+FROM sized z
+ORDER BY schemaname, relname`;
+
+interface TableRow {
+  schemaname: string;
+  relname: string;
+  seq_scan: number;
+  seq_tup_read: number;
+  idx_scan: number;
+  idx_tup_fetch: number;
+  n_tup_ins: number;
+  n_tup_upd: number;
+  n_tup_del: number;
+  n_tup_hot_upd: number;
+  n_live_tup: number;
+  n_dead_tup: number;
+  n_mod_since_analyze: number;
+  dead_tuple_ratio: number;
+  vacuum_count: number;
+  autovacuum_count: number;
+  analyze_count: number;
+  autoanalyze_count: number;
+  last_vacuum_age_seconds: number | null;
+  last_autovacuum_age_seconds: number | null;
+  last_analyze_age_seconds: number | null;
+  last_autoanalyze_age_seconds: number | null;
+  heap_blks_read: number | null;
+  heap_blks_hit: number | null;
+  idx_blks_read: number | null;
+  idx_blks_hit: number | null;
+  toast_blks_read: number | null;
+  toast_blks_hit: number | null;
+  tidx_blks_read: number | null;
+  tidx_blks_hit: number | null;
+  table_size_bytes: number | null;
+  total_size_bytes: number | null;
+  index_size_bytes: number | null;
+  catalog_sizes: boolean;
+  xid_age: number | null;
+  bloat_estimate_bytes: number | null;
+}
+
+const T = 'pg_stat_user_tables';
+const IO = 'pg_statio_user_tables';
+
+const TABLE_METRICS: readonly ColumnMetric<TableRow>[] = [
+  { column: 'seq_scan', name: `${T}_seq_scan_total`, type: 'counter', help: 'Sequential scans started on the table.' },
+  { column: 'seq_tup_read', name: `${T}_seq_tup_read_total`, type: 'counter', help: 'Live rows fetched by sequential scans.' },
+  { column: 'idx_scan', name: `${T}_idx_scan_total`, type: 'counter', help: 'Index scans started on the table (0 without indexes).' },
+  { column: 'idx_tup_fetch', name: `${T}_idx_tup_fetch_total`, type: 'counter', help: 'Live rows fetched by index scans.' },
+  { column: 'n_tup_ins', name: `${T}_n_tup_ins_total`, type: 'counter', help: 'Rows inserted.' },
+  { column: 'n_tup_upd', name: `${T}_n_tup_upd_total`, type: 'counter', help: 'Rows updated (HOT updates included).' },
+  { column: 'n_tup_del', name: `${T}_n_tup_del_total`, type: 'counter', help: 'Rows deleted.' },
+  { column: 'n_tup_hot_upd', name: `${T}_n_tup_hot_upd_total`, type: 'counter', help: 'Rows HOT-updated (no index entry written).' },
+  { column: 'n_live_tup', name: `${T}_n_live_tup`, type: 'gauge', help: 'Estimated live rows.' },
+  { column: 'n_dead_tup', name: `${T}_n_dead_tup`, type: 'gauge', help: 'Estimated dead rows, waiting for VACUUM.' },
+  { column: 'n_mod_since_analyze', name: `${T}_n_mod_since_analyze`, type: 'gauge', help: 'Rows modified since the last ANALYZE.' },
+  {
+    column: 'dead_tuple_ratio',
+    name: `${T}_dead_tuple_ratio`,
+    type: 'gauge',
+    help: 'n_dead_tup / (n_live_tup + n_dead_tup); 0 for an empty table.',
+  },
+  { column: 'vacuum_count', name: `${T}_vacuum_total`, type: 'counter', help: 'Manual VACUUMs (not FULL) of the table.' },
+  { column: 'autovacuum_count', name: `${T}_autovacuum_total`, type: 'counter', help: 'Autovacuum runs on the table.' },
+  { column: 'analyze_count', name: `${T}_analyze_total`, type: 'counter', help: 'Manual ANALYZEs of the table.' },
+  { column: 'autoanalyze_count', name: `${T}_autoanalyze_total`, type: 'counter', help: 'Autovacuum ANALYZE runs on the table.' },
+  {
+    column: 'last_vacuum_age_seconds',
+    name: `${T}_last_vacuum_age_seconds`,
+    type: 'gauge',
+    help: 'Seconds since the last manual VACUUM (absent when never since the stats reset).',
+  },
+  {
+    column: 'last_autovacuum_age_seconds',
+    name: `${T}_last_autovacuum_age_seconds`,
+    type: 'gauge',
+    help: 'Seconds since the last autovacuum (absent when never since the stats reset).',
+  },
+  {
+    column: 'last_analyze_age_seconds',
+    name: `${T}_last_analyze_age_seconds`,
+    type: 'gauge',
+    help: 'Seconds since the last manual ANALYZE (absent when never since the stats reset).',
+  },
+  {
+    column: 'last_autoanalyze_age_seconds',
+    name: `${T}_last_autoanalyze_age_seconds`,
+    type: 'gauge',
+    help: 'Seconds since the last autovacuum ANALYZE (absent when never since the stats reset).',
+  },
+  { column: 'heap_blks_read', name: `${IO}_heap_blocks_read_total`, type: 'counter', help: 'Heap blocks read from outside shared buffers.' },
+  { column: 'heap_blks_hit', name: `${IO}_heap_blocks_hit_total`, type: 'counter', help: 'Heap blocks found in shared buffers.' },
+  { column: 'idx_blks_read', name: `${IO}_idx_blocks_read_total`, type: 'counter', help: 'Blocks of all the table\'s indexes read from outside shared buffers.' },
+  { column: 'idx_blks_hit', name: `${IO}_idx_blocks_hit_total`, type: 'counter', help: 'Blocks of all the table\'s indexes found in shared buffers.' },
+  { column: 'toast_blks_read', name: `${IO}_toast_blocks_read_total`, type: 'counter', help: 'TOAST blocks read from outside shared buffers (absent without TOAST).' },
+  { column: 'toast_blks_hit', name: `${IO}_toast_blocks_hit_total`, type: 'counter', help: 'TOAST blocks found in shared buffers (absent without TOAST).' },
+  { column: 'tidx_blks_read', name: `${IO}_tidx_blocks_read_total`, type: 'counter', help: 'TOAST index blocks read from outside shared buffers.' },
+  { column: 'tidx_blks_hit', name: `${IO}_tidx_blocks_hit_total`, type: 'counter', help: 'TOAST index blocks found in shared buffers.' },
+  {
+    column: 'table_size_bytes',
+    name: `${T}_table_size_bytes`,
+    type: 'gauge',
+    help: 'Main fork size (pg_relation_size); relpages * block_size while the table is ACCESS EXCLUSIVE locked.',
+  },
+  {
+    column: 'total_size_bytes',
+    name: `${T}_total_size_bytes`,
+    type: 'gauge',
+    help: 'Table, TOAST and indexes (pg_total_relation_size); from relpages while ACCESS EXCLUSIVE locked.',
+  },
+  {
+    column: 'index_size_bytes',
+    name: `${T}_index_size_bytes`,
+    type: 'gauge',
+    help: 'All indexes of the table (pg_indexes_size); from relpages while ACCESS EXCLUSIVE locked.',
+  },
+  {
+    column: 'xid_age',
+    name: `${T}_xid_age`,
+    type: 'gauge',
+    help: 'Transactions since relfrozenxid (the older of table and TOAST); autovacuum forces a freeze at autovacuum_freeze_max_age, wraparound stops writes near 2^31.',
+  },
+  {
+    column: 'bloat_estimate_bytes',
+    name: `${T}_bloat_estimate_bytes`,
+    type: 'gauge',
+    help: 'Catalog-based estimate of space beyond what live rows need at the fillfactor (no pgstattuple); absent without pg_stats for every column.',
+  },
+];
+
+export const pgStatUserTables: CollectorDefinition = {
+  name: 'tables',
+  description: 'pg_stat_user_tables, pg_statio_user_tables: scans, tuples, vacuum ages, I/O, sizes, xid age, bloat estimate',
+  scope: 'database',
+  defaultIntervalSeconds: 60,
+  create(config) {
+    return {
+      async collect({ query, datname }): Promise<Family[]> {
+        const rows = await withLockFallback((exact) => query<TableRow>(TABLES_SQL, [exact]));
+        const { kept, omitted } = capObjects(rows, config.PGVIGIL_MAX_TABLES, [
+          (r) => r.total_size_bytes ?? 0,
+          (r) => r.seq_scan + r.idx_scan,
+          (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
+        ]);
+        const labels = { datname };
+        return [
+          ...familiesFromRows(TABLE_METRICS, kept, (r) => ({ datname, schemaname: r.schemaname, relname: r.relname })),
+          gauge(
+            'pgvigil_tables_sized_from_catalog',
+            'Tables whose sizes came from pg_class.relpages this poll because an ACCESS EXCLUSIVE lock was held or awaited.',
+            [{ labels, value: rows.filter((r) => r.catalog_sizes).length }],
+          ),
+          gauge(
+            'pgvigil_tables_omitted',
+            'User tables left out of the per-table series by PGVIGIL_MAX_TABLES (the largest and busiest are kept).',
+            [{ labels, value: omitted }],
+          ),
+        ];
+      },
+    };
+  },
+};
