@@ -37,7 +37,10 @@ export async function startPgvigil(
       logText += chunk;
     },
   });
-  const pgvigil = await createPgvigil(config, log, options.definitions);
+  // Collectors a test defines are not in the config's list: enable them explicitly.
+  const extra = (options.definitions ?? []).map((d) => d.name).filter((n) => !config.intervals.has(n));
+  const enabled = { ...config, enabledCollectors: new Set([...config.enabledCollectors, ...extra]) };
+  const pgvigil = await createPgvigil(enabled, log, options.definitions);
   if (options.listen) await pgvigil.start();
   else if (options.schedule) pgvigil.poller.start();
   t.teardown(() => pgvigil.close());
