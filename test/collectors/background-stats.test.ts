@@ -1,0 +1,62 @@
+import t from 'tap';
+import { testPostgres } from '../helpers/postgres.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+
+// Checkpointer, bgwriter, pg_stat_wal, pg_stat_io and archiver: the same names on a major before
+// the 17/18 catalog moves (15) and after both (18), checked against the views the SQL reads.
+
+const COLLECTORS = ['checkpointer', 'bgwriter', 'stat_wal', 'stat_io', 'archiver'];
+
+for (const major of [15, 18]) {
+  t.test(`background writer, checkpoints, WAL and archiving on PostgreSQL ${major}`, async (t) => {
+    const pg = await testPostgres(t, {
+      major,
+      settings: { archive_mode: 'on', archive_command: "'true'", track_wal_io_timing: 'on' },
+    });
+    const exporter = await startPgvigil(t, pg.url);
+    let m = await exporter.poll(...COLLECTORS);
+    for (const c of COLLECTORS) {
+      t.equal(m.value('pgvigil_collector_success', { collector: c }) ?? (major < 16 && c === 'stat_io' ? 1 : undefined), 1, `${c} ok`);
+    }
+    const requested = m.value('pg_checkpointer_checkpoints_total', { kind: 'requested' })!;
+    const written = m.value('pg_checkpointer_buffers_written_total')!;
+    const archived = m.value('pg_stat_archiver_archived_total')!;
+    const records = m.value('pg_stat_wal_records_total')!;
+    t.equal(m.value('pg_stat_archiver_enabled'), 1);
+
+    await pg.sql(`CREATE TABLE t AS SELECT g FROM generate_series(1, 50000) g`);
+    await pg.sql('SELECT pg_switch_wal()');
+    await pg.sql('CHECKPOINT');
+    await eventually(async () => {
+      m = await exporter.poll(...COLLECTORS);
+      return m.value('pg_checkpointer_checkpoints_total', { kind: 'requested' })! >= requested + 1 &&
+        m.value('pg_stat_archiver_archived_total')! >= archived + 1 && m.value('pg_stat_wal_records_total')! > records + 1000;
+    }, 20_000, 'a requested checkpoint, an archived segment and WAL records counted');
+    t.ok(m.value('pg_checkpointer_buffers_written_total')! > written, 'the checkpoint wrote buffers');
+    t.ok(m.value('pg_stat_archiver_last_archived_timestamp_seconds')! > Date.now() / 1000 - 60, 'archived just now');
+    t.ok(m.value('pg_stat_wal_bytes_total')! > 1_000_000, 'WAL bytes');
+    t.ok(m.value('pg_stat_wal_write_total')! > 0, `WAL writes (from ${major >= 18 ? 'pg_stat_io' : 'pg_stat_wal'})`);
+    t.ok((m.value('pg_stat_wal_write_time_seconds_total') ?? -1) >= 0);
+    t.ok(m.value('pg_bgwriter_buffers_alloc_total')! > 0);
+    t.ok(m.value('pg_bgwriter_buffers_backend_total')! >= 0);
+
+    const [truth] = await pg.sql<{ requested: number; written: number }>(
+      major >= 17
+        ? 'SELECT num_requested::float8 AS requested, buffers_written::float8 AS written FROM pg_stat_checkpointer'
+        : 'SELECT checkpoints_req::float8 AS requested, buffers_checkpoint::float8 AS written FROM pg_stat_bgwriter',
+    );
+    t.equal(m.value('pg_checkpointer_checkpoints_total', { kind: 'requested' }), truth!.requested, 'requested checkpoints as the view says');
+    t.equal(m.value('pg_checkpointer_buffers_written_total'), truth!.written, 'buffers written as the view says');
+    if (major >= 16) {
+      const [io] = await pg.sql<{ writes: number }>(
+        `SELECT writes::float8 AS writes FROM pg_stat_io WHERE backend_type = 'checkpointer' AND object = 'relation' AND context = 'normal'`,
+      );
+      const labels = { backend_type: 'checkpointer', object: 'relation', context: 'normal' };
+      t.equal(m.value('pg_stat_io_writes_total', labels), io!.writes, 'pg_stat_io checkpointer writes');
+      t.equal(m.value('pg_stat_io_write_bytes_total', labels), io!.writes * 8192, 'bytes = writes × 8 KiB');
+      t.equal(m.find('pg_stat_io_reads_total', { object: 'wal' }).length > 0, major >= 18, 'WAL rows from 18');
+    } else {
+      t.equal(m.value('pgvigil_collector_enabled', { collector: 'stat_io' }), 0, 'pg_stat_io not applicable before 16');
+    }
+  });
+}
