@@ -31,6 +31,7 @@ export const clientPools: CollectorDefinition = {
   create(config) {
     const expected = config.expectedPoolSizes;
     return {
+      families: ['pg_client_pool_connections', 'pg_client_pool_expected_size', 'pg_client_pool_utilization_ratio'],
       async collect({ query }): Promise<Family[]> {
         const rows = await query<ConnectionsRow>(CONNECTIONS_SQL);
         return [
