@@ -2,7 +2,7 @@
 // plannable statements by $n, but utility statements keep their text verbatim
 // (ALTER ROLE x PASSWORD '...', CREATE USER ..., COPY ... FROM PROGRAM '...'), and a text cut at
 // a length limit can end inside a literal. So every literal that survived is replaced by `?`,
-// comment bodies are dropped (sqlcommenter tags and hand-written notes may carry anything), and
+// comments are dropped (sqlcommenter tags and hand-written notes may carry anything), and
 // an unterminated literal swallows the rest of the text.
 
 export interface Redacted {
@@ -52,7 +52,7 @@ export function redactSql(text: string): Redacted {
     // Comments.
     if (c === '-' && text[i + 1] === '-') {
       const end = text.indexOf('\n', i);
-      out += '-- ';
+      out += ' ';
       i = end === -1 ? n : end;
       continue;
     }
@@ -64,7 +64,7 @@ export function redactSql(text: string): Redacted {
         else if (text[j] === '*' && text[j + 1] === '/') (depth--, (j += 2));
         else j++;
       }
-      out += '/* */';
+      out += ' ';
       i = j;
       continue;
     }
@@ -128,7 +128,8 @@ export function redactSql(text: string): Redacted {
     out += c;
     i++;
   }
-  return { text: out, literals };
+  // Leading blank lines are what removed comments leave behind in extension scripts.
+  return { text: out.replace(/^\s+/, '').replace(/[ \t]+\n/g, '\n'), literals };
 }
 
 /** Cuts to `max` characters (code points are not split), marking the cut. */

@@ -25,7 +25,7 @@ export class RateLimiter {
 
 /** Statements EXPLAIN accepts; utility statements (and anything else) are never sent. */
 export function isExplainable(text: string): boolean {
-  return /^\s*(?:\/\*\s*\*\/\s*|--[^\n]*\n\s*)*(select|insert|update|delete|with|values|table|merge)\b/i.test(text);
+  return /^\s*(select|insert|update|delete|with|values|table|merge)\b/i.test(text);
 }
 
 export interface PlanNode {

@@ -12,7 +12,8 @@ t.test('literals that survived normalization are replaced', async (t) => {
     ['SELECT 42, 3.14, .5, 1e10, -7 FROM t2', 'SELECT ?, ?, ?, ?, -? FROM t2', 5],
     ["SELECT X'1F', B'101', N'nat', U&'d\\0061t'", 'SELECT ?, ?, ?, ?', 4],
     ['SELECT "quoted ""id""" FROM "T1"', 'SELECT "quoted ""id""" FROM "T1"', 0],
-    ["SELECT 1 /* user=alice secret */ -- trailing 'x'\nFROM t", 'SELECT ? /* */ -- \nFROM t', 1],
+    ["SELECT 1 /* user=alice secret */ -- trailing 'x'\nFROM t", 'SELECT ?\nFROM t', 1],
+    ["/* app:web */\n-- note\nSELECT 1", 'SELECT ?', 1],
     ["ALTER ROLE x PASSWORD 'unterminated secret", 'ALTER ROLE x PASSWORD ?', 1],
     ['SELECT col1, t9.x FROM tab2', 'SELECT col1, t9.x FROM tab2', 0],
   ];
