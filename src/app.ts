@@ -7,7 +7,6 @@ import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } fr
 import { landingPage } from './landing-page.js';
 import { registerAuth } from './http-auth.js';
 import type { StatementsCollector } from './collectors/pg-stat-statements.js';
-import type { StatementsCollector } from './collectors/pg-stat-statements.js';
 import type { Poller } from './poller.js';
 import { registerRoleRoutes } from './role-routes.js';
 
@@ -57,14 +56,6 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-
-  // Top statements as JSON for on-call tools; texts are redacted and cut by the statements engine.
-  app.get('/api/statements', async (_request, reply) => {
-    const statements = poller.collector<StatementsCollector>('statements');
-    if (statements === undefined) return reply.code(404).send({ error: 'the statements collector is disabled' });
-    void reply.header('Cache-Control', 'no-store');
-    return statements.snapshot();
-  });
 
   // Top statements as JSON for on-call tools; texts are redacted and cut by the statements engine.
   app.get('/api/statements', async (_request, reply) => {

@@ -5,7 +5,6 @@ import type { ErrorObject } from 'ajv';
 import type { ClientConfig } from 'pg';
 import { collectorDefinitions } from './collectors/index.js';
 import { loadQueryClasses, type QueryClass } from './statements/classes.js';
-import { loadQueryClasses, type QueryClass } from './statements/classes.js';
 import { checkPgbouncerUrl, parseExpectedPoolSizes } from './pool-settings.js';
 
 // One schema for every variable pgvigil reads. Connection variables keep libpq's names
@@ -111,33 +110,6 @@ const baseProperties = {
     minimum: 0,
     description: 'Slow-statement log: flag sequential scans on tables with at least this many rows (pg_class.reltuples)',
   }),
-  PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH: Type.Integer({
-    default: 1000,
-    minimum: 50,
-    maximum: 100000,
-    description: 'Statement texts (redacted) are cut to this many characters in /api/statements and pg_stat_statements_query_info',
-  }),
-  PGVIGIL_STATEMENTS_TEXT_CACHE_BYTES: Type.Integer({
-    default: 4 * 1024 * 1024,
-    minimum: 65536,
-    description: 'Memory cap of the redacted statement-text cache (texts of top statements are kept first)',
-  }),
-  PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS: seconds(2, 0.1, 600, 'statement_timeout of the separate statement-text fetch (and of EXPLAIN)'),
-  PGVIGIL_QUERY_CLASSES_FILE: Type.String({
-    default: '',
-    description: 'YAML or JSON file of query classes with latency objectives (see deploy/examples/query-classes.yaml); empty: every statement is class "other"',
-  }),
-  PGVIGIL_SLOW_QUERY_THRESHOLD_SECONDS: seconds(0.1, 0.0001, 3600, 'Slow-statement log: interval mean above which a statement of no class (class "other") is logged'),
-  PGVIGIL_SLOW_QUERY_LOG_INTERVAL_SECONDS: seconds(300, 1, 86400, 'Slow-statement log: at most one line per queryid per this many seconds'),
-  PGVIGIL_SLOW_QUERY_EXPLAIN: Type.Boolean({
-    default: true,
-    description: 'PostgreSQL 16+: attach EXPLAIN (GENERIC_PLAN) of the slow statement (plan only, never executed) when it is on the connection database',
-  }),
-  PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS: Type.Number({
-    default: 10000,
-    minimum: 0,
-    description: 'Slow-statement log: flag sequential scans on tables with at least this many rows (pg_class.reltuples)',
-  }),
   PGVIGIL_MAX_TABLES: Type.Integer({
     default: 1000,
     minimum: 1,
@@ -200,8 +172,6 @@ export interface Config extends BaseEnv {
   readonly enabledCollectors: ReadonlySet<string>;
   /** Poll interval in seconds per collector name. */
   readonly intervals: ReadonlyMap<string, number>;
-  /** Query classes from PGVIGIL_QUERY_CLASSES_FILE (empty when unset). */
-  readonly queryClasses: readonly QueryClass[];
   /** Query classes from PGVIGIL_QUERY_CLASSES_FILE (empty when unset). */
   readonly queryClasses: readonly QueryClass[];
   /** PgBouncer admin console URL from PGVIGIL_PGBOUNCER_URL(_FILE); undefined: pgbouncer collector off (secret: never log). */
@@ -335,13 +305,6 @@ function queryClassesFrom(file: string, problems: string[]): QueryClass[] {
   return loaded.classes;
 }
 
-function queryClassesFrom(file: string, problems: string[]): QueryClass[] {
-  if (file === '') return [];
-  const loaded = loadQueryClasses(file);
-  problems.push(...loaded.problems);
-  return loaded.classes;
-}
-
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const problems: string[] = [];
   let parsed: Record<string, unknown>;
@@ -373,7 +336,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     excludeDatabases: compileRegex('PGVIGIL_EXCLUDE_DATABASES', base.PGVIGIL_EXCLUDE_DATABASES, problems),
     enabledCollectors: new Set([...known].filter((n) => !disabled.includes(n))),
     intervals,
-    queryClasses: queryClassesFrom(base.PGVIGIL_QUERY_CLASSES_FILE, problems),
     queryClasses: queryClassesFrom(base.PGVIGIL_QUERY_CLASSES_FILE, problems),
     pgbouncerUrl: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
     expectedPoolSizes: parseExpectedPoolSizes(base.PGVIGIL_EXPECTED_POOL_SIZES, problems),

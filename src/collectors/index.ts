@@ -20,11 +20,10 @@ import { pgStatUserTables } from './pg-stat-user-tables.js';
 import { pgStatUserIndexes } from './pg-stat-user-indexes.js';
 import { indexHealth } from './index-health.js';
 import { pgStatStatements } from './pg-stat-statements.js';
-import { pgStatStatements } from './pg-stat-statements.js';
 import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics.
 export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, clientPools, pgbouncer, pgStatDatabase, pgDatabaseSize, pgSettings,
   wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, pgStatIo, pgStatWal, archiver, locks,
-  pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements, pgStatStatements];
+  pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements];
