@@ -1,0 +1,65 @@
+import t from 'tap';
+import { testPostgres } from '../helpers/postgres.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import type { ParsedMetrics } from '../helpers/metrics.js';
+
+// The SQL of the tables, indexes and index_health collectors on the oldest and newest majors
+// (and 16, where last_idx_scan appears), as a role with nothing but pg_monitor.
+// The full version matrix lives elsewhere; this proves the queries parse and mean the same.
+
+const COLLECTORS = ['tables', 'indexes', 'index_health'];
+
+for (const major of [13, 16, 18]) {
+  t.test(`PostgreSQL ${major}`, async (t) => {
+    const pg = await testPostgres(t, { major, settings: { autovacuum: 'off' } });
+    t.equal(pg.major, major);
+    await pg.sql(`CREATE ROLE watcher LOGIN PASSWORD 'w' IN ROLE pg_monitor`);
+    await pg.sql(`CREATE TABLE acct (id int PRIMARY KEY, owner text, n int)`);
+    await pg.sql(`INSERT INTO acct SELECT g, 'o' || g, g FROM generate_series(1, 2000) g`);
+    await pg.sql(`CREATE INDEX acct_owner ON acct (owner); CREATE INDEX acct_owner2 ON acct (owner); CREATE INDEX acct_n ON acct (n)`);
+    await pg.sql(`INSERT INTO acct VALUES (2001, 'o1', 1)`);
+    await t.rejects(pg.sql(`CREATE UNIQUE INDEX CONCURRENTLY acct_owner_uniq ON acct (owner)`));
+    await pg.sql('ANALYZE');
+    const c = await pg.client();
+    await c.query('SET enable_seqscan = off; SET enable_bitmapscan = off');
+    await c.query('SELECT * FROM acct WHERE n = 7');
+    await c.end();
+
+    const exporter = await startPgvigil(t, pg.urlFor('postgres', 'watcher', 'w'), { PGVIGIL_UNUSED_INDEX_AGE_SECONDS: '5' });
+    const L = { datname: 'postgres', relname: 'acct' };
+    const n = { ...L, indexrelname: 'acct_n' };
+    let m: ParsedMetrics = await exporter.poll(...COLLECTORS);
+    await eventually(async () => {
+      m = await exporter.poll(...COLLECTORS);
+      return m.value('pg_stat_user_indexes_idx_scan_total', n) === 1;
+    }, 15_000, 'index scan counted');
+    for (const collector of COLLECTORS) t.equal(m.value('pgvigil_collector_success', { collector }), 1, `${collector} succeeds`);
+
+    t.equal(m.value('pg_stat_user_tables_n_live_tup', L), 2001);
+    const [sizes] = await pg.sql<{ rel: number; total: number; idx: number }>(
+      `SELECT pg_relation_size('acct')::float8 AS rel, pg_total_relation_size('acct')::float8 AS total,
+              pg_relation_size('acct_n')::float8 AS idx`,
+    );
+    t.equal(m.value('pg_stat_user_tables_table_size_bytes', L), sizes!.rel);
+    t.equal(m.value('pg_stat_user_tables_total_size_bytes', L), sizes!.total);
+    t.equal(m.value('pg_stat_user_indexes_size_bytes', n), sizes!.idx);
+    t.ok(m.value('pg_stat_user_tables_xid_age', L)! > 0);
+    t.equal(m.find('pg_stat_user_tables_bloat_estimate_bytes', L).length, 0, 'pg_monitor cannot read pg_stats of acct: no estimate');
+    t.equal(m.find('pg_index_invalid_size_bytes', { indexrelname: 'acct_owner_uniq' }).length, 1, 'invalid index found');
+    t.equal(m.value('pg_index_duplicate_size_bytes', { indexrelname: 'acct_owner2', duplicate_of: 'acct_owner' }), sizes!.idx);
+    t.equal(m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_owner' }).length, 1, 'never scanned: unused');
+
+    const age = m.value('pg_stat_user_indexes_last_idx_scan_age_seconds', n);
+    if (major < 16) {
+      t.equal(age, undefined, 'no last_idx_scan before 16');
+      t.equal(m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length, 0, 'scanned once: used, whenever');
+      return;
+    }
+    t.ok(age !== undefined && age >= 0, `last_idx_scan age ${age}`);
+    t.equal(m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length, age! > 5 ? 1 : 0, 'unused iff older than 5 s');
+    await eventually(async () => {
+      m = await exporter.poll('index_health');
+      return m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length === 1;
+    }, 20_000, 'acct_n unused once its last scan is older than 5 s');
+  });
+}
