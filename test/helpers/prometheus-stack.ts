@@ -33,8 +33,8 @@ export interface PrometheusStack {
   query(expr: string): Promise<PromSample[]>;
   /** Active (not resolved) alerts Alertmanager holds. */
   alerts(): Promise<AlertmanagerAlert[]>;
-  /** Scrape targets Prometheus considers up, by job. */
-  targetsUp(): Promise<Map<string, boolean>>;
+  /** Every scrape target with whether its last scrape succeeded. */
+  targetsUp(): Promise<{ job: string; up: boolean }[]>;
   /** What the processes printed, for failure messages. */
   output(): string;
 }
@@ -147,9 +147,7 @@ export async function startPrometheusStack(t: Teardown, options: PrometheusStack
     },
     async targetsUp() {
       const body = await getJson(`${prometheusUrl}/api/v1/targets?state=active`);
-      const up = new Map<string, boolean>();
-      for (const target of body.data.activeTargets) up.set(target.labels.job, target.health === 'up');
-      return up;
+      return body.data.activeTargets.map((x: any) => ({ job: x.labels.job, up: x.health === 'up' }));
     },
     output: () => output,
   };
