@@ -27,7 +27,12 @@ SELECT current_setting('server_version_num')::int AS server_version_num,
        r.rolsuper AS is_superuser,
        r.rolsuper OR pg_has_role(current_user, 'pg_monitor', 'MEMBER') AS has_pg_monitor,
        COALESCE((SELECT json_object_agg(extname, extversion) FROM pg_extension), '{}'::json) AS extensions,
-       current_setting('shared_preload_libraries') ~ '(^|[ ,])pg_stat_statements($|[ ,])' AS statements_preloaded
+       -- shared_preload_libraries is readable only with pg_read_all_settings (pg_monitor has it);
+       -- without it, the GUCs pg_stat_statements defines only when preloaded tell the same.
+       CASE WHEN r.rolsuper OR pg_has_role(current_user, 'pg_read_all_settings', 'MEMBER')
+            THEN current_setting('shared_preload_libraries') ~ '(^|[ ,])pg_stat_statements($|[ ,])'
+            ELSE EXISTS (SELECT 1 FROM pg_settings WHERE name = 'pg_stat_statements.max')
+       END AS statements_preloaded
 FROM pg_roles r WHERE r.rolname = current_user`;
 
 interface FactsRow {

@@ -61,7 +61,8 @@ async function listen(onSocket: (socket: Socket, stub: { accepted: number[]; lif
 
 /** Accepts TCP connections and never sends a byte: a hung server, a black-holing firewall. */
 export function silentServer(): Promise<TcpStub> {
-  return listen(() => undefined);
+  // Read and drop what arrives, so the client's FIN is seen and lifetimes are measured.
+  return listen((socket) => socket.resume());
 }
 
 /** Forwards to 127.0.0.1:targetPort; when the target is down the client's connection is closed at once. */
