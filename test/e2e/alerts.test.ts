@@ -102,7 +102,7 @@ function mountSmallVolume(t: { comment(...a: unknown[]): void; teardown(fn: () =
   return dir;
 }
 
-t.test('alerts fire and resolve on real faults; dashboards have data', { skip, timeout: 420_000 }, async (t) => {
+t.test('alerts fire and resolve on real faults; dashboards have data', { skip, timeout: 290_000 }, async (t) => {
   const primary = await testPostgres(t, { needsControl: true, settings: { max_connections: 40, deadlock_timeout: "'200ms'" } });
   await setUpSchema(primary);
   const standby = await createStandby(t, primary);
