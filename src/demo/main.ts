@@ -12,8 +12,9 @@ pgvigil demo is running (PostgreSQL ${demo.cluster.major} with the platform work
 
   metrics:     ${demo.url}/metrics
   statements:  ${demo.url}/api/statements
+  app pool:    ${demo.appMetricsUrl}   (the demo application's own pgvigil/pool metrics)
   landing:     ${demo.url}/
-  PostgreSQL:  psql ${demo.cluster.url('platform')}
+  PostgreSQL:  psql ${demo.cluster.url('platform')}${demo.pgbouncer ? `\n  PgBouncer:   psql ${demo.pgbouncer.url('platform')}  (the workload goes through it)` : ''}
 
 Press Ctrl-C to stop; nothing is left behind.
 `);
