@@ -419,7 +419,7 @@ const storage = dashboard({
   uid: 'pgvigil-storage',
   title: 'pgvigil / Disk, WAL and replication',
   description: 'Data volume space and its trend, WAL production and retention, replication slots and lag.',
-  variables: [jobVar, instanceVar],
+  variables: [jobVar, instanceVar, datnameVar],
   panels: [
     row('Data volume'),
     timeseries('Data volume: size and available', 'bytes', [
@@ -430,9 +430,10 @@ const storage = dashboard({
       q(`pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}}`, '{{instance}} now'),
       q(`predict_linear(pg_volume_available_bytes{${S}}[6h], 86400) / pg_volume_size_bytes{${S}}`, '{{instance}} in 24 h at the 6 h trend'),
     ], { max: 1, thresholds: [[0.05, 'red'], [0.1, 'orange']] }),
+    timeseries('What fills it: database sizes', 'bytes', [q(`pg_database_size_bytes{${D}}`, '{{instance}} {{datname}}')], { min: 0, stack: true }),
+    timeseries('What fills it: WAL in pg_wal', 'bytes', [q(`pg_wal_size_bytes{${S}}`, '{{instance}}')], { min: 0 }),
     row('WAL'),
     timeseries('WAL written', 'Bps', [q(`rate(pg_wal_written_bytes_total{${S}}[${RATE}])`, '{{instance}}')], { min: 0 }),
-    timeseries('WAL in pg_wal', 'bytes', [q(`pg_wal_size_bytes{${S}}`, '{{instance}}')], { min: 0 }),
     timeseries('Checkpoints per second', 'ops', [
       q(`sum by (instance, kind) (rate(pg_checkpointer_checkpoints_total{${S}}[${RATE}]))`, '{{instance}} {{kind}}'),
     ], { min: 0, description: 'Requested checkpoints outnumbering timed ones: max_wal_size is too small for the write load.' }),
@@ -466,7 +467,7 @@ const self = dashboard({
   uid: 'pgvigil-self',
   title: 'pgvigil / pgvigil itself',
   description: 'Is the exporter healthy: collector durations, failures, staleness, series and its own resources.',
-  variables: [jobVar, instanceVar],
+  variables: [jobVar, instanceVar, datnameVar],
   panels: [
     row('Collectors'),
     timeseries('Collector duration (p95)', 's', [
@@ -483,6 +484,10 @@ const self = dashboard({
     timeseries('Skipped runs (previous run still going)', 'short', [
       q(`sum by (collector) (increase(pgvigil_collector_overlaps_total{${S}}[${RATE}])) or on () vector(0)`, '{{collector}}'),
     ], { min: 0 }),
+    timeseries('Tables and indexes left out by the series caps', 'short', [
+      q(`sum by (datname) (pgvigil_tables_omitted{${D}})`, '{{datname}} tables (PGVIGIL_MAX_TABLES)'),
+      q(`sum by (datname) (pgvigil_indexes_omitted{${D}})`, '{{datname}} indexes (PGVIGIL_MAX_INDEXES)'),
+    ], { min: 0, description: 'Above 0, the smallest and quietest tables or indexes have no series of their own.' }),
     row('Exporter'),
     timeseries('Connections pgvigil holds', 'short', [
       q(`sum by (instance) (pgvigil_pool_connections{${S}})`, '{{instance}} open'),

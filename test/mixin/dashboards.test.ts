@@ -57,7 +57,7 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
     const vars = new Map<string, any>(json.templating.list.map((v: any) => [v.name, v]));
     t.equal(vars.get('datasource')?.type, 'datasource', `${name}: $datasource variable`);
     t.equal(vars.get('datasource')?.query, 'prometheus');
-    for (const v of ['job', 'instance']) t.ok(vars.has(v), `${name}: $${v} variable`);
+    for (const v of ['job', 'instance', 'datname']) t.ok(vars.has(v), `${name}: $${v} variable`);
 
     // No dangling datasource: everything points at the variable (annotations may use Grafana's own).
     for (const { path, ref } of datasourceRefs(json)) {
