@@ -6,9 +6,10 @@ import type { CollectorDefinition, QueryFn } from './types.js';
 // database (it was 95 % of postgres_exporter's database time on a 12,000-relation database,
 // FIELD-NOTES), so this has its own, slow default interval instead of riding on stat_database.
 //
-// A database dropped while the query runs: for a superuser pg_database_size() returns NULL
-// (skipped); for other roles its privilege check fails with "database with OID n does not
-// exist". The next statement no longer sees the database, so the query is simply run again.
+// A database dropped while the query runs: up to 17 pg_database_size() returns NULL for a
+// superuser (skipped); for other roles, and from 18 for superusers too, it fails with "database
+// with OID n does not exist". The next statement no longer sees the database, so the query is
+// simply run again.
 
 const LIST_SQL = `SELECT datname FROM pg_database WHERE has_database_privilege(oid, 'CONNECT')`;
 
@@ -26,7 +27,7 @@ interface SizeRow {
 
 const ATTEMPTS = 3;
 
-/** The error pg_database_size() raises for a database dropped mid-query (3D000 up to 15, 42704 from 16). */
+/** The error pg_database_size() raises for a database dropped mid-query (3D000 up to 17, 42704 from 18). */
 export function isVanishedDatabase(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   return (
