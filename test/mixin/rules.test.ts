@@ -96,4 +96,6 @@ t.test('every threshold an alert uses is defined once in alerts/thresholds.yml',
   const used = new Set(alerts.flatMap((a) => [...a.expr.matchAll(/threshold="([^"]+)"/g)].map((m) => m[1]!)));
   for (const name of used) t.ok(defined.includes(name), `threshold ${name} is defined`);
   for (const name of defined) t.ok(used.has(name), `threshold ${name} is used by an alert`);
+  const runbook = readFileSync(join(repoRoot, 'docs/runbooks.md'), 'utf8');
+  for (const name of defined) t.ok(runbook.includes(name), `threshold ${name} is documented in docs/runbooks.md`);
 });
