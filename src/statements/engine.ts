@@ -394,7 +394,8 @@ export class StatementsEngine {
       ...(input.hasToplevel ? { toplevel: String(s.toplevel ?? true) } : {}),
     });
     const members = [...this.members].map((k) => this.entries.get(k)!);
-    const others = [...this.other.entries()].filter(([d]) => [...this.entries.values()].some((s) => s.sample.datname === d));
+    const liveDatabases = new Set([...this.entries.values()].map((s) => s.sample.datname));
+    const others = [...this.other.entries()].filter(([d]) => liveDatabases.has(d));
     const out: Family[] = statementFamilies.map(({ field, name, help }) =>
       counter(name, `${help} Top statements by recent time; the rest summed in queryid="other".`, [
         ...members.map((s): ValueSample => ({ labels: labelsOf(s.sample), value: s.acc[field] })),

@@ -1,0 +1,116 @@
+import t from 'tap';
+import pino from 'pino';
+import { StatementsEngine, type PollInput, type StatementSample } from '../../src/statements/engine.js';
+import { zeroCounters } from '../../src/statements/deltas.js';
+import type { Family } from '../../src/exposition.js';
+
+// The engine with hand-written snapshots: what reaches each series when entries move in and
+// out of the top N, when texts cannot be fetched, and when the server changes under us.
+
+const settings = {
+  topN: 1,
+  maxSeries: 2000,
+  textMaxLength: 200,
+  textCacheBytes: 1 << 20,
+  textTimeoutMs: 1000,
+  slowThresholdSeconds: 10,
+  slowLogIntervalMs: 60_000,
+  explain: false,
+  seqScanMinRows: 0,
+  classes: [{ name: 'reads', objectiveSeconds: 0.1, query: /^SELECT/i }],
+};
+
+const sample = (queryid: string, calls: number, seconds: number): StatementSample => ({
+  dbid: 5,
+  userid: 10,
+  queryid,
+  toplevel: true,
+  statsSince: null,
+  datname: 'app',
+  usename: 'web',
+  counters: { ...zeroCounters(), calls, exec_seconds: seconds },
+  meanSeconds: calls > 0 ? seconds / calls : 0,
+  stddevSeconds: 0,
+  maxSeconds: calls > 0 ? seconds / calls : 0,
+});
+
+const input = (now: number, entries: StatementSample[], serverStart = 1): PollInput => ({
+  now,
+  entries,
+  statsReset: 100,
+  dealloc: 0,
+  maxEntries: 5000,
+  trackPlanning: false,
+  hasToplevel: true,
+  serverStart,
+  extversion: '1.10',
+  connectionDatname: 'postgres',
+  major: 15,
+});
+
+function value(families: Family[], name: string, labels: Record<string, string>): number | undefined {
+  const f = families.find((x) => x.name === name);
+  if (f === undefined || f.type === 'histogram') return undefined;
+  return f.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+function histogramCount(families: Family[], name: string, labels: Record<string, string>): number | undefined {
+  const f = families.find((x) => x.name === name);
+  if (f === undefined || f.type !== 'histogram') return undefined;
+  return f.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.count;
+}
+
+const log = pino({ level: 'silent' });
+
+t.test('moving between top N and other never makes a series jump; rates reconcile', async (t) => {
+  const engine = new StatementsEngine(settings, log);
+  const io = { query: async () => [], fetchTexts: async () => new Map([['5/10/a', 'SELECT a'], ['5/10/b', 'SELECT b']]) };
+  let f = await engine.poll(input(0, [sample('a', 100, 10), sample('b', 50, 1)]), io);
+  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'a' }), 100, 'baseline: the top entry starts at its view value');
+  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'other' }), 50, '"other" starts at what it folds');
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'no burst on the baseline');
+  // b becomes much busier: it takes a's place (1.5x margin), a's later deltas go to "other".
+  f = await engine.poll(input(10_000, [sample('a', 101, 10.1), sample('b', 150, 40)]), io);
+  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'b' }), 150);
+  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'a' }), undefined, 'a left the top N');
+  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'other' }), 51, '"other" grew by a\'s delta only, no jump');
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), 101, 'every call of the interval');
+  t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 101, 'classified from the fetched text');
+  const api = engine.snapshot();
+  t.equal(api.statements[0]?.queryid, 'b');
+  t.equal(api.statements[0]?.calls_per_second, 10);
+  t.equal(api.statements[0]?.mean_seconds, 0.39);
+  t.equal(api.statements[0]?.share_of_total_time, Math.round((39 / 39.1) * 1e6) / 1e6);
+  t.equal(api.other.entries, 1);
+});
+
+t.test('texts that cannot be fetched are retried later, not guessed', async (t) => {
+  const engine = new StatementsEngine(settings, log);
+  let fail = true;
+  let fetches = 0;
+  const io = {
+    query: async () => [],
+    fetchTexts: async () => {
+      fetches++;
+      if (fail) throw new Error('canceling statement due to statement timeout');
+      return new Map([['5/10/a', 'SELECT a']]);
+    },
+  };
+  await engine.poll(input(0, [sample('a', 1, 0.01)]), io);
+  let f = await engine.poll(input(10_000, [sample('a', 2, 0.02)]), io);
+  t.equal(fetches, 1, 'no second fetch within the retry delay');
+  t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'other' }), 1, 'unclassified meanwhile');
+  fail = false;
+  f = await engine.poll(input(80_000, [sample('a', 3, 0.03)]), io);
+  t.equal(fetches, 2);
+  t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 1, 'classified once the text arrived');
+  t.equal(value(f, 'pgvigil_statements_text_fetches_total', { result: 'error' }), 1);
+});
+
+t.test('a new server incarnation (restart, failover) starts a new baseline', async (t) => {
+  const engine = new StatementsEngine(settings, log);
+  const io = { query: async () => [], fetchTexts: async () => new Map<string, string>() };
+  await engine.poll(input(0, [sample('a', 10, 1)], 1), io);
+  const f = await engine.poll(input(10_000, [sample('z', 5000, 100)], 2), io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'the other server\'s totals are no burst');
+});
