@@ -83,6 +83,8 @@ async function setUpSchema(pg: TestPostgres): Promise<void> {
   await pg.sql('UPDATE churn SET n = n + 1', [], 'shop');
   // A slot nobody consumes: it retains WAL from now on.
   await pg.sql(`SELECT pg_create_physical_replication_slot('abandoned', true)`);
+  await pg.sql('CREATE DATABASE cold');
+  await pg.sql('CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, i FROM generate_series(1, 200000) i; ANALYZE big', [], 'cold');
 }
 
 /** A small tmpfs as the "data volume", so free space can really run out. Undefined when mounting is not allowed. */
@@ -103,7 +105,11 @@ function mountSmallVolume(t: { comment(...a: unknown[]): void; teardown(fn: () =
 }
 
 t.test('alerts fire and resolve on real faults; dashboards have data', { skip, timeout: 290_000 }, async (t) => {
-  const primary = await testPostgres(t, { needsControl: true, settings: { max_connections: 40, deadlock_timeout: "'200ms'" } });
+  // shared_buffers far below the index of cold.big, so random lookups there read from outside them.
+  const primary = await testPostgres(t, {
+    needsControl: true,
+    settings: { max_connections: 40, deadlock_timeout: "'200ms'", shared_buffers: "'2MB'" },
+  });
   await setUpSchema(primary);
   const standby = await createStandby(t, primary);
   const volume = mountSmallVolume(t);
@@ -269,6 +275,17 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
       }),
     );
   }
+
+  faults.push(
+    expectFireAndResolve('random lookups on an index larger than shared_buffers', 'PostgresIndexHitRatioLow', { datname: 'cold' }, async () => {
+      const cold = new pg.Pool({ connectionString: primary.urlFor('cold'), max: 2, application_name: 'e2e-cold' });
+      const readers = Array.from({ length: 2 }, () => loop(() => cold.query('SELECT v FROM big WHERE id = $1', [1 + Math.floor(Math.random() * 200000)])));
+      return async () => {
+        await Promise.all(readers.map((r) => r.stop()));
+        await cold.end();
+      };
+    }),
+  );
 
   faults.push(
     expectFireAndResolve('two transactions locking in opposite order', 'PostgresDeadlocks', { datname: 'shop' }, async () => {
