@@ -182,6 +182,7 @@ export class Database {
     const wait = this.retryAt - Date.now();
     if (wait > 0) throw new ReconnectBackoffError(wait, this.lastConnectError);
     this.pendingSlots++;
+    const connectTimeoutMs = Math.min(timeoutMs, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000);
     const client = new pg.Client({
       ...this.config.connection,
       // node-postgres lets the URL's database override `database`: point the URL itself at datname.
@@ -190,7 +191,7 @@ export class Database {
         : {}),
       database: datname,
       application_name: 'pgvigil',
-      connectionTimeoutMillis: Math.min(timeoutMs, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000),
+      connectionTimeoutMillis: connectTimeoutMs,
       statement_timeout: Math.round(this.config.PGVIGIL_STATEMENT_TIMEOUT_SECONDS * 1000),
       lock_timeout: Math.round(this.config.PGVIGIL_LOCK_TIMEOUT_SECONDS * 1000),
       idle_in_transaction_session_timeout: Math.round(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000),
@@ -218,7 +219,14 @@ export class Database {
       });
       if (this.closed) this.destroy(conn);
       return conn;
-    } catch (err) {
+    } catch (caught) {
+      // node-postgres reports its connect timeout as a bare 'timeout expired' Error.
+      const err =
+        caught instanceof Error && caught.message === 'timeout expired'
+          ? Object.assign(new Error(`no answer from PostgreSQL within the connect timeout (${connectTimeoutMs} ms)`, { cause: caught }), {
+              code: 'ETIMEDOUT',
+            })
+          : caught;
       this.reportContact(false, err);
       if (isConnectionError(err)) this.backOff(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
