@@ -128,16 +128,15 @@ export const pgSettings: CollectorDefinition = {
           const converted = settingValue(row.setting, row.unit, row.vartype);
           // A unit other than the one the name promises would make the name lie: skip, say so once.
           if (converted === undefined || converted.suffix !== suffix) {
-            if (!warned.has(name)) log.warn({ setting: name, unit: row.unit, vartype: row.vartype }, 'setting not exported: unexpected unit or type');
+            if (!warned.has(name)) {
+              log.warn({ setting: name, unit: row.unit, vartype: row.vartype }, 'setting not exported: unexpected unit or type');
+            }
             warned.add(name);
             continue;
           }
           const unitNote = suffix === '' ? '' : ` in ${suffix}`;
-          families.push(
-            gauge(settingMetricName(name, suffix), `Server setting ${name}${unitNote} (pg_settings; booleans as 0/1, -1 kept as PostgreSQL's "disabled").`, [
-              { labels: {}, value: converted.value },
-            ]),
-          );
+          const help = `Server setting ${name}${unitNote} (pg_settings; booleans as 0/1, -1 kept as PostgreSQL's "disabled").`;
+          families.push(gauge(settingMetricName(name, suffix), help, [{ labels: {}, value: converted.value }]));
         }
         const [server] = await query<ServerRow>(SERVER_SQL);
         if (server !== undefined) {

@@ -52,7 +52,7 @@ const COUNTERS: readonly Column[] = [
 
 const GAUGES: readonly Column[] = [
   { column: 'numbackends', name: 'pg_stat_database_numbackends', help: 'Backends connected to the database (every backend type).' },
-  { column: 'stats_reset', expr: 'extract(epoch FROM s.stats_reset)', name: 'pg_stat_database_stats_reset_time_seconds', help: 'Unix time the statistics of the database were last reset (absent when never reset).' },
+  { column: 'stats_reset', expr: 'extract(epoch FROM s.stats_reset)', name: 'pg_stat_database_stats_reset_timestamp_seconds', help: 'Unix time the statistics of the database were last reset (absent when never reset).' },
   // Wraparound inputs: compare with pg_database_autovacuum_freeze_max_age and with 2^31.
   { column: 'xid_age', expr: 'age(d.datfrozenxid)', name: 'pg_database_xid_age', help: 'Transaction IDs since the oldest unfrozen XID of the database, age(datfrozenxid).' },
   { column: 'mxid_age', expr: 'mxid_age(d.datminmxid)', name: 'pg_database_mxid_age', help: 'Multixact IDs since the oldest unfrozen multixact of the database, mxid_age(datminmxid).' },

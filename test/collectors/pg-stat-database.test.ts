@@ -32,9 +32,9 @@ t.test('pg_stat_database against ground truth', async (t) => {
   const exporter = await startPgvigil(t, pg.url);
   const stable = await eventually(async () => {
     const m = await exporter.poll('stat_database');
-    return (m.value('pg_stat_database_stats_reset_time_seconds', { datname: 'ledger' }) ?? 0) > 0;
+    return (m.value('pg_stat_database_stats_reset_timestamp_seconds', { datname: 'ledger' }) ?? 0) > 0;
   }, 10_000, 'the reset of ledger is visible').then(() => exporter.poll('stat_database'));
-  const reset = stable.value('pg_stat_database_stats_reset_time_seconds', { datname: 'ledger' })!;
+  const reset = stable.value('pg_stat_database_stats_reset_timestamp_seconds', { datname: 'ledger' })!;
   t.ok(reset >= before - 1 && reset <= Date.now() / 1000 + 1, 'stats_reset is when the test reset the counters');
   t.equal(stable.find('pg_stat_database_xact_commit_total', { datname: '' }).length, 0, 'shared-objects row skipped');
   t.ok(stable.value('pg_stat_database_xact_commit_total', { datname: 'template0' }) !== undefined, 'every database has a row');
