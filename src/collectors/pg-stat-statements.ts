@@ -186,12 +186,13 @@ export const pgStatStatements: CollectorDefinition = {
           throw new MissingExtensionError('pg_stat_statements', `not created in database ${datname}`);
         }
         const v = meta.extversion;
-        // Info before the entries: a reset in between then looks like entries that restarted
-        // (counted from their new values), never like old totals after a reset.
-        const [info] = versionAtLeast(v, '1.9')
-          ? await query<{ dealloc: number; stats_reset: number }>(infoSql(meta.schema))
-          : [];
+        // stats_reset read before and after the entries: a full reset in between would make
+        // this snapshot half old, half new, so such a poll only sets a new baseline.
+        const readInfo = async () =>
+          versionAtLeast(v, '1.9') ? (await query<{ dealloc: number; stats_reset: number }>(infoSql(meta.schema)))[0] : undefined;
+        const infoBefore = await readInfo();
         const rows = await query<StatementRow>(statementsSql(meta.schema, v));
+        const info = await readInfo();
         return engine.poll(
           {
             now,
@@ -202,6 +203,7 @@ export const pgStatStatements: CollectorDefinition = {
             trackPlanning: meta.track_planning,
             hasToplevel: versionAtLeast(v, '1.9'),
             serverStart: meta.server_start,
+            torn: infoBefore?.stats_reset !== info?.stats_reset,
             extversion: v,
             connectionDatname: datname,
             major: facts.major,

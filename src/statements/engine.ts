@@ -54,6 +54,8 @@ export interface PollInput {
   readonly hasToplevel: boolean;
   /** Identifies the server incarnation: a change (restart, failover) starts a new baseline. */
   readonly serverStart: number;
+  /** A full reset happened while the snapshot was read: use it as a new baseline only. */
+  readonly torn?: boolean;
   readonly extversion: string;
   /** The database this connection is on (EXPLAIN only runs for statements of this database). */
   readonly connectionDatname: string;
@@ -160,7 +162,7 @@ export class StatementsEngine {
 
   async poll(input: PollInput, io: PollIo): Promise<Family[]> {
     const current = mergeDuplicates(input.entries);
-    const restarted = this.previous !== undefined && this.previous.serverStart !== input.serverStart;
+    const restarted = (this.previous !== undefined && this.previous.serverStart !== input.serverStart) || input.torn === true;
     const diff = diffSnapshots(restarted ? undefined : this.previous, current, input.statsReset);
     if (diff.fullReset) this.resets.full++;
     this.resets.entry += diff.entryResets;

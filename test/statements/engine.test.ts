@@ -114,3 +114,13 @@ t.test('a new server incarnation (restart, failover) starts a new baseline', asy
   const f = await engine.poll(input(10_000, [sample('z', 5000, 100)], 2), io);
   t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'the other server\'s totals are no burst');
 });
+
+t.test('a snapshot torn by a full reset is only a new baseline', async (t) => {
+  const engine = new StatementsEngine(settings, log);
+  const io = { query: async () => [], fetchTexts: async () => new Map<string, string>() };
+  await engine.poll(input(0, [sample('a', 10, 1)]), io);
+  let f = await engine.poll({ ...input(10_000, [sample('a', 2, 0.2)]), statsReset: 200, torn: true }, io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'nothing counted from the torn snapshot');
+  f = await engine.poll({ ...input(20_000, [sample('a', 5, 0.5)]), statsReset: 200 }, io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), 3, 'then deltas from it: 3, not the 5 since the reset');
+});
