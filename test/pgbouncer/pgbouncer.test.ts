@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import pg from 'pg';
 import { pgbouncerAvailable, startPgbouncer } from '../../src/dev/pgbouncer.js';
@@ -44,6 +45,9 @@ t.test('pgbouncer collector against a real, exhausted PgBouncer', { skip: !pgbou
   t.equal(m.types.get('pgbouncer_stats_queries_pooled_total'), 'counter');
   t.equal(m.types.get('pgbouncer_pools_client_waiting_connections'), 'gauge');
   for (const [name, help] of m.help) if (name.startsWith('pgbouncer_')) t.ok(help.length > 10, `${name} has HELP`);
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: await exporter.text(), encoding: 'utf8' });
+  const complaints = `${promtool.stdout}${promtool.stderr}`.split('\n').filter((l) => l.includes('pgbouncer'));
+  if (promtool.error === undefined) t.same(complaints, [], 'promtool check metrics: nothing about pgbouncer families');
 
   t.comment(`exhausted: waiting ${m.value('pgbouncer_pools_client_waiting_connections', POOL)}, maxwait ${m.value('pgbouncer_pools_client_maxwait_seconds', POOL)} s`);
   await sleeps;

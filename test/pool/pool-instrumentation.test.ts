@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import pg from 'pg';
 import client from 'prom-client';
@@ -85,6 +86,9 @@ t.test('instrumentPool on a real pg.Pool: gauges, acquire wait, timeouts, errors
   t.equal(m.value('pgvigil_client_pool_acquire_timeouts_total', app), 3, 'pools keep separate series');
   t.throws(() => instrumentPool(broken, { registry, name: 'again', labels: { service: 'x' } }), /already instrumented/);
   t.throws(() => instrumentPool(new pg.Pool(), { registry, name: 'other' }), /same label names/);
+
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: await registry.metrics(), encoding: 'utf8' });
+  if (promtool.error === undefined) t.equal(`${promtool.stdout}${promtool.stderr}`, '', 'promtool check metrics is silent');
 
   instrumentation.stop();
   m = await metrics();
