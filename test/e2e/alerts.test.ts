@@ -214,8 +214,9 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     alert: string,
     labels: Record<string, string>,
     fault: () => Promise<() => Promise<void>>,
-    also: string[] = [],
+    also: (string | [string, Record<string, string>])[] = [],
   ) => {
+    const others = also.map((o): [string, Record<string, string>] => (typeof o === 'string' ? [o, {}] : o));
     // An alert already active (left from start-up) would prove nothing.
     await watch.resolved(alert, labels, RESOLVE_MS);
     const undo = await fault();
@@ -224,15 +225,15 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
       const a = await watch.firing(alert, labels, FIRE_MS);
       fired = true;
       t.ok(a.annotations.runbook_url?.includes('#'), `${alert}: arrived with its runbook_url`);
-      for (const other of also) await watch.firing(other, {}, FIRE_MS);
+      for (const [other, l] of others) await watch.firing(other, l, FIRE_MS);
     } finally {
       await undo();
     }
     t.ok(fired, `${what}: ${alert} fired`);
     await watch.resolved(alert, labels, RESOLVE_MS);
-    for (const other of also) await watch.resolved(other, {}, RESOLVE_MS);
-    t.pass(`${what}: ${[alert, ...also].join(', ')} resolved`);
-    seen.push(alert, ...also);
+    for (const [other, l] of others) await watch.resolved(other, l, RESOLVE_MS);
+    t.pass(`${what}: ${[alert, ...others.map(([o]) => o)].join(', ')} resolved`);
+    seen.push(alert, ...others.map(([o]) => o));
   };
 
   // ---- Faults that can overlap: each touches its own part of the system.
@@ -317,7 +318,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
         await s.query('SELECT pg_wal_replay_resume()');
         await s.end();
       };
-    }),
+    }, [['PostgresReplicationLag', { lag: 'time' }]]),
   );
 
   faults.push(

@@ -22,6 +22,7 @@ export const E2E_THRESHOLDS: Record<string, number> = {
   dead_tuples_min: 1000,
   slot_retained_wal_bytes: 0,
   replication_lag_bytes: 1048576,
+  replication_lag_seconds: 3,
 };
 
 export function e2eRuleFiles(): Record<string, string> {
