@@ -27,6 +27,19 @@ export interface Exporter {
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux x86-64
 
+const children = new Set<ChildProcess>();
+let hooked = false;
+
+/** An interrupted bench must not leave exporters (or, via LocalCluster's own hook, servers) behind. */
+function killChildrenOnExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+}
+
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? NaN : Number(m[1]) * 1024;
@@ -46,6 +59,8 @@ async function launch(name: string, child: ChildProcess, url: string, timeoutMs 
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  killChildrenOnExit();
+  children.add(child);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const pid = child.pid!;
   const deadline = Date.now() + timeoutMs;

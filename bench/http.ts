@@ -58,10 +58,12 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-export async function sequentialScrapes(url: string, n: number): Promise<{ median: number; p99: number; errors: number }> {
+/** `n` scrapes one after another, or as many as fit in `budgetS` seconds when the exporter is slow. */
+export async function sequentialScrapes(url: string, n: number, budgetS = Infinity) {
   const times: number[] = [];
   let errors = 0;
-  for (let i = 0; i < n; i++) {
+  const deadline = Date.now() + budgetS * 1000;
+  for (let i = 0; i < n && Date.now() < deadline; i++) {
     try {
       const r = await prometheusScrape(url);
       if (r.status !== 200) errors++;
@@ -70,7 +72,7 @@ export async function sequentialScrapes(url: string, n: number): Promise<{ media
       errors++;
     }
   }
-  return { median: percentile(times, 50), p99: percentile(times, 99), errors };
+  return { n: times.length, median: percentile(times, 50), p99: percentile(times, 99), errors };
 }
 
 /** wrk's requests per second at `connections` connections for `seconds`. */

@@ -1,5 +1,3 @@
-import { promisify } from 'node:util';
-import { gzip as gzipCallback } from 'node:zlib';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -9,8 +7,6 @@ import { registerAuth } from './http-auth.js';
 import type { StatementsCollector } from './collectors/pg-stat-statements.js';
 import type { Poller } from './poller.js';
 import { registerRoleRoutes } from './role-routes.js';
-
-const gzip = promisify(gzipCallback);
 
 export interface AppDeps {
   readonly config: Config;
@@ -45,13 +41,11 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
 
   app.get('/metrics', async (request, reply) => {
     const format = negotiateFormat(request.headers.accept);
-    const body = await poller.render(format);
+    const compressed = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
+    const body = await poller.renderBody(format, compressed);
     void reply.header('Content-Type', format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
     void reply.header('Cache-Control', 'no-store');
-    if (/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) {
-      void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
-      return gzip(body);
-    }
+    if (compressed) void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
     return body;
   });
 

@@ -90,10 +90,10 @@ export function formatValue(value: number): string {
 }
 
 function formatLabels(labels: Labels, extra?: string): string {
-  const parts: string[] = [];
-  for (const key in labels) parts.push(`${key}="${escapeLabelValue(labels[key] ?? '')}"`);
-  if (extra !== undefined) parts.push(extra);
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
+  let out = '';
+  for (const key in labels) out += `${out === '' ? '' : ','}${key}="${escapeLabelValue(labels[key] ?? '')}"`;
+  if (extra !== undefined) out += out === '' ? extra : `,${extra}`;
+  return out === '' ? '' : `{${out}}`;
 }
 
 /** Identity of a series inside a family, used to drop duplicates (see FIELD-NOTES #4). */
@@ -109,11 +109,15 @@ export function renderFamily(family: Family, format: ExpositionFormat): string {
     format === 'openmetrics' && family.type === 'counter' ? family.name.slice(0, -'_total'.length) : family.name;
   let out = `# HELP ${typeName} ${escapeHelp(family.help)}\n# TYPE ${typeName} ${family.type}\n`;
   if (family.type === 'histogram') {
+    // Label pairs are escaped once per series, not once per bucket line.
+    const les = family.bounds.map((bound) => `le="${formatValue(bound)}"`);
     for (const s of family.samples) {
-      family.bounds.forEach((bound, i) => {
-        out += `${family.name}_bucket${formatLabels(s.labels, `le="${formatValue(bound)}"`)} ${formatValue(s.buckets[i] ?? 0)}\n`;
+      const pairs = formatLabels(s.labels).slice(1, -1);
+      const bucket = `${family.name}_bucket{${pairs}${pairs === '' ? '' : ','}`;
+      les.forEach((le, i) => {
+        out += `${bucket}${le}} ${formatValue(s.buckets[i] ?? 0)}\n`;
       });
-      out += `${family.name}_bucket${formatLabels(s.labels, 'le="+Inf"')} ${formatValue(s.count)}\n`;
+      out += `${bucket}le="+Inf"} ${formatValue(s.count)}\n`;
       out += `${family.name}_sum${formatLabels(s.labels)} ${formatValue(s.sum)}\n`;
       out += `${family.name}_count${formatLabels(s.labels)} ${formatValue(s.count)}\n`;
     }

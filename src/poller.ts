@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { ConnectionTimeoutError, type Database } from './db.js';
 import { classifyError, errorSummary } from './errors.js';
 import { assertValidFamily, mergeFamilies, renderFamilies, type ExpositionFormat, type Family } from './exposition.js';
+import { deflateSegment, gzipJoin } from './gzip-segments.js';
 import type { SelfMetrics } from './self-metrics.js';
 
 // Polls every collector on its own fixed-rate schedule and keeps the last good series set of
@@ -28,7 +29,16 @@ interface CollectorState {
   notApplicableReason?: string | undefined;
   failureKey?: string | undefined;
   failureLoggedAt: number;
-  cache: Map<ExpositionFormat, { key: string; text: string; series: number }>;
+  cache: Map<ExpositionFormat, RenderedPart>;
+}
+
+/** One collector's snapshot as exposition bytes, rendered once per swap, not once per scrape. */
+interface RenderedPart {
+  readonly key: string;
+  readonly body: Buffer;
+  readonly series: number;
+  /** The same bytes as a deflate segment, made by the first compressed scrape after a swap. */
+  segment?: Promise<Buffer>;
 }
 
 const REPEAT_FAILURE_LOG_MS = 5 * 60_000;
@@ -316,8 +326,31 @@ export class Poller {
 
   /** The exposition text of every collector's fresh snapshot plus pgvigil's own metrics. */
   async render(format: ExpositionFormat): Promise<string> {
+    return (await this.renderBody(format, false)).toString('utf8');
+  }
+
+  /**
+   * The /metrics body as bytes, gzip-compressed when asked. Each collector's snapshot is compressed
+   * once per swap and a scrape only compresses pgvigil's own metrics (see gzip-segments.ts).
+   * Bytes, not strings: concatenating cached strings builds a rope that V8 flattens again on every
+   * scrape, which cost more than all the rest of a scrape.
+   */
+  async renderBody(format: ExpositionFormat, compressed: boolean): Promise<Buffer> {
+    const parts = this.renderedParts(format);
+    let tail = renderFamilies(await this.metrics.families(), format);
+    if (format === 'openmetrics') tail += '# EOF\n';
+    const tailBytes = Buffer.from(tail, 'utf8');
+    if (!compressed) return Buffer.concat([...parts.map((p) => p.body), tailBytes]);
+    const segments = await Promise.all(parts.map((p) => (p.segment ??= deflateSegment(p.body))));
+    return gzipJoin(
+      parts.map((p, i) => ({ body: p.body, segment: segments[i]! })),
+      tailBytes,
+    );
+  }
+
+  private renderedParts(format: ExpositionFormat): RenderedPart[] {
     const now = Date.now();
-    let out = '';
+    const out: RenderedPart[] = [];
     let duplicates = 0;
     for (const state of this.states) {
       const fresh = [...state.parts.entries()].filter(([, p]) => now - p.at <= state.staleMs);
@@ -327,15 +360,13 @@ export class Poller {
         const merged = mergeFamilies(fresh.map(([, p]) => p.families));
         duplicates += merged.duplicates;
         const series = merged.families.reduce((n, f) => n + f.samples.length, 0);
-        cached = { key, text: renderFamilies(merged.families, format), series };
+        cached = { key, body: Buffer.from(renderFamilies(merged.families, format), 'utf8'), series };
         state.cache.set(format, cached);
       }
       this.metrics.collectorSeries.set({ collector: state.def.name }, cached.series);
-      out += cached.text;
+      if (cached.body.length > 0) out.push(cached);
     }
     if (duplicates > 0) this.metrics.duplicatesDropped.inc(duplicates);
-    out += renderFamilies(await this.metrics.families(), format);
-    if (format === 'openmetrics') out += '# EOF\n';
     return out;
   }
 }
