@@ -6,8 +6,11 @@ import type { ParsedMetrics } from '../helpers/metrics.js';
 const T = 'pg_stat_user_tables';
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
+// One server for every subtest (they use their own tables and databases): starting a cluster per
+// subtest dominated the run time.
+const pg = await testPostgres(t, { settings: { autovacuum: 'off' } });
+
 t.test('pg_stat_user_tables against ground truth', async (t) => {
-  const pg = await testPostgres(t, { settings: { autovacuum: 'off' } });
   await pg.sql(`CREATE TABLE orders (id int, note text) WITH (fillfactor = 50)`);
   await pg.sql(`CREATE INDEX orders_id ON orders (id)`);
   await pg.sql(`INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 1000) g`);
@@ -79,7 +82,6 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
 });
 
 t.test('bloat estimate follows real dead space', async (t) => {
-  const pg = await testPostgres(t, { settings: { autovacuum: 'off' } });
   await pg.sql(`CREATE TABLE packed (id int, payload text)`);
   await pg.sql(`INSERT INTO packed SELECT g, repeat('x', 60) FROM generate_series(1, 20000) g`);
   await pg.sql('VACUUM ANALYZE packed');
@@ -99,7 +101,6 @@ t.test('bloat estimate follows real dead space', async (t) => {
 });
 
 t.test('an ACCESS EXCLUSIVE lock, held or awaited, never blocks the table collector', async (t) => {
-  const pg = await testPostgres(t);
   await pg.sql(`CREATE TABLE locked (id int PRIMARY KEY, v text)`);
   await pg.sql(`INSERT INTO locked SELECT g, 'v' FROM generate_series(1, 5000) g`);
   await pg.sql(`CREATE TABLE free (id int)`);
@@ -156,7 +157,6 @@ t.test('an ACCESS EXCLUSIVE lock, held or awaited, never blocks the table collec
 });
 
 t.test('every database, include/exclude patterns, names that need escaping', async (t) => {
-  const pg = await testPostgres(t);
   const schema = 'we"ird\\sch';
   const table = 'a "b"\\c d\nline ü€ 🐘';
   for (const db of ['shop', 'crm']) {
@@ -167,7 +167,7 @@ t.test('every database, include/exclude patterns, names that need escaping', asy
                 INSERT INTO ${ident(schema)}.${ident(table)} VALUES (1), (2)`, [], 'shop');
 
   const all = await startPgvigil(t, pg.url);
-  let m: ParsedMetrics = await all.poll();
+  let m: ParsedMetrics = await all.poll('tables');
   await eventually(async () => {
     m = await all.poll('tables');
     return m.value(`${T}_n_live_tup`, { datname: 'crm', relname: 'crm_items' }) === 3 &&
