@@ -75,6 +75,10 @@ interface ChainRow {
   chain_depth: number;
 }
 
+// Before 14: min(a.query_start) alone would reference only the outer query, which makes it an
+// aggregate of the outer query (a GROUP BY error); naming l keeps it in the pg_locks subquery.
+const QUERY_START_OF_WAITER = 'CASE WHEN l.pid IS NOT NULL THEN a.query_start END';
+
 export const locks: CollectorDefinition = {
   name: 'locks',
   description: 'pg_locks: locks by database, mode and granted; blocking chains by the root blocker’s state and application',
@@ -91,7 +95,7 @@ export const locks: CollectorDefinition = {
       ],
       async collect({ query, facts }): Promise<Family[]> {
         const modes = await query<ModeRow>(MODES_SQL);
-        const chains = await query<ChainRow>(chainsSql(facts.major >= 14 ? 'l.waitstart' : 'a.query_start'));
+        const chains = await query<ChainRow>(chainsSql(facts.major >= 14 ? 'l.waitstart' : QUERY_START_OF_WAITER));
         const byRoot = (pick: (r: ChainRow) => number) =>
           chains.map((r) => ({ labels: { datname: r.datname, state: r.state, application_name: r.application_name }, value: pick(r) }));
         return [

@@ -68,6 +68,10 @@ interface AgesRow {
   longest_lock_wait_seconds: number;
 }
 
+// Before 14: min(a.query_start) alone would reference only the outer query, which makes it an
+// aggregate of the outer query (a GROUP BY error); naming l keeps it in the pg_locks subquery.
+const QUERY_START_OF_WAITER = 'CASE WHEN l.pid IS NOT NULL THEN a.query_start END';
+
 export const pgStatActivity: CollectorDefinition = {
   name: 'activity',
   description: 'pg_stat_activity: connections by state, limits, oldest transactions, lock waits',
@@ -79,7 +83,7 @@ export const pgStatActivity: CollectorDefinition = {
         const [connections, limitsRows, ages] = [
           await query<ConnectionsRow>(CONNECTIONS_SQL),
           await query<LimitsRow>(LIMITS_SQL),
-          await query<AgesRow>(agesSql(facts.major >= 14 ? 'l.waitstart' : 'a.query_start')),
+          await query<AgesRow>(agesSql(facts.major >= 14 ? 'l.waitstart' : QUERY_START_OF_WAITER)),
         ];
         const limits = limitsRows[0];
         const usable = limits === undefined ? 0 : limits.max_connections - limits.reserved_connections;
