@@ -192,9 +192,6 @@ export class Database {
       database: datname,
       application_name: 'pgvigil',
       connectionTimeoutMillis: connectTimeoutMs,
-      statement_timeout: Math.round(this.config.PGVIGIL_STATEMENT_TIMEOUT_SECONDS * 1000),
-      lock_timeout: Math.round(this.config.PGVIGIL_LOCK_TIMEOUT_SECONDS * 1000),
-      idle_in_transaction_session_timeout: Math.round(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000),
       // Read-only sessions: a monitoring role must never write, whatever SQL a collector holds.
       // JIT only adds compile time to small catalog queries.
       options: '-c default_transaction_read_only=on -c jit=off',
@@ -207,6 +204,13 @@ export class Database {
     });
     try {
       await client.connect();
+      // Timeouts by SET, not as startup parameters: a startup parameter would hide the server's own
+      // values from pg_settings.reset_val, and the settings collector exports those.
+      await client.query(
+        `SET statement_timeout = ${Math.round(this.config.PGVIGIL_STATEMENT_TIMEOUT_SECONDS * 1000)};
+         SET lock_timeout = ${Math.round(this.config.PGVIGIL_LOCK_TIMEOUT_SECONDS * 1000)};
+         SET idle_in_transaction_session_timeout = ${Math.round(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000)}`,
+      );
       const facts = await readServerFacts(client);
       const conn: PooledConnection = { client, datname, facts, factsAt: Date.now(), busy: true, lastUsed: Date.now(), broken: false };
       this.connectFailures = 0;

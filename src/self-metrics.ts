@@ -92,8 +92,10 @@ export class SelfMetrics {
 
   /** Converts prom-client's registry into the shared Family model. */
   async families(): Promise<Family[]> {
-    const metrics = await this.registry.getMetricsAsJSON();
-    return metrics.map((m) => toFamily(m as unknown as PromClientMetric));
+    const metrics = (await this.registry.getMetricsAsJSON()) as unknown as PromClientMetric[];
+    // prom-client's default nodejs_active_{handles,requests,resources}_total are gauges named like
+    // counters; promtool rejects them, and process_open_fds already tells the same story.
+    return metrics.filter((m) => m.type === 'counter' || !m.name.endsWith('_total')).map(toFamily);
   }
 }
 
