@@ -46,6 +46,9 @@ export function redactSql(text: string): Redacted {
   let literals = 0;
   let i = 0;
   const n = text.length;
+  // Inside GROUP BY / ORDER BY lists, bare integers are column positions, not values: kept, so
+  // `GROUP BY 1, 2` stays readable and plannable.
+  let byList = false;
   while (i < n) {
     const c = text[i]!;
     const prev = i > 0 ? text[i - 1]! : ' ';
@@ -113,7 +116,12 @@ export function redactSql(text: string): Redacted {
     if ((DIGIT.test(c) || (c === '.' && DIGIT.test(text[i + 1] ?? ''))) && !IDENT_CHAR.test(prev)) {
       const m = /^(?:0[xXoObB][0-9A-Fa-f_]+|(?:[0-9][0-9_]*)?\.?[0-9_]*(?:[eE][+-]?[0-9]+)?)/.exec(text.slice(i));
       const len = Math.max(1, m?.[0].length ?? 1);
+      const number = text.slice(i, i + len);
       i += len;
+      if (byList && /^[0-9]+$/.test(number)) {
+        out += number;
+        continue;
+      }
       out += '?';
       literals++;
       continue;
@@ -121,10 +129,14 @@ export function redactSql(text: string): Redacted {
     if (IDENT_CHAR.test(c)) {
       let j = i + 1;
       while (j < n && IDENT_CHAR.test(text[j]!)) j++;
-      out += text.slice(i, j);
+      const word = text.slice(i, j);
+      const lower = word.toLowerCase();
+      byList = lower === 'by' || (byList && ['asc', 'desc', 'nulls', 'first', 'last'].includes(lower));
+      out += word;
       i = j;
       continue;
     }
+    if (c !== ',' && !/\s/.test(c)) byList = false;
     out += c;
     i++;
   }

@@ -16,6 +16,8 @@ t.test('literals that survived normalization are replaced', async (t) => {
     ["/* app:web */\n-- note\nSELECT 1", 'SELECT ?', 1],
     ["ALTER ROLE x PASSWORD 'unterminated secret", 'ALTER ROLE x PASSWORD ?', 1],
     ['SELECT col1, t9.x FROM tab2', 'SELECT col1, t9.x FROM tab2', 0],
+    ['SELECT a, count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1', 'SELECT a, count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1', 0],
+    ['SELECT a FROM t ORDER BY a + 5, 3', 'SELECT a FROM t ORDER BY a + ?, ?', 2],
   ];
   for (const [input, expected, literals] of cases) {
     const r = redactSql(input);
