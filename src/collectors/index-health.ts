@@ -15,7 +15,7 @@ import type { CollectorDefinition } from './types.js';
 //   16+, last scanned longer ago than $1 seconds. The stats reset resets idx_scan: judge after
 //   the stats have run through a full business cycle.
 // - duplicate: valid indexes of one table with the same access method, key and INCLUDE columns
-//   (expressions compared as deparsed text), operator classes, collations, options and predicate.
+//   (expressions compared as stored trees), operator classes, collations, options and predicate.
 //   The one enforcing a constraint (else the oldest) is kept; the others are reported with
 //   duplicate_of naming it. A unique and a plain index on the same key count as duplicates.
 const findingsSql = (lastIdxScan: string) => `
@@ -31,8 +31,11 @@ idx AS (
          b.indexrelid IS NOT NULL AS building,
          c.relam, c.relpages, i.indkey::text AS indkey, i.indnkeyatts, i.indclass::text AS indclass,
          i.indcollation::text AS indcollation, i.indoption::text AS indoption,
-         coalesce(pg_get_expr(i.indexprs, i.indrelid), '') AS exprs,
-         coalesce(pg_get_expr(i.indpred, i.indrelid), '') AS pred
+         -- Stored expression trees without their :location fields (offsets into the CREATE INDEX
+         -- text). Not pg_get_expr(): on newer releases it opens the table, so it would queue
+         -- behind an ACCESS EXCLUSIVE lock.
+         coalesce(regexp_replace(i.indexprs::text, ' :location -?[0-9]+', '', 'g'), '') AS exprs,
+         coalesce(regexp_replace(i.indpred::text, ' :location -?[0-9]+', '', 'g'), '') AS pred
   FROM pg_stat_user_indexes s
   JOIN pg_index i ON i.indexrelid = s.indexrelid
   JOIN pg_class c ON c.oid = s.indexrelid

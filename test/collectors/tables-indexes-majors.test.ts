@@ -25,7 +25,14 @@ for (const major of [13, 16, 18]) {
     await c.query('SELECT * FROM acct WHERE n = 7');
     await c.end();
 
-    const exporter = await startPgvigil(t, pg.urlFor('postgres', 'watcher', 'w'), { PGVIGIL_UNUSED_INDEX_AGE_SECONDS: '5' });
+    await pg.sql(`CREATE INDEX acct_expr ON acct (lower(owner)) WHERE n > 0; CREATE INDEX acct_expr2 ON acct (lower(owner)) WHERE n > 0;
+                  CREATE INDEX acct_expr3 ON acct (lower(owner)) WHERE n > 1`);
+    const exporter = await startPgvigil(t, pg.urlFor('postgres', 'watcher', 'w'), {
+      PGVIGIL_UNUSED_INDEX_AGE_SECONDS: '5',
+      PGVIGIL_LOCK_TIMEOUT_SECONDS: '10',
+      PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '12',
+      PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '15',
+    });
     const L = { datname: 'postgres', relname: 'acct' };
     const n = { ...L, indexrelname: 'acct_n' };
     let m: ParsedMetrics = await exporter.poll(...COLLECTORS);
@@ -48,6 +55,18 @@ for (const major of [13, 16, 18]) {
     t.equal(m.find('pg_index_invalid_size_bytes', { indexrelname: 'acct_owner_uniq' }).length, 1, 'invalid index found');
     t.equal(m.value('pg_index_duplicate_size_bytes', { indexrelname: 'acct_owner2', duplicate_of: 'acct_owner' }), sizes!.idx);
     t.equal(m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_owner' }).length, 1, 'never scanned: unused');
+    t.same(m.find('pg_index_duplicate_size_bytes', { relname: 'acct' }).map((s) => s.labels.indexrelname).sort(),
+      ['acct_expr2', 'acct_owner2'], 'same expression and predicate: duplicate; another predicate: not');
+
+    // None of the three collectors waits behind an ACCESS EXCLUSIVE lock (a wait would last 10 s).
+    const holder = await pg.client();
+    await holder.query('BEGIN; LOCK TABLE acct IN ACCESS EXCLUSIVE MODE');
+    const started = Date.now();
+    const locked = await exporter.poll(...COLLECTORS);
+    t.ok(Date.now() - started < 5000, `polls under the lock took ${Date.now() - started} ms`);
+    for (const collector of COLLECTORS) t.equal(locked.value('pgvigil_collector_success', { collector }), 1, `${collector} under the lock`);
+    t.equal(locked.find('pg_index_duplicate_size_bytes', { relname: 'acct' }).length, 2, 'findings under the lock');
+    await holder.query('ROLLBACK');
 
     const age = m.value('pg_stat_user_indexes_last_idx_scan_age_seconds', n);
     if (major < 16) {
