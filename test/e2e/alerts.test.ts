@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +13,25 @@ import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
 import { instrumentPool } from '../../src/pool-instrumentation.js';
 import { concreteQuery, dashboardQueries } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
-import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { startPrometheusStack } from '../helpers/prometheus-stack.js';
 import { createStandby } from '../helpers/standby.js';
 import { AlertWatch } from './alert-watch.js';
 import { E2E_FOR, E2E_RANGE, e2eRuleFiles } from './e2e-rules.js';
+import {
+  coldLookups,
+  deadlock,
+  exhaustPool,
+  fillVolume,
+  hogConnections,
+  holdLock,
+  holdPgbouncerPool,
+  loop,
+  pauseReplay,
+  repairSchema,
+  setUpSchema,
+  slowClassedStatements,
+} from './faults.js';
 
 // The whole chain with real components on loopback: PostgreSQL (primary + streaming standby),
 // PgBouncer, pgvigil on both servers, an application pool instrumented with pgvigil/pool, Debian's
@@ -34,58 +48,8 @@ const skip = enabled ? false : 'end-to-end alert test: set PGVIGIL_E2E=1 (CI set
 const FIRE_MS = 60_000;
 const RESOLVE_MS = 60_000;
 const APP = 'shop-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `step` again and again until stopped; errors of single iterations are expected (faults). */
-function loop(step: () => Promise<unknown>): { stop(): Promise<void> } {
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      await step().catch(() => undefined);
-      await sleep(20);
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
-
-async function setUpSchema(pg: TestPostgres): Promise<void> {
-  await pg.sql('CREATE ROLE app LOGIN');
-  await pg.sql('CREATE DATABASE shop OWNER app');
-  await pg.sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-  await pg.sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements', [], 'shop');
-  await pg.sql(
-    `CREATE TABLE orders (id int PRIMARY KEY, customer int NOT NULL, note text);
-     INSERT INTO orders SELECT i, i % 500, 'note ' || i FROM generate_series(1, 5000) i;
-     CREATE INDEX orders_customer_idx ON orders (customer);
-     CREATE INDEX orders_customer_copy_idx ON orders (customer);
-     CREATE INDEX orders_note_idx ON orders (note);
-     CREATE TABLE events (id bigserial PRIMARY KEY, kind text NOT NULL, payload text);
-     INSERT INTO events (kind, payload) SELECT 'k' || (i % 10), repeat('x', 100) FROM generate_series(1, 5000) i;
-     CREATE TABLE stock (id int PRIMARY KEY, n int NOT NULL);
-     INSERT INTO stock SELECT i, 0 FROM generate_series(1, 10) i;
-     CREATE TABLE churn (id int PRIMARY KEY, n int NOT NULL) WITH (autovacuum_enabled = false);
-     INSERT INTO churn SELECT i, 0 FROM generate_series(1, 5000) i;
-     GRANT ALL ON ALL TABLES IN SCHEMA public TO app;
-     GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app;
-     ANALYZE;`,
-    [],
-    'shop',
-  );
-  // A failed CREATE UNIQUE INDEX CONCURRENTLY leaves an invalid index behind (duplicate customers).
-  await pg.sql('CREATE UNIQUE INDEX CONCURRENTLY orders_customer_uniq ON orders (customer)', [], 'shop').catch(() => undefined);
-  // Dead tuples autovacuum will not clean (disabled for the table).
-  await pg.sql('UPDATE churn SET n = n + 1', [], 'shop');
-  // A slot nobody consumes: it retains WAL from now on.
-  await pg.sql(`SELECT pg_create_physical_replication_slot('abandoned', true)`);
-  await pg.sql('CREATE DATABASE cold');
-  await pg.sql('CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, i FROM generate_series(1, 200000) i; ANALYZE big', [], 'cold');
-}
+const APP_POOL_SIZE = 3;
+const BOUNCER_POOL_SIZE = 2;
 
 /** A small tmpfs as the "data volume", so free space can really run out. Undefined when mounting is not allowed. */
 function mountSmallVolume(t: { comment(...a: unknown[]): void; teardown(fn: () => unknown): void }): string | undefined {
@@ -133,7 +97,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
 
   let bouncer: LocalPgbouncer | undefined;
   if (pgbouncerAvailable()) {
-    bouncer = await LocalPgbouncer.start({ postgresPort: primary.cluster!.port, poolSize: 2 });
+    bouncer = await LocalPgbouncer.start({ postgresPort: primary.cluster!.port, poolSize: BOUNCER_POOL_SIZE });
     const b = bouncer;
     t.teardown(() => b.destroy());
   } else t.comment('PgBouncer not installed: PgBouncer fault and panels skipped');
@@ -153,7 +117,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const onPrimary = await startPgvigil(t, primary.url, {
     ...common,
     PGVIGIL_QUERY_CLASSES_FILE: classesFile,
-    PGVIGIL_EXPECTED_POOL_SIZES: `${APP}=3`,
+    PGVIGIL_EXPECTED_POOL_SIZES: `${APP}=${APP_POOL_SIZE}`,
     ...(bouncer !== undefined ? { PGVIGIL_PGBOUNCER_URL: bouncer.adminUrl } : {}),
   }, { listen: true });
   const onStandby = await startPgvigil(t, standby.url, common, { listen: true });
@@ -164,7 +128,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const appPool = new pg.Pool({
     connectionString: primary.urlFor('shop', 'app'),
     application_name: APP,
-    max: 3,
+    max: APP_POOL_SIZE,
     idleTimeoutMillis: 1000,
     connectionTimeoutMillis: 1000,
   });
@@ -237,148 +201,41 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   };
 
   // ---- Faults that can overlap: each touches its own part of the system.
-  const faults: Promise<void>[] = [];
-
-  faults.push(
-    expectFireAndResolve('a lock held', 'PostgresBlockedSessions', { datname: 'shop' }, async () => {
-      const holder = await primary.client('shop', { application_name: 'e2e-holder' });
-      await holder.query('BEGIN');
-      await holder.query('UPDATE stock SET n = n + 1 WHERE id = 1');
-      const waiter = await primary.client('shop', { application_name: 'e2e-waiter' });
-      const blocked = waiter.query('UPDATE stock SET n = n + 1 WHERE id = 1').catch(() => undefined);
-      return async () => {
-        await holder.query('COMMIT');
-        await blocked;
-        await holder.end();
-        await waiter.end();
-      };
-    }, ['PostgresIdleInTransaction', 'PostgresLongRunningTransaction', 'PostgresSlowQueries']),
-  );
-
-  faults.push(
-    expectFireAndResolve('pg_sleep in a classed statement', 'PostgresQueryClassSLOBreach', { class: 'checkout' }, async () => {
-      const slow = new pg.Pool({ connectionString: primary.urlFor('shop'), max: 4, application_name: 'e2e-slow' });
-      const workers = Array.from({ length: 4 }, () => loop(() => slow.query('SELECT pg_sleep(0.2), count(*) FROM orders WHERE id = $1', [1])));
-      return async () => {
-        await Promise.all(workers.map((w) => w.stop()));
-        await slow.end();
-      };
-    }),
-  );
-
-  if (volume !== undefined) {
-    faults.push(
-      expectFireAndResolve('the data volume nearly full', 'PostgresDiskSpaceLow', { severity: 'critical' }, async () => {
-        const s = statfsSync(volume);
-        const fill = join(volume, 'fill');
-        writeFileSync(fill, Buffer.alloc(Math.max(0, s.bavail * s.bsize - Math.floor(0.03 * s.blocks * s.bsize))));
-        return async () => rmSync(fill);
-      }),
-    );
-  }
-
-  faults.push(
-    expectFireAndResolve('random lookups on an index larger than shared_buffers', 'PostgresIndexHitRatioLow', { datname: 'cold' }, async () => {
-      const cold = new pg.Pool({ connectionString: primary.urlFor('cold'), max: 2, application_name: 'e2e-cold' });
-      const readers = Array.from({ length: 2 }, () => loop(() => cold.query('SELECT v FROM big WHERE id = $1', [1 + Math.floor(Math.random() * 200000)])));
-      return async () => {
-        await Promise.all(readers.map((r) => r.stop()));
-        await cold.end();
-      };
-    }),
-  );
-
-  faults.push(
+  const faults = [
+    expectFireAndResolve('a lock held', 'PostgresBlockedSessions', { datname: 'shop' }, () => holdLock(primary), [
+      'PostgresIdleInTransaction',
+      'PostgresLongRunningTransaction',
+      'PostgresSlowQueries',
+    ]),
+    expectFireAndResolve('pg_sleep in a classed statement', 'PostgresQueryClassSLOBreach', { class: 'checkout' }, () => slowClassedStatements(primary)),
+    expectFireAndResolve('random lookups on an index larger than shared_buffers', 'PostgresIndexHitRatioLow', { datname: 'cold' }, () => coldLookups(primary)),
     expectFireAndResolve('two transactions locking in opposite order', 'PostgresDeadlocks', { datname: 'shop' }, async () => {
-      const [a, b] = [await primary.client('shop'), await primary.client('shop')];
-      await a.query('BEGIN');
-      await b.query('BEGIN');
-      await a.query('UPDATE stock SET n = n + 1 WHERE id = 2');
-      await b.query('UPDATE stock SET n = n + 1 WHERE id = 3');
-      const first = a.query('UPDATE stock SET n = n + 1 WHERE id = 3').catch((e: Error) => e);
-      const second = b.query('UPDATE stock SET n = n + 1 WHERE id = 2').catch((e: Error) => e);
-      const results = await Promise.all([first, second]);
-      t.ok(results.some((r) => r instanceof Error && /deadlock/.test(r.message)), 'PostgreSQL detected the deadlock');
-      await a.query('ROLLBACK');
-      await b.query('ROLLBACK');
-      return async () => {
-        await a.end();
-        await b.end();
-      };
+      const { error, undo } = await deadlock(primary);
+      t.match(error?.message, /deadlock detected/, 'PostgreSQL detected the deadlock');
+      return undo;
     }),
-  );
-
-  faults.push(
-    expectFireAndResolve('standby replay paused while the primary writes', 'PostgresReplicationLag', { lag: 'bytes' }, async () => {
-      const s = new pg.Client({ connectionString: standby.url });
-      await s.connect();
-      await s.query('SELECT pg_wal_replay_pause()');
-      await primary.sql(`INSERT INTO events (kind, payload) SELECT 'bulk', repeat('y', 200) FROM generate_series(1, 20000)`, [], 'shop');
-      return async () => {
-        await s.query('SELECT pg_wal_replay_resume()');
-        await s.end();
-      };
-    }, [['PostgresReplicationLag', { lag: 'time' }]]),
-  );
-
-  faults.push(
-    expectFireAndResolve('the application pool exhausted', 'PostgresClientPoolAcquireTimeouts', { pool: 'main' }, async () => {
-      // The workload shares the pool: take every connection as it frees up.
-      const held: pg.PoolClient[] = [];
-      while (held.length < 3) held.push(...(await appPool.connect().then((c) => [c], () => [])));
-      const timeouts = loop(() => appPool.query('SELECT 1'));
-      return async () => {
-        await timeouts.stop();
-        for (const c of held) c.release();
-      };
-    }, ['PostgresClientPoolAcquireSlow', 'PostgresClientPoolSaturated']),
-  );
-
-  if (bouncerPool !== undefined && bouncer !== undefined) {
-    const b = bouncer;
-    faults.push(
-      expectFireAndResolve('every PgBouncer server connection held', 'PostgresPgBouncerClientsWaiting', { database: 'shop' }, async () => {
-        const holders = [new pg.Client({ connectionString: b.url('shop') }), new pg.Client({ connectionString: b.url('shop') })];
-        for (const h of holders) {
-          await h.connect();
-          await h.query('BEGIN');
-          await h.query('SELECT 1');
-        }
-        const waiters = new pg.Pool({ connectionString: b.url('shop'), max: 3 });
-        waiters.on('error', () => undefined);
-        const waiting = Array.from({ length: 3 }, () => waiters.query('SELECT 1').catch(() => undefined));
-        return async () => {
-          for (const h of holders) {
-            await h.query('COMMIT');
-            await h.end();
-          }
-          await Promise.all(waiting);
-          await waiters.end();
-        };
-      }),
-    );
+    expectFireAndResolve('standby replay paused while the primary writes', 'PostgresReplicationLag', { lag: 'bytes' }, () => pauseReplay(primary, standby.url), [
+      ['PostgresReplicationLag', { lag: 'time' }],
+    ]),
+    expectFireAndResolve('the application pool exhausted', 'PostgresClientPoolAcquireTimeouts', { pool: 'main' }, () => exhaustPool(appPool, APP_POOL_SIZE), [
+      'PostgresClientPoolAcquireSlow',
+      'PostgresClientPoolSaturated',
+    ]),
+  ];
+  if (volume !== undefined) {
+    faults.push(expectFireAndResolve('the data volume nearly full', 'PostgresDiskSpaceLow', { severity: 'critical' }, () => fillVolume(volume)));
   }
-
-  const results = await Promise.allSettled(faults);
-  for (const r of results) if (r.status === 'rejected') t.fail(String(r.reason?.message ?? r.reason));
+  if (bouncer !== undefined) {
+    const url = bouncer.url('shop');
+    faults.push(expectFireAndResolve('every PgBouncer server connection held', 'PostgresPgBouncerClientsWaiting', { database: 'shop' }, () => holdPgbouncerPool(url, BOUNCER_POOL_SIZE)));
+  }
+  for (const r of await Promise.allSettled(faults)) if (r.status === 'rejected') t.fail(String(r.reason?.message ?? r.reason));
 
   // ---- Connections exhausted: ordinary roles are refused (pgvigil, a superuser, still gets in).
   await expectFireAndResolve('connections held until the server refuses more', 'PostgresConnectionsExhausted', {}, async () => {
-    const held: pg.Client[] = [];
-    for (let n = 0; n < 60; n++) {
-      const c = new pg.Client({ connectionString: primary.urlFor('shop', 'app'), application_name: 'e2e-hog' });
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        held.push(c);
-      } catch (err) {
-        t.match((err as Error).message, /remaining connection slots|too many clients/, `refused after ${held.length} extra connections`);
-        break;
-      }
-    }
-    return async () => {
-      await Promise.all(held.map((c) => c.end().catch(() => undefined)));
-    };
+    const { held, refusal, undo } = await hogConnections(primary);
+    t.match(refusal, /remaining connection slots|too many clients/, `refused after ${held} extra connections`);
+    return undo;
   });
 
   // ---- Every dashboard panel returns data from this Prometheus, after the workload.
@@ -420,10 +277,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   ];
   for (const name of standing) t.ok(watch.events.has([...watch.events.keys()].find((k) => k.startsWith(`${name}{`)) ?? ''), `${name} was seen firing`);
   await workload.stop();
-  await primary.sql('DROP INDEX CONCURRENTLY orders_customer_uniq', [], 'shop');
-  await primary.sql('DROP INDEX orders_customer_idx, orders_customer_copy_idx, orders_note_idx', [], 'shop');
-  await primary.sql('VACUUM churn', [], 'shop');
-  await primary.sql(`SELECT pg_drop_replication_slot('abandoned')`);
+  await repairSchema(primary);
   for (const name of standing) await watch.resolved(name, {}, RESOLVE_MS);
   t.pass(`repaired: ${standing.join(', ')} resolved`);
 
