@@ -14,19 +14,21 @@ async function workload(t: Test, pg: Awaited<ReturnType<typeof testPostgres>>, e
   await exporter.poll('statements');
   const app = await pg.client('app');
   for (let i = 0; i < 7; i++) await app.query('SELECT v FROM items WHERE id = $1', [i]);
+  await app.query('INSERT INTO items SELECT i, i FROM generate_series(1, 1000) i');
   return { exporter, m: await exporter.poll('statements') };
 }
 
 for (const [major, version, toplevel] of [[13, undefined, false], [17, '1.10', true]] as const) {
   t.test(`PostgreSQL ${major}, extension ${version ?? 'default'}`, async (t) => {
-    const pg = await testPostgres(t, { major });
+    // track_planning on the 17 server only: plan time is exported exactly when it is collected.
+    const pg = await testPostgres(t, { major, ...(toplevel ? { settings: { 'pg_stat_statements.track_planning': 'on' } } : {}) });
     const { exporter, m } = await workload(t, pg, version);
     const [{ extversion }] = (await pg.sql<{ extversion: string }>("SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'")) as [
       { extversion: string },
     ];
     t.equal(m.value('pg_stat_statements_extension_info', { version: extversion }), 1, `extension ${extversion}`);
     t.equal(m.value('pgvigil_collector_success', { collector: 'statements' }), 1);
-    t.equal(m.value('pg_statement_duration_seconds_count', { datname: 'app' }), 7);
+    t.equal(m.value('pg_statement_duration_seconds_count', { datname: 'app' }), 8, '7 selects and 1 insert');
     const info = m.find('pg_stat_statements_query_info', { datname: 'app', query: 'SELECT v FROM items WHERE id = $1' });
     t.equal(info.length, 1, 'one entry for the statement');
     const series = m.find('pg_stat_statements_calls_total', { queryid: info[0]!.labels.queryid! });
@@ -35,6 +37,9 @@ for (const [major, version, toplevel] of [[13, undefined, false], [17, '1.10', t
     t.equal('toplevel' in series[0]!.labels, toplevel, toplevel ? 'toplevel label (1.9+)' : 'no toplevel label before 1.9');
     t.equal(m.find('pg_stat_statements_dealloc_total').length, toplevel ? 1 : 0, 'dealloc only with pg_stat_statements_info');
     t.ok(m.find('pg_stat_statements_block_read_seconds_total').length > 0);
+    t.equal(m.find('pg_stat_statements_plan_seconds_total').length > 0, toplevel, 'plan time only with track_planning');
+    const insert = m.find('pg_stat_statements_query_info', { datname: 'app' }).find((s) => s.labels.query!.startsWith('INSERT INTO items'));
+    t.ok(m.value('pg_stat_statements_wal_bytes_total', { queryid: insert!.labels.queryid! })! > 1000, 'WAL bytes of the insert (1.8+)');
     t.notMatch(exporter.logs(), /"collector failed"/);
   });
 }
