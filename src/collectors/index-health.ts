@@ -13,7 +13,8 @@ import type { CollectorDefinition } from './types.js';
 // - unused: valid, not enforcing a constraint (primary key, unique, exclusion: dropping those
 //   changes behaviour even when never scanned), and never scanned since the stats reset — or, on
 //   16+, last scanned longer ago than $1 seconds. The stats reset resets idx_scan: judge after
-//   the stats have run through a full business cycle.
+//   the stats have run through a full business cycle. Partitioned indexes (relkind 'I') are
+//   never scanned themselves (their partitions' indexes are), so they are not judged.
 // - duplicate: valid indexes of one table with the same access method, key and INCLUDE columns
 //   (expressions compared as stored trees), operator classes, collations, options and predicate.
 //   The one enforcing a constraint (else the oldest) is kept; the others are reported with
@@ -29,7 +30,7 @@ idx AS (
          ${lastIdxScan} AS last_idx_scan_age_seconds,
          i.indisunique OR i.indisprimary OR k.indexrelid IS NOT NULL AS enforces_constraint,
          b.indexrelid IS NOT NULL AS building,
-         c.relam, c.relpages, i.indkey::text AS indkey, i.indnkeyatts, i.indclass::text AS indclass,
+         c.relkind, c.relam, c.relpages, i.indkey::text AS indkey, i.indnkeyatts, i.indclass::text AS indclass,
          i.indcollation::text AS indcollation, i.indoption::text AS indoption,
          -- Stored expression trees without their :location fields (offsets into the CREATE INDEX
          -- text). Not pg_get_expr(): on newer releases it opens the table, so it would queue
@@ -52,7 +53,7 @@ dup AS (
 flagged AS (
   SELECT idx.*,
          NOT indisvalid AND NOT building AS invalid,
-         indisvalid AND NOT enforces_constraint
+         indisvalid AND NOT enforces_constraint AND relkind <> 'I'
            AND (idx_scan = 0 OR coalesce(last_idx_scan_age_seconds > $2::float8, false)) AS unused,
          CASE WHEN dup.n > 1 THEN dup.keeper END AS duplicate_of
   FROM idx LEFT JOIN dup USING (indexrelid)

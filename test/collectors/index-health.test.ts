@@ -21,6 +21,9 @@ t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t)
                 CREATE INDEX c_plain ON h (c); CREATE INDEX u1 ON h (b);
                 CREATE INDEX inc1 ON h (a) INCLUDE (c); CREATE INDEX desc1 ON h (a DESC)`);
 
+  await pg.sql(`CREATE TABLE parted (id int) PARTITION BY RANGE (id);
+                CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+                CREATE INDEX parted_id ON parted (id)`);
   await pg.sql(`CREATE TABLE big AS SELECT g AS id, repeat('x', 40) AS pad FROM generate_series(1, 20000) g`);
   await pg.sql(`CREATE TABLE tiny AS SELECT g AS id FROM generate_series(1, 10) g`);
   await pg.sql('ANALYZE');
@@ -65,6 +68,8 @@ t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t)
     'never-scanned indexes; the scanned one (u1) and the constraint ones (h_pkey, h_c_key) are not',
   );
   t.same(names(m, 'pg_index_unused_size_bytes', 'events'), [], 'an invalid index is reported as invalid, not as unused');
+  t.same(names(m, 'pg_index_unused_size_bytes', 'parted'), [], 'a partitioned index is never scanned itself: not judged');
+  t.same(names(m, 'pg_index_unused_size_bytes', 'parted_1'), ['parted_1_id_idx'], 'its partition\'s index is');
 
   t.equal(m.value('pg_table_seq_scan_heavy_rows_per_scan', { datname: 'postgres', schemaname: 'public', relname: 'big' }), 20000);
   t.equal(m.find('pg_table_seq_scan_heavy_rows_per_scan', { relname: 'tiny' }).length, 0, 'small table: not a candidate');
