@@ -289,7 +289,19 @@ function connectionFrom(env: BaseEnv, databaseUrl: string | undefined, password:
     if (env.PGUSER !== undefined) connection.user = env.PGUSER;
     connection.database = env.PGDATABASE ?? 'postgres';
   }
-  if (password !== undefined) connection.password = password;
+  if (password !== undefined && connection.connectionString !== undefined) {
+    // node-postgres lets the URL's (absent) password override `password`: put it in the URL,
+    // unless the URL has its own (libpq gives the URL precedence too).
+    try {
+      const url = new URL(connection.connectionString);
+      if (url.password === '') {
+        url.password = password;
+        connection.connectionString = url.toString();
+      }
+    } catch {
+      // already reported above
+    }
+  } else if (password !== undefined) connection.password = password;
   if (env.PGSSLMODE !== undefined && env.PGSSLMODE !== 'disable') {
     const ca = env.PGSSLROOTCERT !== undefined ? readFileSync(env.PGSSLROOTCERT, 'utf8') : undefined;
     const verify = env.PGSSLMODE === 'verify-ca' || env.PGSSLMODE === 'verify-full';

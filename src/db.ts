@@ -347,5 +347,6 @@ export function isConnectionError(err: unknown): boolean {
     if (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
     if (code === '28P01' || code === '28000') return true; // authentication failed: we cannot use the server
   }
-  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(err.message);
+  // SASL/auth errors of node-postgres carry no code (e.g. no password given for a SCRAM role).
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|^SASL: /i.test(err.message);
 }
