@@ -5,7 +5,7 @@ import pg from 'pg';
 import client from 'prom-client';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
 import { instrumentPool } from '../../src/pool-instrumentation.js';
-import { startPgvigil } from './pgvigil.js';
+import { eventually, startPgvigil } from './pgvigil.js';
 import { testPostgres } from './postgres.js';
 import { createStandby } from './standby.js';
 
@@ -23,6 +23,8 @@ export interface EmittedFamilies {
   readonly types: Map<string, string>;
   /** Where each family was seen (primary, standby, pgbouncer, client pool). */
   readonly seenOn: Map<string, string>;
+  /** Label names seen on each family's samples (le excluded). */
+  readonly labels: Map<string, Set<string>>;
   readonly pgbouncer: boolean;
 }
 
@@ -37,8 +39,13 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   await primary.sql(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, note text);
                      CREATE INDEX items_name_idx ON items (name);
                      CREATE INDEX items_note_idx ON items (note);
+                     CREATE INDEX items_name_copy_idx ON items (name);
                      INSERT INTO items SELECT i, 'item ' || i, NULL FROM generate_series(1, 2000) i;
                      ANALYZE items;`);
+  // Index findings need rows to have labels: an invalid index (a failed concurrent build) and
+  // sequential scans of the whole table.
+  await primary.sql('CREATE UNIQUE INDEX CONCURRENTLY items_bad_uniq ON items ((id % 10))').catch(() => undefined);
+  for (let i = 0; i < 3; i++) await primary.sql('SELECT count(*) FROM items WHERE note IS NULL');
   const standby = await createStandby(t, primary);
 
   let bouncer: LocalPgbouncer | undefined;
@@ -51,6 +58,9 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
     PGVIGIL_DATA_VOLUME_PATH: dir,
     PGVIGIL_QUERY_CLASSES_FILE: classes,
     PGVIGIL_EXPECTED_POOL_SIZES: 'families-app=4',
+    PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES: '0',
+    PGVIGIL_SEQ_SCAN_MIN_SCANS: '1',
+    PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN: '10',
     ...(bouncer !== undefined ? { PGVIGIL_PGBOUNCER_URL: bouncer.adminUrl } : {}),
   };
   const onPrimary = await startPgvigil(t, primary.url, env);
@@ -66,17 +76,39 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   await onStandby.poll();
   for (let i = 0; i < 20; i++) await pool.query('SELECT name FROM items WHERE id = $1', [i]);
   const held = await pool.connect();
+  // A session waiting for a lock, so the lock families have samples too.
+  const holder = await primary.client();
+  await holder.query('BEGIN');
+  await holder.query('UPDATE items SET note = $1 WHERE id = 1', ['held']);
+  const waiter = await primary.client();
+  const waiting = waiter.query('UPDATE items SET note = $1 WHERE id = 1', ['waiting']).catch(() => undefined);
+  await eventually(async () => (await primary.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`))[0]!.n > 0, 10_000, 'a lock wait');
   const seenOn = new Map<string, string>();
   const types = new Map<string, string>();
-  const add = (where: string, found: Iterable<[string, string]>) => {
+  const labels = new Map<string, Set<string>>();
+  const add = (where: string, found: Iterable<[string, string]>, samples: { name: string; labels: object }[]) => {
     for (const [name, type] of found) {
       if (!types.has(name)) seenOn.set(name, where);
       types.set(name, type);
+      if (!labels.has(name)) labels.set(name, new Set());
+    }
+    for (const sample of samples) {
+      const family = labels.get(sample.name) ?? labels.get(sample.name.replace(/_(bucket|sum|count)$/, ''));
+      for (const l of Object.keys(sample.labels)) if (l !== 'le') family?.add(l);
     }
   };
-  add('primary', (await onPrimary.poll()).types);
-  add('standby', (await onStandby.poll()).types);
-  add('client pool', (await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)] as [string, string]));
+  for (const [where, exporter] of [['primary', onPrimary], ['standby', onStandby]] as const) {
+    const m = await exporter.poll();
+    add(where, m.types, m.samples);
+  }
+  const pools = await registry.getMetricsAsJSON();
+  add(
+    'client pool',
+    pools.map((m) => [m.name, String(m.type)] as [string, string]),
+    pools.flatMap((m) => m.values.map((v) => ({ name: m.name, labels: v.labels }))),
+  );
   held.release();
-  return { types, seenOn, pgbouncer: bouncer !== undefined };
+  await holder.query('COMMIT');
+  await waiting;
+  return { types, seenOn, labels, pgbouncer: bouncer !== undefined };
 }

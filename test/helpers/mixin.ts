@@ -116,6 +116,17 @@ export function metricNames(expr: string): string[] {
   return [...names];
 }
 
+/** Label names each selector of an expression matches on: `name{a="x", b=~"y"}` → name: [a, b]. */
+export function selectorLabels(expr: string): { name: string; labels: string[] }[] {
+  const out: { name: string; labels: string[] }[] = [];
+  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+  for (const m of noStrings.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}/g)) {
+    const labels = [...m[2]!.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!=|!~|=)/g)].map((l) => l[1]!);
+    out.push({ name: m[1]!, labels });
+  }
+  return out;
+}
+
 /** Family a sample name belongs to: histogram series carry _bucket/_sum/_count. */
 export function familyOf(name: string, families: ReadonlyMap<string, string>): string | undefined {
   if (families.has(name)) return name;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
 import { emittedFamilies } from '../helpers/emitted-families.js';
-import { allRules, dashboardQueries, dashboards, familyOf, metricNames, repoRoot } from '../helpers/mixin.js';
+import { allRules, dashboardQueries, dashboards, familyOf, metricNames, repoRoot, selectorLabels } from '../helpers/mixin.js';
 
 // No alert or panel may read a metric pgvigil does not emit (FIELD-NOTES #12, #15). The list of
 // emitted families is computed, not written down: a real primary, standby, PgBouncer and
@@ -10,6 +10,8 @@ import { allRules, dashboardQueries, dashboards, familyOf, metricNames, repoRoot
 
 // Series that exist in Prometheus without any exporter: the alert state Prometheus records.
 const PROMETHEUS_SERIES = new Set(['ALERTS']);
+// Labels Prometheus adds to every scraped series.
+const TARGET_LABELS = new Set(['job', 'instance']);
 
 // Used only when PgBouncer is not installed (CI installs it): the pgbouncer collector's families,
 // each checked to be named in src/collectors/pgbouncer.ts.
@@ -49,6 +51,21 @@ t.test('every metric in alerts/ and dashboards/ is one pgvigil emits', async (t)
     }
   }
   t.ok(used.size > 50, `${used.size} distinct names checked`);
+
+  // The labels selectors match on exist on the family (a renamed label empties a panel silently).
+  let checked = 0;
+  for (const use of uses()) {
+    for (const { name, labels } of selectorLabels(use.expr)) {
+      const family = familyOf(name, emitted.types);
+      if (family === undefined) continue;
+      for (const label of labels) {
+        if (TARGET_LABELS.has(label) || (label === 'le' && name.endsWith('_bucket'))) continue;
+        checked++;
+        t.ok(emitted.labels.get(family)?.has(label), `${use.where}: ${name} has a ${label} label`);
+      }
+    }
+  }
+  t.ok(checked > 50, `${checked} selector labels checked`);
   // The check must be able to fail: a misspelt name is caught.
   t.equal(familyOf('pg_stat_activity_connection', emitted.types), undefined);
   t.equal(familyOf('pg_statement_class_duration_seconds_bucket', emitted.types), 'pg_statement_class_duration_seconds');
@@ -63,4 +80,8 @@ t.test('the metric-name extractor', async (t) => {
   );
   t.same(metricNames('sum without (instance) (rate(x_total[$__rate_interval])) / scalar(y)').sort(), ['x_total', 'y']);
   t.same(metricNames('count(ALERTS{alertstate="firing"}) or vector(0)'), ['ALERTS']);
+  t.same(selectorLabels('sum(rate(a{job=~"$job", stage="x{y}"}[5m])) / b{c!="", d=~"e"} + f'), [
+    { name: 'a', labels: ['job', 'stage'] },
+    { name: 'b', labels: ['c', 'd'] },
+  ]);
 });
