@@ -205,7 +205,7 @@ const overview = dashboard({
   panels: [
     stat('PostgreSQL up', 'none', [q(`min(pg_up{${S}})`)], {
       mappings: [{ type: 'value', options: { 0: { text: 'DOWN', color: 'red' }, 1: { text: 'UP', color: 'green' } } }],
-      thresholds: [[0.5, 'green']],
+      thresholds: [[0, 'red'], [1, 'green']],
       description: 'pg_up: whether pgvigil reached PostgreSQL on its last attempt (the lowest over the selected instances).',
     }),
     stat('Connection slots used', 'percentunit', [q(`max(pg_connections_utilization_ratio{${S}})`)], {
