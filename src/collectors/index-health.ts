@@ -1,6 +1,6 @@
 import { gauge, type Family } from '../exposition.js';
 import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './pg-stat-user-indexes.js';
-import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
+import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import type { CollectorDefinition } from './types.js';
 
 // Findings about indexes, per database: invalid, unused and duplicate indexes, and tables read
@@ -59,9 +59,7 @@ flagged AS (
   FROM idx LEFT JOIN dup USING (indexrelid)
 )
 SELECT schemaname, relname, indexrelname, invalid, unused, duplicate_of,
-       (CASE WHEN NOT $1::bool OR EXISTS (SELECT 1 FROM locked l WHERE l.relid IN (indexrelid, relid))
-             THEN relpages::float8 * current_setting('block_size')::float8
-             ELSE pg_relation_size(indexrelid) END)::float8 AS size_bytes
+       ${indexSizeSql('indexrelid', 'relid', 'relpages')} AS size_bytes
 FROM flagged
 WHERE invalid OR unused OR duplicate_of IS NOT NULL
 ORDER BY schemaname, relname, indexrelname`;

@@ -1,6 +1,6 @@
 import { counter, gauge, type Family } from '../exposition.js';
 import { capObjects } from './cardinality.js';
-import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
+import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { familiesFromRows, type ColumnMetric } from './row-families.js';
 import type { CollectorDefinition } from './types.js';
 
@@ -15,9 +15,7 @@ WITH ${LOCKED_RELATIONS_CTE}
 SELECT s.schemaname, s.relname, s.indexrelname,
        s.idx_scan::float8, s.idx_tup_read::float8, s.idx_tup_fetch::float8,
        io.idx_blks_read::float8, io.idx_blks_hit::float8,
-       (CASE WHEN NOT $1::bool OR EXISTS (SELECT 1 FROM locked l WHERE l.relid IN (s.indexrelid, s.relid))
-             THEN c.relpages::float8 * current_setting('block_size')::float8
-             ELSE pg_relation_size(s.indexrelid) END)::float8 AS size_bytes,
+       ${indexSizeSql('s.indexrelid', 's.relid', 'c.relpages')} AS size_bytes,
        i.indisvalid AS valid, i.indisunique AS is_unique, i.indisprimary AS is_primary,
        ${lastIdxScan} AS last_idx_scan_age_seconds
 FROM pg_stat_user_indexes s

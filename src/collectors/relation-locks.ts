@@ -15,6 +15,16 @@ locked AS (
     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )`;
 
+/**
+ * SQL for an index's size in bytes: pg_relation_size() unless the index or its table has an
+ * AccessExclusiveLock held or awaited (or $1 is false), then relpages * block_size. Needs `locked`.
+ */
+export function indexSizeSql(index: string, table: string, relpages: string): string {
+  return `(CASE WHEN NOT $1::bool OR EXISTS (SELECT 1 FROM locked l WHERE l.relid IN (${index}, ${table}))
+             THEN ${relpages}::float8 * current_setting('block_size')::float8
+             ELSE pg_relation_size(${index}) END)::float8`;
+}
+
 /** SQLSTATE lock_not_available: lock_timeout fired. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
