@@ -4,7 +4,8 @@ import { startPgvigil } from '../helpers/pgvigil.js';
 
 // Columns follow the extension version, not the server: 1.8 on PostgreSQL 13 (total_exec_time,
 // no toplevel, no pg_stat_statements_info) and 1.10 on a PostgreSQL 17 server (blk_read_time,
-// not 17's shared_blk_read_time). On 16+ a slow statement's log line carries a generic plan.
+// not 17's shared_blk_read_time), and 1.12 on 18. On 16+ a slow statement's log line carries a
+// generic plan.
 
 async function workload(t: Test, pg: Awaited<ReturnType<typeof testPostgres>>, extensionVersion?: string) {
   await pg.sql(`CREATE EXTENSION pg_stat_statements${extensionVersion === undefined ? '' : ` VERSION '${extensionVersion}'`}`);
@@ -18,7 +19,7 @@ async function workload(t: Test, pg: Awaited<ReturnType<typeof testPostgres>>, e
   return { exporter, m: await exporter.poll('statements') };
 }
 
-for (const [major, version, toplevel] of [[13, undefined, false], [17, '1.10', true]] as const) {
+for (const [major, version, toplevel] of [[13, undefined, false], [17, '1.10', true], [18, undefined, true]] as const) {
   t.test(`PostgreSQL ${major}, extension ${version ?? 'default'}`, async (t) => {
     // track_planning on the 17 server only: plan time is exported exactly when it is collected.
     const pg = await testPostgres(t, { major, ...(toplevel ? { settings: { 'pg_stat_statements.track_planning': 'on' } } : {}) });
