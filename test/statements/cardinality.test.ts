@@ -32,7 +32,9 @@ t.test('3000 distinct statements: capped series, top N + other reconcile with th
   for (let k = 0; k < 60; k++) {
     await bulk.query(Array.from({ length: 50 }, (_, j) => `SELECT c${j} FROM t${k}`).join(';\n'));
   }
+  const started = Date.now();
   const m = await exporter.poll('statements');
+  t.comment(`poll with 3000 new entries (texts fetched, classified): ${Date.now() - started} ms`);
   const [view] = await pg.sql<{ entries: number; calls: number; seconds: number; rows: number; hit: number }>(
     `SELECT count(*)::float8 AS entries, sum(calls)::float8 AS calls, sum(total_exec_time / 1000)::float8 AS seconds,
             sum(rows)::float8 AS rows, sum(shared_blks_hit)::float8 AS hit
@@ -42,6 +44,7 @@ t.test('3000 distinct statements: capped series, top N + other reconcile with th
 
   const series = STATEMENT_FAMILIES.reduce((n, f) => n + m.find(f).length, 0);
   t.ok(series <= 300, `statement series ${series} <= cap 300`);
+  t.comment(`series ${series}, folded ${m.value('pgvigil_statements_folded_entries')}, text cache ${m.value('pgvigil_statements_text_cache_bytes')} bytes`);
   t.ok(m.find('pg_stat_statements_query_info').length <= 50, 'at most top N info series');
   t.equal(m.find('pg_stat_statements_calls_total', { queryid: 'other', datname: 'bulk' }).length, 1, 'one other series for bulk');
   t.equal(m.sum('pg_stat_statements_calls_total', { datname: 'bulk' }), view!.calls, 'calls: top N + other = view');
@@ -54,7 +57,9 @@ t.test('3000 distinct statements: capped series, top N + other reconcile with th
   // A poll without bulk activity: pgvigil's own statements may displace a member or two (they
   // ran since), but the top N does not reshuffle.
   const members = new Set(m.find('pg_stat_statements_query_info').map((s) => s.labels.queryid));
+  const quietStart = Date.now();
   const again = await exporter.poll('statements');
+  t.comment(`steady poll over ${view!.entries} entries: ${Date.now() - quietStart} ms`);
   const changed = again.find('pg_stat_statements_query_info').filter((s) => !members.has(s.labels.queryid)).length;
   t.ok(changed <= 3, `members replaced on a quiet poll: ${changed}`);
 });
