@@ -327,6 +327,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(errors.length > 0 ? errors.map(describeAjvError) : [(err as Error).message]);
   }
   const base = parsed as BaseEnv;
+  // ajv coerces "Infinity" to a number that passes minimum/maximum: refuse it here.
+  for (const [name, node] of Object.entries(configSchema.properties as Record<string, { type?: string }>)) {
+    const v = parsed[name];
+    if ((node.type === 'number' || node.type === 'integer') && typeof v === 'number' && !Number.isFinite(v)) {
+      problems.push(`${name}: must be a finite number`);
+    }
+  }
   const databaseUrl = readSecretFile(env, 'DATABASE_URL', problems);
   const password = readSecretFile(env, 'PGPASSWORD', problems);
 
