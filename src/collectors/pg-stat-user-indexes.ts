@@ -1,5 +1,5 @@
 import { counter, gauge, type Family } from '../exposition.js';
-import { capObjects } from './cardinality.js';
+import { ObjectCap } from './cardinality.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { familiesFromRows, type ColumnMetric } from './row-families.js';
 import type { CollectorDefinition } from './types.js';
@@ -74,6 +74,7 @@ export const pgStatUserIndexes: CollectorDefinition = {
   scope: 'database',
   defaultIntervalSeconds: 60,
   create(config) {
+    const cap = new ObjectCap<IndexRow>((r) => `${r.schemaname}\u0000${r.indexrelname}`, [(r) => r.size_bytes ?? 0, (r) => r.idx_scan]);
     return {
       async collect({ query, datname, facts }): Promise<Family[]> {
         const sql = indexesSql(facts.major >= 16 ? LAST_IDX_SCAN_AGE_16 : LAST_IDX_SCAN_AGE_OLD);
@@ -85,7 +86,7 @@ export const pgStatUserIndexes: CollectorDefinition = {
           hit += r.idx_blks_hit;
           read += r.idx_blks_read;
         }
-        const { kept, omitted } = capObjects(rows, config.PGVIGIL_MAX_INDEXES, [(r) => r.size_bytes ?? 0, (r) => r.idx_scan]);
+        const { kept, omitted } = cap.apply(datname, rows, config.PGVIGIL_MAX_INDEXES);
         const labelsOf = (r: IndexRow) => ({ datname, schemaname: r.schemaname, relname: r.relname, indexrelname: r.indexrelname });
         const labels = { datname };
         return [

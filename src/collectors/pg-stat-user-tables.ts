@@ -1,5 +1,5 @@
 import { gauge, type Family } from '../exposition.js';
-import { capObjects } from './cardinality.js';
+import { ObjectCap } from './cardinality.js';
 import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { familiesFromRows, type ColumnMetric } from './row-families.js';
 import type { CollectorDefinition } from './types.js';
@@ -227,14 +227,15 @@ export const pgStatUserTables: CollectorDefinition = {
   scope: 'database',
   defaultIntervalSeconds: 60,
   create(config) {
+    const cap = new ObjectCap<TableRow>((r) => `${r.schemaname}\u0000${r.relname}`, [
+      (r) => r.total_size_bytes ?? 0,
+      (r) => r.seq_scan + r.idx_scan,
+      (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
+    ]);
     return {
       async collect({ query, datname }): Promise<Family[]> {
         const rows = await withLockFallback((exact) => query<TableRow>(TABLES_SQL, [exact]));
-        const { kept, omitted } = capObjects(rows, config.PGVIGIL_MAX_TABLES, [
-          (r) => r.total_size_bytes ?? 0,
-          (r) => r.seq_scan + r.idx_scan,
-          (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
-        ]);
+        const { kept, omitted } = cap.apply(datname, rows, config.PGVIGIL_MAX_TABLES);
         const labels = { datname };
         return [
           ...familiesFromRows(TABLE_METRICS, kept, (r) => ({ datname, schemaname: r.schemaname, relname: r.relname })),

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { capObjects } from '../../src/collectors/cardinality.js';
+import { capObjects, ObjectCap } from '../../src/collectors/cardinality.js';
 import { withLockFallback } from '../../src/collectors/relation-locks.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
@@ -23,6 +23,15 @@ t.test('capObjects keeps the union of the largest and the busiest', async (t) =>
   t.same(cap(rows, 4), { kept: ['b', 'c', 'd', 'f'], omitted: 2 }, 'taken in turn: b, d, c, f');
   t.same(cap(rows, 5), { kept: ['b', 'c', 'd', 'e', 'f'], omitted: 1 }, 'activity exhausted: size fills the rest');
   t.same(cap([obj('x', 5), obj('y', 5), obj('z', 5)], 2), { kept: ['x', 'y'], omitted: 1 }, 'ties: input order, stable');
+});
+
+t.test('objects kept last poll keep their place until a rival is clearly ahead', async (t) => {
+  const cap = new ObjectCap<Obj>((o) => o.name, [(o) => o.size, (o) => o.scans]);
+  const names = (rows: Obj[]) => cap.apply('db', rows, 1).kept.map((o) => o.name);
+  t.same(names([obj('a', 100), obj('b', 90)]), ['a']);
+  t.same(names([obj('a', 100), obj('b', 110)]), ['a'], 'b 10 % larger: a stays');
+  t.same(names([obj('a', 100), obj('b', 130)]), ['b'], 'b 30 % larger: b takes over');
+  t.same(cap.apply('other', [obj('a', 100), obj('b', 110)], 1).kept.map((o) => o.name), ['b'], 'memory is per database');
 });
 
 t.test('withLockFallback retries with catalog sizes only after lock_timeout', async (t) => {
