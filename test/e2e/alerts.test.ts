@@ -11,7 +11,7 @@ import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
 import { instrumentPool } from '../../src/pool-instrumentation.js';
-import { concreteQuery, dashboardQueries } from '../helpers/mixin.js';
+import { concreteQuery, dashboardQueries, variableQueries } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPrometheusStack } from '../helpers/prometheus-stack.js';
@@ -240,7 +240,8 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
 
   // ---- Every dashboard panel returns data from this Prometheus, after the workload.
   const panelsWithoutData: string[] = [];
-  for (const query of dashboardQueries()) {
+  const queries = [...dashboardQueries(), ...variableQueries().map((v) => ({ dashboard: v.dashboard, panel: `variable ${v.name}`, refId: '', expr: v.expr, needs: undefined }))];
+  for (const query of queries) {
     if (bouncer === undefined && query.needs?.startsWith('PgBouncer')) continue;
     if (volume === undefined && query.expr.includes('pg_volume_')) continue;
     const expr = concreteQuery(query.expr);
@@ -251,7 +252,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
       panelsWithoutData.push(`${query.dashboard} "${query.panel}" ${query.refId}: ${expr}`);
     }
   }
-  t.same(panelsWithoutData, [], `every dashboard query returns data (${dashboardQueries().length} queries)`);
+  t.same(panelsWithoutData, [], `every dashboard query and variable returns data (${queries.length} queries)`);
 
   // ---- PostgreSQL stopped: PostgresDown. Last, because it resets every counter.
   await expectFireAndResolve('PostgreSQL stopped', 'PostgresDown', {}, async () => {

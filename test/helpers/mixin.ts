@@ -82,6 +82,15 @@ export function dashboardQueries(): PanelQuery[] {
   );
 }
 
+/** The series selector of each dashboard variable (`label_values(<selector>, label)`). */
+export function variableQueries(): { dashboard: string; name: string; expr: string }[] {
+  return dashboards().flatMap(({ json }) =>
+    json.templating.list
+      .filter((v: any) => v.type === 'query')
+      .map((v: any) => ({ dashboard: json.uid, name: v.name, expr: /label_values\((.*),\s*\w+\)$/.exec(v.definition)?.[1] ?? v.definition })),
+  );
+}
+
 /**
  * A dashboard query with Grafana's variables replaced by values Prometheus accepts, so it can be
  * parsed by promtool or run against a real Prometheus.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { concreteQuery, dashboardQueries, dashboards, dashboardsDir, panelsOf, runTool } from '../helpers/mixin.js';
+import { concreteQuery, dashboardQueries, dashboards, dashboardsDir, panelsOf, runTool, variableQueries } from '../helpers/mixin.js';
 
 // The dashboards as Grafana and Prometheus see them: a valid Grafana model (schema version,
 // stable uids, a ${datasource} variable every query uses, a unit on every panel, a grid without
@@ -103,11 +103,7 @@ t.test('every dashboard expression parses (promtool check rules)', async (t) => 
   // promtool has no parse-only command; a recording rule per expression makes it parse them all.
   const exprs = [
     ...dashboardQueries().map((q) => ({ where: `${q.dashboard} "${q.panel}" ${q.refId}`, expr: concreteQuery(q.expr) })),
-    ...boards.flatMap(({ json }) =>
-      json.templating.list
-        .filter((v: any) => v.type === 'query')
-        .map((v: any) => ({ where: `${json.uid} variable ${v.name}`, expr: concreteQuery(/label_values\((.*),\s*\w+\)$/.exec(v.definition)![1]!) })),
-    ),
+    ...variableQueries().map((v) => ({ where: `${v.dashboard} variable ${v.name}`, expr: concreteQuery(v.expr) })),
   ];
   t.ok(exprs.length > 80, `${exprs.length} expressions`);
   const dir = mkdtempSync(join(tmpdir(), 'pgvigil-dashboard-exprs-'));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
 import { emittedFamilies } from '../helpers/emitted-families.js';
-import { allRules, dashboardQueries, dashboards, familyOf, metricNames, repoRoot, selectorLabels } from '../helpers/mixin.js';
+import { allRules, dashboardQueries, familyOf, metricNames, repoRoot, selectorLabels, variableQueries } from '../helpers/mixin.js';
 
 // No alert or panel may read a metric pgvigil does not emit (FIELD-NOTES #12, #15). The list of
 // emitted families is computed, not written down: a real primary, standby, PgBouncer and
@@ -25,11 +25,7 @@ interface Use {
 function uses(): Use[] {
   const fromRules = allRules().map((r) => ({ where: `${basename(r.file)} ${r.alert ?? r.record}`, expr: r.expr }));
   const fromPanels = dashboardQueries().map((q) => ({ where: `${q.dashboard} "${q.panel}" ${q.refId}`, expr: q.expr }));
-  const fromVariables = dashboards().flatMap(({ json }) =>
-    json.templating.list
-      .filter((v: any) => v.type === 'query')
-      .map((v: any) => ({ where: `${json.uid} variable ${v.name}`, expr: /label_values\((.*),\s*\w+\)$/.exec(v.definition)?.[1] ?? v.definition })),
-  );
+  const fromVariables = variableQueries().map((v) => ({ where: `${v.dashboard} variable ${v.name}`, expr: v.expr }));
   return [...fromRules, ...fromPanels, ...fromVariables];
 }
 
