@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# pgvigil: build with dev dependencies, run with production dependencies only.
+#   docker build -t pgvigil .
+#   docker run --rm -p 9630:9630 -e DATABASE_URL=postgres://monitor:secret@db:5432/postgres pgvigil
+# test/deploy/dockerfile.test.ts runs these same steps outside Docker.
+
+ARG NODE_IMAGE=node:24-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# --ignore-scripts: the dev dependencies carry PostgreSQL binaries for the test suite, whose
+# install scripts a build does not need.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY bench ./bench
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production \
+    PGVIGIL_HOST=0.0.0.0 \
+    PGVIGIL_PORT=9630
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/dist/src ./dist/src
+# Numeric, so Kubernetes' runAsNonRoot can verify it (the image's "node" user is 1000).
+USER 1000:1000
+EXPOSE 9630
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "dist/src/healthcheck.js"]
+ENTRYPOINT ["node", "dist/src/main.js"]
