@@ -6,14 +6,15 @@ import type { CollectorDefinition } from './types.js';
 // (pg_monitor can); without it (managed services, bare roles — FIELD-NOTES #9) it is estimated
 // from LSN arithmetic, never a permission error every poll. The written counter is the current
 // position (insert LSN on a primary, received/replayed LSN on a standby) measured from 0/0: it
-// only ever grows, so rate() of it is the WAL rate.
+// only ever grows, so rate() of it is the WAL rate. The insert position, not pg_current_wal_lsn()
+// (the write position): with asynchronous commit the write position trails by up to a WAL buffer.
 
 const CAN_LIST_SQL = `SELECT has_function_privilege('pg_ls_waldir()', 'EXECUTE') AS can_list`;
 
 // The position this server has reached; a standby in archive recovery has no receive LSN.
 const POSITION = `CASE WHEN pg_is_in_recovery()
   THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
-  ELSE pg_current_wal_lsn() END`;
+  ELSE pg_current_wal_insert_lsn() END`;
 
 const SEGMENT = `(SELECT setting::float8 FROM pg_settings WHERE name = 'wal_segment_size')`;
 
@@ -69,7 +70,7 @@ export const wal: CollectorDefinition = {
           gauge('pg_wal_segment_size_bytes', 'wal_segment_size of the cluster.', one(row?.segment_bytes)),
           counter(
             'pg_wal_written_bytes_total',
-            'WAL position in bytes from 0/0: inserted WAL on a primary, received (or replayed) WAL on a standby. rate() is WAL bytes per second.',
+            'WAL position in bytes from 0/0: the insert position on a primary, received (or replayed) WAL on a standby. rate() is WAL bytes per second.',
             one(row?.written_bytes),
           ),
         ];

@@ -1,12 +1,13 @@
 import t from 'tap';
 import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testMajors } from '../helpers/majors.js';
 
 // A blocking chain built for real: "holder" (idle in transaction) holds a row lock, "waiter1"
 // waits on it, and "waiter2" waits behind waiter1 for an ACCESS EXCLUSIVE lock on the table.
 
 // 13 waits are timed from the query start (no pg_locks.waitstart), 16 from waitstart.
-for (const major of [13, 16]) t.test(`locks by mode and a blocking chain attributed to its root blocker on ${major}`, async (t) => {
+for (const major of testMajors([13, 16])) t.test(`locks by mode and a blocking chain attributed to its root blocker on ${major}`, async (t) => {
   const pg = await testPostgres(t, { major });
   await pg.sql('CREATE DATABASE shop');
   await pg.sql('CREATE TABLE stock (id int primary key, n int); INSERT INTO stock VALUES (1, 1)', [], 'shop');

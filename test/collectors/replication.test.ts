@@ -2,6 +2,7 @@ import t from 'tap';
 import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { createStandby } from '../helpers/standby.js';
+import { testMajors } from '../helpers/majors.js';
 
 // A real streaming standby (pg_basebackup -R -C -S on 15; the manual base backup on 17, whose
 // binaries ship no pg_basebackup), seen from both sides; then the standby stops and its slot
@@ -10,7 +11,7 @@ import { createStandby } from '../helpers/standby.js';
 const REPLICATION = ['replication', 'replication_slots', 'recovery', 'wal_receiver'];
 
 // 15 and 17 by default (one per backup method); PGVIGIL_TEST_MAJORS=13,14,15,16,17,18 runs every major.
-const majors = (process.env.PGVIGIL_TEST_MAJORS ?? '15,17').split(',').map(Number);
+const majors = testMajors([15, 17]);
 t.jobs = 2;
 
 for (const major of majors) {
