@@ -3,6 +3,7 @@ import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { createStandby } from '../helpers/standby.js';
 import { testMajors } from '../helpers/majors.js';
+import { writeRowBytes } from '../helpers/write-wal.js';
 
 // A real streaming standby (pg_basebackup -R -C -S on 15; the manual base backup on 17, whose
 // binaries ship no pg_basebackup), seen from both sides; then the standby stops and its slot
@@ -72,11 +73,7 @@ for (const major of majors) {
     }, 20_000, 'slot inactive');
     t.equal(m.find('pg_stat_replication_lag_bytes', who).length, 0, 'the standby vanished from pg_stat_replication');
     const retainedBefore = m.value('pg_replication_slot_retained_wal_bytes', { slot_name: 'standby1' })!;
-    await primary.sql('CREATE TABLE more (g int, pad text)');
-    const [{ written }] = (await primary.sql<{ written: number }>(
-      `WITH ins AS (INSERT INTO more SELECT g, repeat(md5(g::text), 31) FROM generate_series(1, 4000) g RETURNING pad)
-       SELECT sum(octet_length(pad))::float8 AS written FROM ins`,
-    )) as [{ written: number }];
+    const written = await writeRowBytes(primary, 'more', 4000);
     m = await onPrimary.poll('replication_slots');
     const retainedAfter = m.value('pg_replication_slot_retained_wal_bytes', { slot_name: 'standby1' })!;
     t.ok(retainedAfter - retainedBefore >= written, `retained WAL grew by ${retainedAfter - retainedBefore} bytes (>= ${written})`);

@@ -2,6 +2,7 @@ import t from 'tap';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
 import { testMajors } from '../helpers/majors.js';
+import { writeRowBytes } from '../helpers/write-wal.js';
 
 // WAL written and WAL on disk, against what the test wrote and what pg_ls_waldir() says; then
 // the estimate a role without pg_ls_waldir gets instead of a permission error.
@@ -13,12 +14,7 @@ for (const major of testMajors([15])) {
     let m = await exporter.poll('wal');
     t.equal(m.types.get('pg_wal_written_bytes_total'), 'counter');
     const before = m.value('pg_wal_written_bytes_total')!;
-    await pg.sql('CREATE TABLE w (g int, pad text)');
-    // Row by row, 992 incompressible-looking bytes each (too short for TOAST compression).
-    const [{ payload }] = (await pg.sql<{ payload: number }>(
-      `WITH ins AS (INSERT INTO w SELECT g, repeat(md5(g::text), 31) FROM generate_series(1, 8000) g RETURNING pad)
-       SELECT sum(octet_length(pad))::float8 AS payload FROM ins`,
-    )) as [{ payload: number }];
+    const payload = await writeRowBytes(pg, 'w', 8000);
     m = await exporter.poll('wal');
     const grown = m.value('pg_wal_written_bytes_total')! - before;
     t.ok(grown >= payload, `WAL grew by ${grown} bytes for ${payload} bytes of rows`);
