@@ -1,6 +1,7 @@
 import t from 'tap';
 import { collectorDefinitions } from '../src/collectors/index.js';
 import { createMonitoringRole } from './helpers/monitoring-role.js';
+import { testMajors } from './helpers/majors.js';
 import { testPostgres } from './helpers/postgres.js';
 import { startPgvigil } from './helpers/pgvigil.js';
 
@@ -11,8 +12,9 @@ import { startPgvigil } from './helpers/pgvigil.js';
 // Collectors switched off by configuration in this test (they read other sources).
 const UNCONFIGURED = new Set(['volume', 'pgbouncer']);
 
-t.test('all collectors as a pg_monitor-only role', async (t) => {
-  const pg = await testPostgres(t);
+t.jobs = 2;
+for (const major of testMajors([15, 17])) t.test(`all collectors as a pg_monitor-only role on ${major}`, { buffered: true }, async (t) => {
+  const pg = await testPostgres(t, { major });
   await pg.sql('CREATE DATABASE shop');
   await pg.sql('REVOKE CONNECT ON DATABASE shop FROM PUBLIC');
   await pg.sql('CREATE TABLE orders (id int primary key, total numeric); INSERT INTO orders SELECT g, g FROM generate_series(1, 1000) g', [], 'shop');
@@ -25,6 +27,12 @@ t.test('all collectors as a pg_monitor-only role', async (t) => {
            array(SELECT b.rolname::text FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = r.oid) AS memberships
     FROM pg_roles r WHERE r.rolname = 'pgvigil_monitor'`);
   t.same(role, { rolsuper: false, memberships: ['pg_monitor'], shop: true }, 'only pg_monitor, and CONNECT on shop');
+  // The psql-less path (CI images without psql) must create the same role, and re-running is harmless.
+  await createMonitoringRole(pg, 'pgvigil_plain', 'pw', { withoutPsql: true });
+  await createMonitoringRole(pg, 'pgvigil_plain', 'pw2', { withoutPsql: true });
+  const [plain] = await pg.sql(`SELECT rolsuper, rolconnlimit, pg_has_role(oid, 'pg_monitor', 'MEMBER') AS monitor,
+    has_database_privilege(oid, 'shop', 'CONNECT') AS shop FROM pg_roles WHERE rolname = 'pgvigil_plain'`);
+  t.same(plain, { rolsuper: false, rolconnlimit: 5, monitor: true, shop: true }, 'same role without psql, re-runnable');
 
   const exporter = await startPgvigil(t, pg.urlFor('postgres', 'pgvigil_monitor', "s3cret'pw"));
   let m = await exporter.poll();

@@ -21,9 +21,14 @@ function findPsql(): string | undefined {
 
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-export async function createMonitoringRole(pg: TestPostgres, role: string, password: string): Promise<{ via: 'psql' | 'sql' }> {
+export async function createMonitoringRole(
+  pg: TestPostgres,
+  role: string,
+  password: string,
+  options: { withoutPsql?: boolean } = {},
+): Promise<{ via: 'psql' | 'sql' }> {
   const vars = { pgvigil_role: role, pgvigil_password: password, pgvigil_connection_limit: '5' };
-  const psql = findPsql();
+  const psql = options.withoutPsql ? undefined : findPsql();
   if (psql !== undefined) {
     const args = ['-X', '-q', '-d', pg.url, ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]), '-f', SCRIPT];
     const res = spawnSync(psql, args, { encoding: 'utf8' });
