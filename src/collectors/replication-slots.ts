@@ -3,11 +3,12 @@ import type { CollectorDefinition } from './types.js';
 
 // pg_replication_slots: an inactive slot keeps WAL forever (until max_slot_wal_keep_size, if set),
 // the classic way a primary fills its disk. Retained bytes run from the slot's restart_lsn to
-// this server's position. wal_status and safe_wal_size exist from PostgreSQL 13 on, our minimum.
+// this server's position (the insert position on a primary, like pg_wal_written_bytes_total: the
+// write position trails it under asynchronous commit). wal_status and safe_wal_size exist from 13 on.
 
 const SLOTS_SQL = `
 WITH pos AS (
-  SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn
+  SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END AS lsn
 )
 SELECT s.slot_name::text AS slot_name,
        s.slot_type,

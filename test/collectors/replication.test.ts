@@ -79,5 +79,16 @@ for (const major of majors) {
     t.ok(retainedAfter - retainedBefore >= written, `retained WAL grew by ${retainedAfter - retainedBefore} bytes (>= ${written})`);
     t.equal(m.value('pg_replication_slot_wal_status', { slot_name: 'standby1', wal_status: 'reserved' }) ??
       m.value('pg_replication_slot_wal_status', { slot_name: 'standby1', wal_status: 'extended' }), 1, 'wal_status reported');
+
+    // The primary goes away while the standby runs: the receiver is down, the role stays standby,
+    // and replay lag stays 0 bytes — which is why alerts need the receiver series (FIELD-NOTES #11).
+    await primary.cluster!.stop();
+    await standby.cluster.start();
+    await eventually(async () => {
+      s = await onStandby.poll('recovery', 'wal_receiver');
+      return s.value('pg_stat_wal_receiver_up') === 0;
+    }, 20_000, 'receiver down on the standby');
+    t.equal(s.value('pg_replication_is_replica'), 1, 'still a standby');
+    t.equal(s.value('pg_stat_wal_receiver_status', { status: 'streaming' }), undefined, 'not streaming');
   });
 }
