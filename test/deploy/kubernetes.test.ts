@@ -70,13 +70,13 @@ t.test('the pgvigil sidecar', async (t) => {
   const fileVars = [...env.keys()].filter((n) => n.endsWith('_FILE'));
   t.ok(fileVars.includes('PGPASSWORD_FILE') || fileVars.includes('DATABASE_URL_FILE'), 'database secret via PGPASSWORD_FILE or DATABASE_URL_FILE');
   for (const name of fileVars) {
-    const path = env.get(name).value as string;
+    const path = env.get(name)!.value as string;
     const mount = mounts.find((m) => path.startsWith(`${m.mountPath}/`));
     t.ok(mount?.readOnly, `${name}: under a read-only mount`);
     const volume = volumes.get(mount?.name);
     t.equal(volume?.secret?.secretName, secret.metadata.name, `${name}: that mount is the Secret`);
     const file = path.slice(mount!.mountPath.length + 1);
-    const items = (volume.secret.items ?? [...secretKeys].map((k) => ({ key: k, path: k }))) as Obj[];
+    const items = (volume!.secret.items ?? [...secretKeys].map((k) => ({ key: k, path: k }))) as Obj[];
     const item = items.find((i) => i.path === file);
     t.ok(item && secretKeys.has(item.key), `${name}: ${file} is a key of the Secret`);
   }

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
@@ -19,7 +19,7 @@ function forms(secret: string): string[] {
   return [secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64'), secret.slice(0, 12)];
 }
 
-function assertClean(t: Tap.Test, what: string, text: string): void {
+function assertClean(t: Test, what: string, text: string): void {
   for (const secret of [PASSWORD, WRONG_PASSWORD, TOKEN]) {
     for (const form of forms(secret)) t.notOk(text.includes(form), `${what}: no trace of ${secret.slice(0, 3)}… (${form === secret ? 'raw' : 'encoded/partial'})`, { diagnostic: false });
   }
