@@ -64,12 +64,16 @@ export function assertValidFamily(family: Family): void {
   if (family.type !== 'counter' && family.name.endsWith('_total')) {
     throw new Error(`${family.name}: _total is reserved for counters`);
   }
+  // Families of tens of thousands of series repeat the same few label names: check each name once.
+  const valid = new Set<string>();
   for (const sample of family.samples) {
-    for (const label of Object.keys(sample.labels)) {
+    for (const label in sample.labels) {
+      if (valid.has(label)) continue;
       if (!LABEL_NAME.test(label) || label.startsWith('__')) {
         throw new Error(`${family.name}: invalid label name ${JSON.stringify(label)}`);
       }
       if (family.type === 'histogram' && label === 'le') throw new Error(`${family.name}: label le is reserved`);
+      valid.add(label);
     }
   }
 }
@@ -163,6 +167,24 @@ export function renderFamilies(families: readonly Family[], format: ExpositionFo
   let out = '';
   for (const family of families) out += renderFamily(family, format);
   return out;
+}
+
+/**
+ * renderFamilies that gives the event loop back every `samplesPerSlice` series, so rendering a
+ * snapshot of 100,000 series never holds up a scrape that arrives meanwhile.
+ */
+export async function renderFamiliesSliced(families: readonly Family[], format: ExpositionFormat, samplesPerSlice = 5000): Promise<string> {
+  const chunks: string[] = [];
+  let inSlice = 0;
+  for (const family of families) {
+    chunks.push(renderFamily(family, format));
+    inSlice += family.samples.length;
+    if (inSlice >= samplesPerSlice) {
+      inSlice = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return chunks.join('');
 }
 
 /** Picks the format a scraper asked for in its Accept header; Prometheus text is the default. */

@@ -3,7 +3,14 @@ import type { Collector, CollectorDefinition, CollectContext } from './collector
 import type { Config } from './config.js';
 import { ConnectionTimeoutError, type Database } from './db.js';
 import { classifyError, errorSummary } from './errors.js';
-import { assertValidFamily, mergeFamilies, renderFamilies, type ExpositionFormat, type Family } from './exposition.js';
+import {
+  assertValidFamily,
+  mergeFamilies,
+  renderFamilies,
+  renderFamiliesSliced,
+  type ExpositionFormat,
+  type Family,
+} from './exposition.js';
 import { deflateSegment, gzipJoin } from './gzip-segments.js';
 import type { SelfMetrics } from './self-metrics.js';
 
@@ -30,6 +37,8 @@ interface CollectorState {
   failureKey?: string | undefined;
   failureLoggedAt: number;
   cache: Map<ExpositionFormat, RenderedPart>;
+  /** Set while a new snapshot is rendered in the background; scrapes meanwhile get the previous one. */
+  rendering?: Promise<void> | undefined;
 }
 
 /** One collector's snapshot as exposition bytes, rendered once per swap, not once per scrape. */
@@ -235,7 +244,8 @@ export class Poller {
       if (state.def.scope === 'database') {
         for (const key of state.parts.keys()) if (!this.databases.includes(key)) state.parts.delete(key);
       }
-      state.cache.clear();
+      // Awaited, so a poll that has resolved is also what the next scrape serves.
+      await this.rerender(state);
       this.metrics.collectorSuccess.set({ collector: name }, failures === 0 && targets.length > 0 ? 1 : 0);
       if (failures === 0 && targets.length > 0) {
         this.metrics.collectorLastSuccess.set({ collector: name }, Date.now() / 1000);
@@ -351,22 +361,56 @@ export class Poller {
   private renderedParts(format: ExpositionFormat): RenderedPart[] {
     const now = Date.now();
     const out: RenderedPart[] = [];
-    let duplicates = 0;
     for (const state of this.states) {
-      const fresh = [...state.parts.entries()].filter(([, p]) => now - p.at <= state.staleMs);
-      const key = fresh.map(([k, p]) => `${k}@${p.at}`).join('|');
+      const { key, fresh } = this.freshParts(state, now);
       let cached = state.cache.get(format);
-      if (cached === undefined || cached.key !== key) {
-        const merged = mergeFamilies(fresh.map(([, p]) => p.families));
-        duplicates += merged.duplicates;
-        const series = merged.families.reduce((n, f) => n + f.samples.length, 0);
-        cached = { key, body: Buffer.from(renderFamilies(merged.families, format), 'utf8'), series };
+      // While the background render of a new snapshot runs, the previous one is still served.
+      if (cached === undefined || (cached.key !== key && state.rendering === undefined)) {
+        const merged = this.merge(fresh);
+        cached = { key, body: Buffer.from(renderFamilies(merged.families, format), 'utf8'), series: merged.series };
         state.cache.set(format, cached);
       }
       this.metrics.collectorSeries.set({ collector: state.def.name }, cached.series);
       if (cached.body.length > 0) out.push(cached);
     }
-    if (duplicates > 0) this.metrics.duplicatesDropped.inc(duplicates);
     return out;
+  }
+
+  private freshParts(state: CollectorState, now: number) {
+    const fresh = [...state.parts.entries()].filter(([, p]) => now - p.at <= state.staleMs);
+    return { key: fresh.map(([k, p]) => `${k}@${p.at}`).join('|'), fresh };
+  }
+
+  private merge(fresh: [string, Part][]) {
+    const merged = mergeFamilies(fresh.map(([, p]) => p.families));
+    if (merged.duplicates > 0) this.metrics.duplicatesDropped.inc(merged.duplicates);
+    return { families: merged.families, series: merged.families.reduce((n, f) => n + f.samples.length, 0) };
+  }
+
+  /**
+   * Renders a collector's new snapshot right after the poll, in slices, for the formats scrapers
+   * have asked for: rendering a large snapshot then never sits in a scrape's latency.
+   */
+  private rerender(state: CollectorState): Promise<void> {
+    const formats = [...state.cache.keys()];
+    if (formats.length === 0) return Promise.resolve(); // nobody scraped yet: the first scrape renders
+    const job = (async () => {
+      const { key, fresh } = this.freshParts(state, Date.now());
+      const merged = this.merge(fresh);
+      for (const format of formats) {
+        const text = await renderFamiliesSliced(merged.families, format);
+        state.cache.set(format, { key, body: Buffer.from(text, 'utf8'), series: merged.series });
+      }
+    })();
+    const done: Promise<void> = job
+      .catch((err: unknown) => {
+        this.log.warn({ collector: state.def.name, err: errorSummary(err) }, 'rendering failed');
+        state.cache.clear();
+      })
+      .finally(() => {
+        if (state.rendering === done) state.rendering = undefined;
+      });
+    state.rendering = done;
+    return done;
   }
 }
