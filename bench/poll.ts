@@ -11,6 +11,8 @@ import { prometheusScrape, seriesCount } from './http.js';
 export interface CollectorRuns {
   readonly count: Map<string, number>;
   readonly seconds: Map<string, number>;
+  /** Failed runs so far, all collectors and reasons (pg_stat_statements never sees a cancelled query). */
+  readonly errors: number;
 }
 
 /** pgvigil_collector_duration_seconds _count and _sum per collector, from an exposition. */
@@ -20,7 +22,9 @@ export function collectorRuns(body: string): CollectorRuns {
   for (const m of body.matchAll(/^pgvigil_collector_duration_seconds_(count|sum)\{collector="([^"]+)"\} (\S+)$/gm)) {
     (m[1] === 'count' ? count : seconds).set(m[2]!, Number(m[3]));
   }
-  return { count, seconds };
+  let errors = 0;
+  for (const m of body.matchAll(/^pgvigil_collector_errors_total\{[^}]*\} (\S+)$/gm)) errors += Number(m[1]);
+  return { count, seconds, errors };
 }
 
 /** Waits until every enabled collector has run at least `runs` times; returns the exposition then. */
@@ -49,6 +53,8 @@ export interface PollCost {
   readonly series: number;
   readonly entries: StatementEntry[];
   readonly perCollectorMs: Map<string, number>;
+  /** Collector runs that failed during the measured polls (their time is missing from dbMs). */
+  readonly failures: number;
 }
 
 export async function measurePoll(fixture: Fixture, intervalSeconds = 15): Promise<PollCost> {
@@ -79,6 +85,7 @@ export async function measurePoll(fixture: Fixture, intervalSeconds = 15): Promi
       series: seriesCount(body),
       entries: entries.map((e) => ({ ...e, ms: e.ms / runs, calls: e.calls / runs })),
       perCollectorMs,
+      failures: after.errors - before.errors,
     };
   } finally {
     await vigil.stop();

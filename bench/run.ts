@@ -201,6 +201,7 @@ async function compare(): Promise<void> {
         `${ours.filter((m) => /ind(ex|exes)_/.test(m[1]!)).length} on indexes, ${ours.filter((m) => m[2] === 'histogram').length} histograms.\n`,
     );
     process.stdout.write(`\nWhere pgvigil's database time goes (one poll):\n${describeTop(poll.entries)}\n`);
+    process.stdout.write(`Failed collector runs in the measured polls: ${poll.failures} (a cancelled query is missing from pg_stat_statements).\n`);
     process.stdout.write(`Collector run time, one poll (ms): ${[...poll.perCollectorMs].map(([c, ms]) => `${c} ${ms.toFixed(1)}`).join(', ')}\n`);
     process.stdout.write(`Floor reads: ${floor.reads.join('; ')}\n`);
     process.stdout.write(`\nWhere the peer's database time goes (${windowS} s window):\n${describeTop(peerWindow, 5)}\n`);
@@ -213,7 +214,7 @@ async function compare(): Promise<void> {
 
 async function scale(): Promise<void> {
   const scales = String(opts.scales).split(',').map(Number);
-  const results: { scale: number; tables: number; indexes: number; statements: number; series: number; wallMs: number; dbMs: number; peerSeries: number; peerMs: number }[] = [];
+  const results: { scale: number; tables: number; indexes: number; statements: number; series: number; wallMs: number; dbMs: number; failures: number; peerSeries: number; peerMs: number }[] = [];
   for (const s of scales) {
     log(`scale ${s}×`);
     // Data rows do not scale (they do not change what an exporter reads); a small demo keeps this quick.
@@ -224,7 +225,7 @@ async function scale(): Promise<void> {
       try {
         await prometheusScrape(peer.url);
         const r = await prometheusScrape(peer.url);
-        results.push({ scale: s, tables: fixture.tables, indexes: fixture.indexes, statements: fixture.statements, series: poll.series, wallMs: poll.wallMs, dbMs: poll.dbMs, peerSeries: seriesCount(r.body), peerMs: r.ms });
+        results.push({ scale: s, tables: fixture.tables, indexes: fixture.indexes, statements: fixture.statements, series: poll.series, wallMs: poll.wallMs, dbMs: poll.dbMs, failures: poll.failures, peerSeries: seriesCount(r.body), peerMs: r.ms });
       } finally {
         await peer.stop();
       }
@@ -233,10 +234,10 @@ async function scale(): Promise<void> {
     }
   }
   const base = results[0]!;
-  process.stdout.write('\n## Scale\n\n| scale | extra tables | extra indexes | statements | pgvigil series | growth | pgvigil poll, collector time (ms) | growth | pgvigil poll, DB time (ms) | growth | peer series | peer scrape (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('\n## Scale\n\n| scale | extra tables | extra indexes | statements | pgvigil series | growth | pgvigil poll, collector time (ms) | growth | pgvigil poll, DB time (ms) | growth | failed runs | peer series | peer scrape (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
   for (const r of results) {
     process.stdout.write(
-      `| ${r.scale}× | ${r.tables} | ${r.indexes} | ${r.statements} | ${r.series} | ${(r.series / base.series).toFixed(2)}× | ${r.wallMs.toFixed(0)} | ${(r.wallMs / base.wallMs).toFixed(2)}× | ${r.dbMs.toFixed(1)} | ${(r.dbMs / base.dbMs).toFixed(2)}× | ${r.peerSeries} | ${r.peerMs.toFixed(0)} |\n`,
+      `| ${r.scale}× | ${r.tables} | ${r.indexes} | ${r.statements} | ${r.series} | ${(r.series / base.series).toFixed(2)}× | ${r.wallMs.toFixed(0)} | ${(r.wallMs / base.wallMs).toFixed(2)}× | ${r.dbMs.toFixed(1)} | ${(r.dbMs / base.dbMs).toFixed(2)}× | ${r.failures} | ${r.peerSeries} | ${r.peerMs.toFixed(0)} |\n`,
     );
   }
 }
