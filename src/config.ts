@@ -60,10 +60,6 @@ const baseProperties = {
   PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
-  PGVIGIL_DATA_VOLUME_PATH: Type.String({
-    default: '',
-    description: 'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
-  }),
   PGVIGIL_PGBOUNCER_URL: Type.Optional(
     Type.String({ minLength: 1, description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector' }),
   ),
@@ -355,11 +351,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     excludeDatabases: compileRegex('PGVIGIL_EXCLUDE_DATABASES', base.PGVIGIL_EXCLUDE_DATABASES, problems),
     enabledCollectors: new Set([...known].filter((n) => !disabled.includes(n))),
     intervals,
-    queryClasses: queryClassesFrom(base.PGVIGIL_QUERY_CLASSES_FILE, problems),
     pgbouncerUrl: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
     expectedPoolSizes: parseExpectedPoolSizes(base.PGVIGIL_EXPECTED_POOL_SIZES, problems),
     httpAuth: httpAuthFrom(env, base, problems),
     tls: tlsFrom(base, problems),
+    queryClasses: queryClassesFrom(base.PGVIGIL_QUERY_CLASSES_FILE, problems),
   };
   let connection: ClientConfig = {};
   try {
