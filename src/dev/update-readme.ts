@@ -10,18 +10,22 @@ import { configTable } from '../config-table.js';
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = [resolve(here, '../..'), resolve(here, '../../..')].find((d) => existsSync(join(d, 'package.json')))!;
 
+export const GOLDEN_PATH = join(repoRoot, 'test', 'golden', 'families.json');
+
 export interface GoldenFamily {
   name: string;
   type: string;
   help: string;
   labels: string[];
   collector: string;
+  /** Where the family shows: primary, standby (standby-only), or client pool (pgvigil/pool, in the application). */
+  where: string;
 }
 
 export function metricsTable(families: readonly GoldenFamily[]): string {
   const rows = families.map(
     (f) =>
-      `| \`${f.name}\` | ${f.type} | ${f.labels.map((l) => `\`${l}\``).join(', ')} | ${f.collector} | ${f.help.replace(/\|/g, '\\|')} |`,
+      `| \`${f.name}\` | ${f.type} | ${f.labels.map((l) => `\`${l}\``).join(', ')} | ${f.collector}${f.where === 'standby' ? ' (standby)' : ''} | ${f.help.replace(/\\n/g, ' ').replace(/\|/g, '\\|')} |`,
   );
   return ['| Metric | Type | Labels | Collector | Meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
@@ -37,8 +41,7 @@ export function replaceSection(text: string, name: string, body: string): string
 
 export function renderReadme(text: string): string {
   let out = replaceSection(text, 'config-table', configTable());
-  const golden = join(repoRoot, 'test', 'golden', 'families.json');
-  if (existsSync(golden)) out = replaceSection(out, 'metrics-table', metricsTable(JSON.parse(readFileSync(golden, 'utf8'))));
+  if (existsSync(GOLDEN_PATH)) out = replaceSection(out, 'metrics-table', metricsTable(JSON.parse(readFileSync(GOLDEN_PATH, 'utf8'))));
   return out;
 }
 

@@ -25,6 +25,12 @@ export interface EmittedFamilies {
   readonly seenOn: Map<string, string>;
   /** Label names seen on each family's samples (le excluded). */
   readonly labels: Map<string, Set<string>>;
+  /** HELP text of each family. */
+  readonly help: Map<string, string>;
+  /** The collector that owns each family ('self' for pgvigil's own, 'pgvigil/pool' for the instrumentation). */
+  readonly owners: Map<string, string>;
+  /** Every /metrics text served (primary, standby) and the pool registry's, for promtool. */
+  readonly texts: string[];
   readonly pgbouncer: boolean;
 }
 
@@ -86,6 +92,9 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   const seenOn = new Map<string, string>();
   const types = new Map<string, string>();
   const labels = new Map<string, Set<string>>();
+  const help = new Map<string, string>();
+  const owners = new Map<string, string>();
+  const texts: string[] = [];
   const add = (where: string, found: Iterable<[string, string]>, samples: { name: string; labels: object }[]) => {
     for (const [name, type] of found) {
       if (!types.has(name)) seenOn.set(name, where);
@@ -100,8 +109,16 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   for (const [where, exporter] of [['primary', onPrimary], ['standby', onStandby]] as const) {
     const m = await exporter.poll();
     add(where, m.types, m.samples);
+    for (const [name, text] of m.help) help.set(name, text);
+    for (const [name, collector] of exporter.pgvigil.poller.familyOwners()) owners.set(name, collector);
+    texts.push(await exporter.text());
   }
   const pools = await registry.getMetricsAsJSON();
+  for (const m of pools) {
+    help.set(m.name, m.help);
+    owners.set(m.name, 'pgvigil/pool');
+  }
+  texts.push(await registry.metrics());
   add(
     'client pool',
     pools.map((m) => [m.name, String(m.type)] as [string, string]),
@@ -110,5 +127,6 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   held.release();
   await holder.query('COMMIT');
   await waiting;
-  return { types, seenOn, labels, pgbouncer: bouncer !== undefined };
+  for (const name of types.keys()) if (!owners.has(name)) owners.set(name, 'self');
+  return { types, seenOn, labels, help, owners, texts, pgbouncer: bouncer !== undefined };
 }
