@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { collectorDefinitions } from '../src/collectors/index.js';
 import { availableMajors } from '../src/dev/local-cluster.js';
 import { testPostgres } from './helpers/postgres.js';
@@ -49,7 +49,7 @@ const MAJOR_SPECIFIC: Record<string, number> = {
 
 const familiesByMajor = new Map<number, Set<string>>();
 
-async function runAll(t: Tap.Test, major: number, extensionVersion?: string): Promise<Set<string>> {
+async function runAll(t: Test, major: number, extensionVersion?: string): Promise<Set<string>> {
   const pg = await testPostgres(t, { major });
   await pg.sql('CREATE TABLE orders (id int primary key, customer int, total numeric)');
   await pg.sql('CREATE INDEX orders_customer ON orders (customer)');
