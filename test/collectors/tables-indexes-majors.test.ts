@@ -1,4 +1,5 @@
 import t from 'tap';
+import { testMajors } from '../helpers/majors.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
@@ -9,7 +10,7 @@ import type { ParsedMetrics } from '../helpers/metrics.js';
 
 const COLLECTORS = ['tables', 'indexes', 'index_health'];
 
-for (const major of [13, 16, 18]) {
+for (const major of testMajors([13, 16, 18])) {
   t.test(`PostgreSQL ${major}`, async (t) => {
     const pg = await testPostgres(t, { major, settings: { autovacuum: 'off' } });
     t.equal(pg.major, major);
