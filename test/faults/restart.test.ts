@@ -1,5 +1,5 @@
 import t from 'tap';
-import { openFds, pgvigilBackends } from '../helpers/faults.js';
+import { openFds, pgvigilBackends, FAST_RECOVERY_ENV } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
@@ -18,9 +18,7 @@ t.test('PostgreSQL stopped and restarted 50 times during polling', async (t) => 
     pg.url,
     {
       PGVIGIL_POOL_SIZE: String(POOL_SIZE),
-      PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: '0.5',
-      PGVIGIL_ACTIVITY_INTERVAL_SECONDS: '1',
-      PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS: '0.5',
+      ...FAST_RECOVERY_ENV,
       PGVIGIL_CONNECT_TIMEOUT_SECONDS: '2',
       PGVIGIL_LOG_LEVEL: 'info',
     },

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { gauge } from '../../src/exposition.js';
-import { pgvigilBackends } from '../helpers/faults.js';
+import { pgvigilBackends, FAST_RECOVERY_ENV } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
@@ -34,9 +34,7 @@ t.test('sessions killed by pg_terminate_backend, idle and mid-query', async (t) 
     pg.url,
     {
       PGVIGIL_POOL_SIZE: String(POOL_SIZE),
-      PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: '0.5',
-      PGVIGIL_ACTIVITY_INTERVAL_SECONDS: '1',
-      PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS: '0.5',
+      ...FAST_RECOVERY_ENV,
       PGVIGIL_LOG_LEVEL: 'info',
     },
     { schedule: true, definitions: [...collectorDefinitions, slow] },

@@ -6,6 +6,16 @@ import type { TestPostgres } from './postgres.js';
 // stand in for networks that misbehave (a port that accepts and never answers, a proxy that
 // records every connection attempt).
 
+/**
+ * Settings that make pgvigil notice a fault and recover within a second or two, so a fault test
+ * can repeat its fault many times: heartbeat and activity polls every 0.5–1 s, backoff capped at 0.5 s.
+ */
+export const FAST_RECOVERY_ENV: Readonly<Record<string, string>> = {
+  PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: '0.5',
+  PGVIGIL_ACTIVITY_INTERVAL_SECONDS: '1',
+  PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS: '0.5',
+};
+
 /** pgvigil's backends on the server right now (its sessions set application_name=pgvigil). */
 export async function pgvigilBackends(pg: TestPostgres, extraWhere = 'true'): Promise<number> {
   const [row] = await pg.sql<{ n: number }>(
