@@ -41,7 +41,12 @@ const baseProperties = {
   PGVIGIL_STATEMENT_TIMEOUT_SECONDS: seconds(5, 0.1, 600, 'statement_timeout of pgvigil sessions'),
   PGVIGIL_LOCK_TIMEOUT_SECONDS: seconds(1, 0.01, 600, 'lock_timeout of pgvigil sessions (never queue behind DDL)'),
   PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS: seconds(10, 1, 3600, 'idle_in_transaction_session_timeout of pgvigil sessions'),
-  PGVIGIL_IDLE_CONNECTION_SECONDS: seconds(60, 1, 3600, 'Close a pooled connection unused for this long'),
+  PGVIGIL_IDLE_CONNECTION_SECONDS: seconds(
+    180,
+    1,
+    3600,
+    'Close a pooled connection unused for this long; keep it above the table and index intervals so each database keeps a warm connection',
+  ),
   PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: seconds(10, 0.5, 600, 'Abandon a collector run (and its connection) after this long'),
   PGVIGIL_STALENESS_SECONDS: seconds(
     120,

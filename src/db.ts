@@ -7,6 +7,13 @@ import { readServerFacts, type ServerFacts } from './server-facts.js';
 // connection per database, and exporters that open a pool per database are how
 // max_connections gets exhausted — FIELD-NOTES #5). A connection counts against the cap from
 // the moment we start opening it until its socket has closed.
+//
+// Connections stay open between polls, one per database at least: a new backend starts with a cold
+// relation cache, and the size functions the table and index collectors call cost 3-4x more there
+// (bench/: the tables query took 930 ms on a new connection, 330 ms on a warm one, at 2000 tables).
+// So a full pool never closes a database's only connection to make room for a database that already
+// has one (that caller waits for its own connection instead), and the idle timeout
+// (PGVIGIL_IDLE_CONNECTION_SECONDS) is longer than the default table and index interval.
 
 // Keep int8/numeric as strings (node-postgres' default): queryid is a signed int8 and
 // counters can pass 2^53. Collectors cast in SQL (::float8) where a JS number is wanted.
@@ -70,10 +77,13 @@ export class Database {
   private lastConnectError: unknown;
   /** Connections being opened or closed: they hold a slot but cannot be used. */
   private pendingSlots = 0;
+  /** Connections being opened, per database. */
+  private readonly opening = new Map<string, number>();
   private readonly waiters: Waiter[] = [];
   private readonly idleTimer: NodeJS.Timeout;
   private closed = false;
   private readonly listeners: ContactListener[] = [];
+  private readonly openListeners: (() => void)[] = [];
   /** Database named in the connection settings: where cluster-wide collectors run. */
   readonly defaultDatabase: string;
 
@@ -97,6 +107,11 @@ export class Database {
   /** Told about every attempt to reach the server, so pg_up follows reality. */
   onContact(listener: ContactListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Told about every connection opened, so churn shows as pgvigil_pool_connections_opened_total. */
+  onOpened(listener: () => void): void {
+    this.openListeners.push(listener);
   }
 
   reportContact(ok: boolean, err?: unknown): void {
@@ -149,7 +164,12 @@ export class Database {
       idle.busy = true;
       return Promise.resolve(idle);
     }
-    if (this.size < this.maxSize || this.evictIdleOther(datname)) return this.open(datname, timeoutMs);
+    if (this.size < this.maxSize) return this.open(datname, timeoutMs);
+    if (this.needsRoom(datname)) {
+      // Closing frees the slot only once the socket has closed: the waiter below gets it then.
+      const victim = this.evictionCandidate();
+      if (victim !== undefined) this.destroy(victim);
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.waiters.findIndex((w) => w.timer === timer);
@@ -165,15 +185,32 @@ export class Database {
     return undefined;
   }
 
-  /** Frees a slot held by an idle connection to another database; true when one was freed. */
-  private evictIdleOther(datname: string): boolean {
-    for (const c of this.connections) {
-      if (!c.busy && c.datname !== datname) {
-        this.destroy(c);
-        return this.size < this.maxSize;
-      }
-    }
-    return false;
+  /** Connections per database, opening ones included and closing ones not. */
+  private connectionsPerDatabase(): Map<string, number> {
+    const counts = new Map(this.opening);
+    for (const c of this.connections) if (!c.broken) counts.set(c.datname, (counts.get(c.datname) ?? 0) + 1);
+    return counts;
+  }
+
+  /**
+   * Whether a full pool should close one more idle connection: some database wanted by a waiter
+   * (or by `asking`) has no connection at all, and fewer slots than such databases are already
+   * being freed. Databases that have a connection wait for it instead of taking another's.
+   */
+  private needsRoom(asking?: string): boolean {
+    const counts = this.connectionsPerDatabase();
+    const starved = new Set([...this.waiters.map((w) => w.datname), ...(asking === undefined ? [] : [asking])].filter((d) => !counts.has(d)));
+    let closing = 0;
+    for (const c of this.connections) if (c.broken) closing++;
+    return starved.size > closing;
+  }
+
+  /** The least recently used idle connection, preferring one of a database that has another. */
+  private evictionCandidate(): PooledConnection | undefined {
+    const counts = this.connectionsPerDatabase();
+    const idle = [...this.connections].filter((c) => !c.busy && !c.broken);
+    const rank = (c: PooledConnection) => ((counts.get(c.datname) ?? 0) > 1 ? 0 : 1);
+    return idle.sort((a, b) => rank(a) - rank(b) || a.lastUsed - b.lastUsed)[0];
   }
 
   private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
@@ -182,6 +219,12 @@ export class Database {
     const wait = this.retryAt - Date.now();
     if (wait > 0) throw new ReconnectBackoffError(wait, this.lastConnectError);
     this.pendingSlots++;
+    this.opening.set(datname, (this.opening.get(datname) ?? 0) + 1);
+    const opened = () => {
+      const n = (this.opening.get(datname) ?? 1) - 1;
+      if (n > 0) this.opening.set(datname, n);
+      else this.opening.delete(datname);
+    };
     const connectTimeoutMs = Math.min(timeoutMs, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000);
     const client = new pg.Client({
       ...this.config.connection,
@@ -216,7 +259,9 @@ export class Database {
       this.connectFailures = 0;
       this.retryAt = 0;
       this.pendingSlots--;
+      opened();
       this.connections.add(conn);
+      for (const l of this.openListeners) l();
       client.once('end', () => {
         this.connections.delete(conn);
         this.wakeWaiter();
@@ -231,6 +276,7 @@ export class Database {
               code: 'ETIMEDOUT',
             })
           : caught;
+      opened();
       this.reportContact(false, err);
       if (isConnectionError(err)) this.backOff(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
@@ -265,7 +311,8 @@ export class Database {
       w!.resolve(conn);
       return;
     }
-    if (this.waiters.length > 0) this.destroy(conn); // a waiter wants another database: free the slot
+    // A waiter wants a database without a connection: free this slot for it.
+    if (this.needsRoom()) this.destroy(conn);
   }
 
   /** Closes a connection; its slot frees once the socket has closed ('end'). */
@@ -278,18 +325,25 @@ export class Database {
     setTimeout(() => stream?.destroy(), 1000).unref();
   }
 
+  /** Hands a freed slot or idle connection to a waiter: one whose connection is idle, else one with none. */
   private wakeWaiter(): void {
-    const w = this.waiters.shift();
-    if (w === undefined) return;
-    clearTimeout(w.timer);
+    const counts = this.connectionsPerDatabase();
+    const i = [
+      this.waiters.findIndex((w) => this.findIdle(w.datname) !== undefined),
+      this.waiters.findIndex((w) => !counts.has(w.datname)),
+      0,
+    ].find((n) => n >= 0 && n < this.waiters.length);
+    if (i === undefined) return;
+    const w = this.waiters[i]!;
     const idle = this.findIdle(w.datname);
+    if (idle === undefined && this.size >= this.maxSize) return;
+    this.waiters.splice(i, 1);
+    clearTimeout(w.timer);
     if (idle !== undefined) {
       idle.busy = true;
       w.resolve(idle);
-    } else if (this.size < this.maxSize) {
-      this.open(w.datname, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000).then(w.resolve, w.reject);
     } else {
-      this.waiters.unshift(w);
+      this.open(w.datname, this.config.PGVIGIL_CONNECT_TIMEOUT_SECONDS * 1000).then(w.resolve, w.reject);
     }
   }
 

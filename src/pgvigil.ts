@@ -29,6 +29,7 @@ export async function createPgvigil(
   const version = packageVersion();
   const db = new Database(config, log.child({ component: 'db' }));
   const metrics = new SelfMetrics(version);
+  db.onOpened(() => metrics.poolOpened.inc());
   const poller = new Poller(config, db, metrics, log, definitions);
   const app = await buildApp({ config, log, poller, version });
   return {

@@ -69,6 +69,11 @@ export class SelfMetrics {
     help: 'Connections pgvigil holds to PostgreSQL right now (opening ones included).',
     registers: [this.registry],
   });
+  readonly poolOpened = new client.Counter({
+    name: 'pgvigil_pool_connections_opened_total',
+    help: 'Connections pgvigil opened to PostgreSQL; a steady rise is churn (every new backend starts with cold catalog caches).',
+    registers: [this.registry],
+  });
   readonly poolMax = new client.Gauge({
     name: 'pgvigil_pool_max_connections',
     help: 'The most connections pgvigil will ever hold (PGVIGIL_POOL_SIZE).',
