@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -42,11 +43,13 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
   app.get('/metrics', async (request, reply) => {
     const format = negotiateFormat(request.headers.accept);
     const compressed = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
-    const body = await poller.renderBody(format, compressed);
+    const chunks = await poller.renderBody(format, compressed);
     void reply.header('Content-Type', format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
     void reply.header('Cache-Control', 'no-store');
     if (compressed) void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
-    return body;
+    // The cached pieces go out as they are: joining them would copy the whole body on every scrape.
+    void reply.header('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+    return Readable.from(chunks, { objectMode: false });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -11,7 +11,7 @@ import {
   type ExpositionFormat,
   type Family,
 } from './exposition.js';
-import { deflateSegment, gzipJoin } from './gzip-segments.js';
+import { combined, deflateSegment, finalSegment, gzipJoin, type Segment } from './gzip-segments.js';
 import type { SelfMetrics } from './self-metrics.js';
 
 // Polls every collector on its own fixed-rate schedule and keeps the last good series set of
@@ -37,17 +37,40 @@ interface CollectorState {
   failureKey?: string | undefined;
   failureLoggedAt: number;
   cache: Map<ExpositionFormat, RenderedPart>;
+  /** Snapshot key whose duplicate series were counted already (each format merges on its own). */
+  duplicatesCountedKey?: string;
   /** Set while a new snapshot is rendered in the background; scrapes meanwhile get the previous one. */
   rendering?: Promise<void> | undefined;
 }
 
-/** One collector's snapshot as exposition bytes, rendered once per swap, not once per scrape. */
+/**
+ * One collector's snapshot as exposition bytes, rendered once per swap, not once per scrape.
+ * Prometheus scrapes with gzip, which needs only the deflate segment: the plain bytes (5 MB at
+ * 2000 tables) are kept only while someone scrapes this format uncompressed.
+ */
 interface RenderedPart {
   readonly key: string;
-  readonly body: Buffer;
   readonly series: number;
-  /** The same bytes as a deflate segment, made by the first compressed scrape after a swap. */
-  segment?: Promise<Buffer>;
+  readonly length: number;
+  body?: Buffer | undefined;
+  segment?: Promise<Segment>;
+}
+
+/** How long plain bytes are kept after the last uncompressed scrape of a format. */
+const PLAIN_KEEP_MS = 5 * 60_000;
+
+/**
+ * Scrapes within this long of each other share one rendering of pgvigil's own metrics, unless the
+ * poller changed them meanwhile. Rendering them (prom-client reads /proc, heap statistics, ...)
+ * was most of a scrape's work and garbage: under 10 concurrent scrapers it grew the heap by 60 MB.
+ */
+const SELF_METRICS_REUSE_MS = 1000;
+
+interface SelfMetricsTail {
+  readonly at: number;
+  readonly generation: number;
+  readonly bytes: Buffer;
+  segment?: Segment;
 }
 
 const REPEAT_FAILURE_LOG_MS = 5 * 60_000;
@@ -60,6 +83,12 @@ export class Poller {
   private heartbeatTimer?: NodeJS.Timeout;
   private heartbeatRunning = false;
   private stopped = true;
+  /** When each format was last scraped uncompressed (its plain bytes are kept while that is recent). */
+  private readonly plainWantedAt = new Map<ExpositionFormat, number>();
+  private readonly tails = new Map<ExpositionFormat, SelfMetricsTail>();
+  private readonly crcs = new Map<ExpositionFormat, { segments: Segment[]; value: { crc: number; length: number } }>();
+  /** Bumped whenever the poller changes its own metrics, so a reused rendering is never behind a poll. */
+  private generation = 0;
 
   constructor(
     private readonly config: Config,
@@ -96,6 +125,7 @@ export class Poller {
     metrics.poolMax.set(db.maxSize);
     metrics.up.set(0);
     db.onContact((ok) => {
+      this.touched();
       metrics.up.set(ok ? 1 : 0);
       if (ok) {
         this.lastSuccessfulContact = Date.now();
@@ -169,6 +199,7 @@ export class Poller {
       this.schedule(state, state.nextRunAt - now);
       if (state.running) {
         this.metrics.collectorSkipped.inc({ collector: state.def.name });
+        this.touched();
         return;
       }
       void this.refreshDatabases(false).then(() => this.run(state));
@@ -188,6 +219,7 @@ export class Poller {
     } finally {
       this.heartbeatRunning = false;
       this.metrics.poolConnections.set(this.db.size);
+      this.touched();
     }
   }
 
@@ -258,6 +290,7 @@ export class Poller {
       end();
       state.running = false;
       this.metrics.poolConnections.set(this.db.size);
+      this.touched();
     }
   }
 
@@ -336,42 +369,79 @@ export class Poller {
 
   /** The exposition text of every collector's fresh snapshot plus pgvigil's own metrics. */
   async render(format: ExpositionFormat): Promise<string> {
-    return (await this.renderBody(format, false)).toString('utf8');
+    return Buffer.concat(await this.renderBody(format, false)).toString('utf8');
   }
 
   /**
-   * The /metrics body as bytes, gzip-compressed when asked. Each collector's snapshot is compressed
-   * once per swap and a scrape only compresses pgvigil's own metrics (see gzip-segments.ts).
+   * The /metrics body as chunks of bytes to send in order, gzip-compressed when asked. Each
+   * collector's snapshot is compressed once per swap and a scrape compresses at most pgvigil's own
+   * metrics (see gzip-segments.ts); the chunks are the cached buffers themselves, not copies.
    * Bytes, not strings: concatenating cached strings builds a rope that V8 flattens again on every
    * scrape, which cost more than all the rest of a scrape.
    */
-  async renderBody(format: ExpositionFormat, compressed: boolean): Promise<Buffer> {
-    const parts = this.renderedParts(format);
-    let tail = renderFamilies(await this.metrics.families(), format);
-    if (format === 'openmetrics') tail += '# EOF\n';
-    const tailBytes = Buffer.from(tail, 'utf8');
-    if (!compressed) return Buffer.concat([...parts.map((p) => p.body), tailBytes]);
-    const segments = await Promise.all(parts.map((p) => (p.segment ??= deflateSegment(p.body))));
-    return gzipJoin(
-      parts.map((p, i) => ({ body: p.body, segment: segments[i]! })),
-      tailBytes,
-    );
+  async renderBody(format: ExpositionFormat, compressed: boolean): Promise<Buffer[]> {
+    const now = Date.now();
+    if (!compressed) this.plainWantedAt.set(format, now);
+    const parts = this.renderedParts(format, !compressed);
+    const tail = await this.selfMetricsTail(format, now);
+    if (!compressed) return [...parts.map((p) => p.body!), tail.bytes];
+    const segments = await Promise.all(parts.map((p) => this.segmentOf(p, format)));
+    tail.segment ??= finalSegment(tail.bytes);
+    return gzipJoin(segments, tail.segment, this.combinedCrc(format, segments));
   }
 
-  private renderedParts(format: ExpositionFormat): RenderedPart[] {
+  /** The segments' combined CRC, recomputed only when one of them changed since the last scrape. */
+  private combinedCrc(format: ExpositionFormat, segments: Segment[]): { crc: number; length: number } {
+    const last = this.crcs.get(format);
+    if (last !== undefined && last.segments.length === segments.length && last.segments.every((s, i) => s === segments[i])) return last.value;
+    const value = combined(segments);
+    this.crcs.set(format, { segments, value });
+    return value;
+  }
+
+  /** pgvigil's own metrics, the end of every body: rendered at most once per SELF_METRICS_REUSE_MS. */
+  private async selfMetricsTail(format: ExpositionFormat, now: number): Promise<SelfMetricsTail> {
+    const cached = this.tails.get(format);
+    if (cached !== undefined && cached.generation === this.generation && now - cached.at < SELF_METRICS_REUSE_MS) return cached;
+    const generation = this.generation;
+    let text = renderFamilies(await this.metrics.families(), format);
+    if (format === 'openmetrics') text += '# EOF\n';
+    const tail: SelfMetricsTail = { at: now, generation, bytes: Buffer.from(text, 'utf8') };
+    this.tails.set(format, tail);
+    return tail;
+  }
+
+  /** The poller's own metrics changed: the next scrape renders them anew. */
+  private touched(): void {
+    this.generation++;
+  }
+
+  /** The part's deflate segment, made once; the plain bytes go once it exists unless still wanted. */
+  private segmentOf(part: RenderedPart, format: ExpositionFormat): Promise<Segment> {
+    part.segment ??= deflateSegment(part.body!).then((segment) => {
+      if (Date.now() - (this.plainWantedAt.get(format) ?? -Infinity) > PLAIN_KEEP_MS) part.body = undefined;
+      return segment;
+    });
+    return part.segment;
+  }
+
+  private renderedParts(format: ExpositionFormat, plain: boolean): RenderedPart[] {
     const now = Date.now();
     const out: RenderedPart[] = [];
     for (const state of this.states) {
       const { key, fresh } = this.freshParts(state, now);
       let cached = state.cache.get(format);
       // While the background render of a new snapshot runs, the previous one is still served.
-      if (cached === undefined || (cached.key !== key && state.rendering === undefined)) {
-        const merged = this.merge(fresh);
-        cached = { key, body: Buffer.from(renderFamilies(merged.families, format), 'utf8'), series: merged.series };
+      const outdated = cached === undefined || (cached.key !== key && state.rendering === undefined);
+      if (outdated || (plain && cached!.body === undefined && cached!.length > 0)) {
+        const merged = this.merge(state, outdated ? key : cached!.key, outdated ? fresh : undefined);
+        const body = Buffer.from(renderFamilies(merged.families, format), 'utf8');
+        // An unchanged snapshot whose plain bytes were dropped keeps its segment.
+        cached = { key: merged.key, body, series: merged.series, length: body.length, ...(outdated ? {} : { segment: cached!.segment! }) };
         state.cache.set(format, cached);
       }
-      this.metrics.collectorSeries.set({ collector: state.def.name }, cached.series);
-      if (cached.body.length > 0) out.push(cached);
+      this.metrics.collectorSeries.set({ collector: state.def.name }, cached!.series);
+      if (cached!.length > 0) out.push(cached!);
     }
     return out;
   }
@@ -381,10 +451,15 @@ export class Poller {
     return { key: fresh.map(([k, p]) => `${k}@${p.at}`).join('|'), fresh };
   }
 
-  private merge(fresh: [string, Part][]) {
+  /**
+   * The snapshot's families merged across databases. `fresh` omitted: re-merge the parts of an
+   * earlier key (plain bytes dropped, snapshot unchanged). Dropped duplicates count once per key.
+   */
+  private merge(state: CollectorState, key: string, fresh = this.freshParts(state, Date.now()).fresh) {
     const merged = mergeFamilies(fresh.map(([, p]) => p.families));
-    if (merged.duplicates > 0) this.metrics.duplicatesDropped.inc(merged.duplicates);
-    return { families: merged.families, series: merged.families.reduce((n, f) => n + f.samples.length, 0) };
+    if (merged.duplicates > 0 && state.duplicatesCountedKey !== key) this.metrics.duplicatesDropped.inc(merged.duplicates);
+    state.duplicatesCountedKey = key;
+    return { key, families: merged.families, series: merged.families.reduce((n, f) => n + f.samples.length, 0) };
   }
 
   /**
@@ -396,10 +471,14 @@ export class Poller {
     if (formats.length === 0) return Promise.resolve(); // nobody scraped yet: the first scrape renders
     const job = (async () => {
       const { key, fresh } = this.freshParts(state, Date.now());
-      const merged = this.merge(fresh);
+      const merged = this.merge(state, key, fresh);
       for (const format of formats) {
-        const text = await renderFamiliesSliced(merged.families, format);
-        state.cache.set(format, { key, body: Buffer.from(text, 'utf8'), series: merged.series });
+        const gzipped = state.cache.get(format)?.segment !== undefined;
+        const body = Buffer.from(await renderFamiliesSliced(merged.families, format), 'utf8');
+        const part: RenderedPart = { key, body, series: merged.series, length: body.length };
+        // Compressed now, off the scrape path, when scrapers of this format use gzip.
+        if (gzipped) await this.segmentOf(part, format);
+        state.cache.set(format, part);
       }
     })();
     const done: Promise<void> = job

@@ -54,3 +54,31 @@ t.test('HTTP contract of /metrics, /healthz, /readyz and /', async (t) => {
   t.equal(ready, 200, 'ready again after PostgreSQL is back');
   t.equal((await exporter.scrape()).value('pg_up'), 1);
 });
+
+t.test('gzip and plain scrapes serve the same series, in any order, after every poll', async (t) => {
+  const pg = await testPostgres(t);
+  const exporter = await startPgvigil(t, pg.url);
+  const { app } = exporter.pgvigil;
+  // pgvigil's own metrics change between any two scrapes; the collectors' series do not.
+  const collected = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l !== '' && !/^(# (HELP|TYPE) )?(pgvigil_|process_|nodejs_|pg_up)/.test(l))
+      .join('\n');
+  const gzip = async (accept?: string) =>
+    collected(
+      gunzipSync((await app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip', ...(accept ? { accept } : {}) } })).rawPayload).toString(),
+    );
+  const plain = async (accept?: string) => collected((await app.inject({ url: '/metrics', headers: accept ? { accept } : {} })).body);
+  const OM = 'application/openmetrics-text; version=1.0.0';
+  for (let round = 0; round < 2; round++) {
+    await exporter.poll();
+    // gzip first: the plain bytes are dropped once compressed, and a plain scrape renders them again.
+    const first = await gzip();
+    t.ok(first.split('\n').length > 100, `round ${round}: collectors' series present`);
+    t.equal(await plain(), first, `round ${round}: plain after gzip`);
+    t.equal(await gzip(), first, `round ${round}: gzip after plain`);
+    const om = await gzip(OM);
+    t.equal(await plain(OM), om, `round ${round}: OpenMetrics plain after gzip`);
+  }
+});

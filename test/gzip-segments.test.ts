@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { deflateSegment, gzipJoin } from '../src/gzip-segments.js';
+import { crc32, crc32Combine, crc32Js } from '../src/crc32.js';
+import { deflateSegment, finalSegment, gzipJoin } from '../src/gzip-segments.js';
 
 const piece = async (text: string) => {
   const body = Buffer.from(text, 'utf8');
@@ -13,9 +14,9 @@ t.test('segments compressed separately join into one gzip member of the whole bo
   const b = await piece(`pg_b{v="${randomBytes(3000).toString('base64')}"} 2\nünï 🐘\n`);
   const empty = await piece('');
   const tail = Buffer.from('pgvigil_up 1\n# EOF\n');
-  const out = await gzipJoin([a, empty, b], tail);
+  const out = Buffer.concat(gzipJoin([a.segment, empty.segment, b.segment], finalSegment(tail)));
   const whole = Buffer.concat([a.body, b.body, tail]);
-  // gunzip checks the CRC and length in the trailer.
+  // gunzip checks the CRC and length in the trailer, which gzipJoin built without these bytes.
   t.same(zlib.gunzipSync(out), whole);
   // One member: the deflate stream between header and trailer alone holds everything (curl and
   // browsers read only the first member of a multi-member file).
@@ -25,5 +26,20 @@ t.test('segments compressed separately join into one gzip member of the whole bo
 
 t.test('no pieces: just the tail', async (t) => {
   const tail = Buffer.from('x 1\n');
-  t.same(zlib.gunzipSync(await gzipJoin([], tail)), tail);
+  t.same(zlib.gunzipSync(Buffer.concat(gzipJoin([], finalSegment(tail)))), tail);
+});
+
+t.test('CRC-32 of a concatenation from the CRCs of its parts', async (t) => {
+  const whole = randomBytes(70_000);
+  const expected = crc32(whole);
+  t.equal(expected, zlib.crc32 === undefined ? expected : zlib.crc32(whole) >>> 0, 'same as zlib');
+  t.equal(crc32(Buffer.from('123456789')), 0xcbf43926, 'the standard check value');
+  t.equal(crc32Js(whole), expected, 'the table-driven fallback (Node before 20.15) agrees');
+  t.equal(crc32Js(whole.subarray(100), crc32Js(whole.subarray(0, 100))), expected, 'and continues a running value');
+  for (const cut of [0, 1, 7, 8, 255, 4096, 65_537, 70_000]) {
+    const a = whole.subarray(0, cut);
+    const b = whole.subarray(cut);
+    t.equal(crc32Combine(crc32(a), crc32(b), b.length), expected, `split at ${cut}`);
+  }
+  t.equal(crc32(Buffer.alloc(0), 1234), 1234, 'no bytes, no change');
 });
