@@ -1,10 +1,10 @@
-#!/usr/bin/env node
+// The process: config → logger → pool → poller → app → listen; SIGTERM/SIGINT close everything.
+// Started by main.ts, after the runtime is tuned.
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createPgvigil } from './pgvigil.js';
 
-// config → logger → pool → poller → app → listen; SIGTERM/SIGINT close everything.
 let config;
 try {
   config = loadConfig();
