@@ -60,6 +60,8 @@ export interface PollCost {
 export async function measurePoll(fixture: Fixture, intervalSeconds = 15): Promise<PollCost> {
   const env: Record<string, string> = {};
   for (const d of collectorDefinitions) env[intervalVariable(d.name)] = String(intervalSeconds);
+  // A full poll reads sizes too (in normal running they are read every PGVIGIL_SIZES_INTERVAL_SECONDS).
+  env.PGVIGIL_SIZES_INTERVAL_SECONDS = String(intervalSeconds);
   const vigil = await startPgvigil(fixture.url(ROLES.pgvigil), env);
   try {
     await waitForRuns(vigil, 1);

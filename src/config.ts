@@ -117,6 +117,12 @@ const baseProperties = {
     maximum: 1000000,
     description: 'Per database: tables with their own series (the largest and busiest are kept; pgvigil_tables_omitted counts the rest)',
   }),
+  PGVIGIL_SIZES_INTERVAL_SECONDS: seconds(
+    300,
+    0,
+    86400,
+    'Per database: read table and index sizes and the bloat estimate at most this often (the costly part of those queries; 0: every poll); statistics keep their own interval',
+  ),
   PGVIGIL_MAX_INDEXES: Type.Integer({
     default: 2000,
     minimum: 1,

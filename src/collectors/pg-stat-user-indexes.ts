@@ -2,12 +2,13 @@ import { counter, gauge, type Family } from '../exposition.js';
 import { ObjectCap } from './cardinality.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { familiesFromRows, type ColumnMetric } from './row-families.js';
+import { SizeCache, withCachedSizes } from './size-cache.js';
 import type { CollectorDefinition } from './types.js';
 
 // pg_stat_user_indexes + pg_statio_user_indexes + pg_index, one query per database: how often each
 // index is used, its buffer hits and reads (hit ratio in PromQL), its size and its flags. Sizes
 // avoid pg_relation_size() for an index or table with an ACCESS EXCLUSIVE lock held or awaited
-// (see relation-locks.ts).
+// (see relation-locks.ts), and are read at most every PGVIGIL_SIZES_INTERVAL_SECONDS (size-cache.ts).
 
 // last_idx_scan exists from PostgreSQL 16 on; before, the column is NULL and the series absent.
 const indexesSql = (lastIdxScan: string) => `
@@ -15,7 +16,7 @@ WITH ${LOCKED_RELATIONS_CTE}
 SELECT s.schemaname, s.relname, s.indexrelname,
        s.idx_scan::float8, s.idx_tup_read::float8, s.idx_tup_fetch::float8,
        io.idx_blks_read::float8, io.idx_blks_hit::float8,
-       ${indexSizeSql('s.indexrelid', 's.relid', 'c.relpages')} AS size_bytes,
+       ${indexSizeSql('s.indexrelid', 's.relid', 'c.relpages', '$2::bool')} AS size_bytes,
        i.indisvalid AS valid, i.indisunique AS is_unique, i.indisprimary AS is_primary,
        ${lastIdxScan} AS last_idx_scan_age_seconds
 FROM pg_stat_user_indexes s
@@ -23,6 +24,8 @@ JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
 JOIN pg_index i ON i.indexrelid = s.indexrelid
 JOIN pg_class c ON c.oid = s.indexrelid
 ORDER BY s.schemaname, s.relname, s.indexrelname`;
+
+const indexKey = (r: IndexRow) => `${r.schemaname}\u0000${r.indexrelname}`;
 
 export const LAST_IDX_SCAN_AGE_16 = 'extract(epoch FROM now() - s.last_idx_scan)::float8';
 export const LAST_IDX_SCAN_AGE_OLD = 'NULL::float8';
@@ -74,11 +77,14 @@ export const pgStatUserIndexes: CollectorDefinition = {
   scope: 'database',
   defaultIntervalSeconds: 60,
   create(config) {
-    const cap = new ObjectCap<IndexRow>((r) => `${r.schemaname}\u0000${r.indexrelname}`, [(r) => r.size_bytes ?? 0, (r) => r.idx_scan]);
+    const sizes = new SizeCache<Pick<IndexRow, 'size_bytes'>>(config.PGVIGIL_SIZES_INTERVAL_SECONDS * 1000);
+    const cap = new ObjectCap<IndexRow>(indexKey, [(r) => r.size_bytes ?? 0, (r) => r.idx_scan]);
     return {
-      async collect({ query, datname, facts }): Promise<Family[]> {
+      async collect({ query, datname, facts, now }): Promise<Family[]> {
         const sql = indexesSql(facts.major >= 16 ? LAST_IDX_SCAN_AGE_16 : LAST_IDX_SCAN_AGE_OLD);
-        const rows = await withLockFallback((exact) => query<IndexRow>(sql, [exact]));
+        const sizesDue = sizes.due(datname, now);
+        const fetched = await withLockFallback((exact) => query<IndexRow>(sql, [exact, sizesDue]));
+        const rows = withCachedSizes(sizes, datname, now, sizesDue, fetched, indexKey, (r) => ({ size_bytes: r.size_bytes }), { size_bytes: null });
         // The per-database pair covers every index, so the hit ratio stays whole when the cap cuts.
         let hit = 0;
         let read = 0;

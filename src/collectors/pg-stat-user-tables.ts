@@ -2,6 +2,7 @@ import { gauge, type Family } from '../exposition.js';
 import { ObjectCap } from './cardinality.js';
 import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { familiesFromRows, type ColumnMetric } from './row-families.js';
+import { SizeCache, withCachedSizes } from './size-cache.js';
 import type { CollectorDefinition } from './types.js';
 
 // pg_stat_user_tables + pg_statio_user_tables + pg_class, one query per database: activity,
@@ -42,7 +43,7 @@ tables AS MATERIALIZED (
 -- pg_stats read once and hash-joined: joined per column, its view (privilege checks on every
 -- pg_statistic row) ran as a nested loop and took half of this query at 2,000 tables (bench/).
 stats AS MATERIALIZED (
-  SELECT schemaname, tablename, attname, null_frac, avg_width FROM pg_stats WHERE NOT inherited
+  SELECT schemaname, tablename, attname, null_frac, avg_width FROM pg_stats WHERE NOT inherited AND $2::bool
 ),
 widths AS (
   SELECT t.relid,
@@ -52,19 +53,22 @@ widths AS (
   FROM tables t
   JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN stats st ON st.schemaname = t.schemaname AND st.tablename = t.relname AND st.attname = a.attname
+  WHERE $2::bool
   GROUP BY t.relid
 ),
 -- pg_total_relation_size = pg_table_size + pg_indexes_size: calling the two parts once each gives
--- all three sizes without statting the index files twice.
+-- all three sizes without statting the index files twice. $2 = false: no sizes this poll (size-cache.ts).
 sized AS (
   SELECT t.*, w.estimable, current_setting('block_size')::float8 AS bs,
          4 + ceil(w.header_bytes / 8.0) * 8 + ceil(w.data_bytes / 8.0) * 8 AS tuple_bytes,
-         CASE WHEN t.catalog_sizes
+         CASE WHEN NOT $2::bool THEN NULL
+              WHEN t.catalog_sizes
               THEN (t.relpages + coalesce(t.toast_relpages, 0)
                     + (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                        WHERE i.indrelid = t.reltoastrelid)) * current_setting('block_size')::float8
               ELSE pg_table_size(t.relid) END AS heap_and_toast_bytes,
-         CASE WHEN t.catalog_sizes
+         CASE WHEN NOT $2::bool THEN NULL
+              WHEN t.catalog_sizes
               THEN (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                     WHERE i.indrelid = t.relid) * current_setting('block_size')::float8
               ELSE pg_indexes_size(t.relid) END AS index_bytes
@@ -83,7 +87,7 @@ SELECT schemaname, relname,
        extract(epoch FROM now() - last_autoanalyze)::float8 AS last_autoanalyze_age_seconds,
        heap_blks_read::float8, heap_blks_hit::float8, idx_blks_read::float8, idx_blks_hit::float8,
        toast_blks_read::float8, toast_blks_hit::float8, tidx_blks_read::float8, tidx_blks_hit::float8,
-       (CASE WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8 AS table_size_bytes,
+       (CASE WHEN NOT $2::bool THEN NULL WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8 AS table_size_bytes,
        (heap_and_toast_bytes + index_bytes)::float8 AS total_size_bytes,
        index_bytes::float8 AS index_size_bytes,
        catalog_sizes,
@@ -135,6 +139,20 @@ interface TableRow {
   xid_age: number | null;
   bloat_estimate_bytes: number | null;
 }
+
+type TableSizes = Pick<TableRow, 'table_size_bytes' | 'total_size_bytes' | 'index_size_bytes' | 'bloat_estimate_bytes' | 'catalog_sizes'>;
+
+const NO_SIZES: TableSizes = { table_size_bytes: null, total_size_bytes: null, index_size_bytes: null, bloat_estimate_bytes: null, catalog_sizes: false };
+
+const pickSizes = (r: TableRow): TableSizes => ({
+  table_size_bytes: r.table_size_bytes,
+  total_size_bytes: r.total_size_bytes,
+  index_size_bytes: r.index_size_bytes,
+  bloat_estimate_bytes: r.bloat_estimate_bytes,
+  catalog_sizes: r.catalog_sizes,
+});
+
+const tableKey = (r: TableRow) => `${r.schemaname}\u0000${r.relname}`;
 
 const T = 'pg_stat_user_tables';
 const IO = 'pg_statio_user_tables';
@@ -231,21 +249,24 @@ export const pgStatUserTables: CollectorDefinition = {
   scope: 'database',
   defaultIntervalSeconds: 60,
   create(config) {
-    const cap = new ObjectCap<TableRow>((r) => `${r.schemaname}\u0000${r.relname}`, [
+    const sizes = new SizeCache<TableSizes>(config.PGVIGIL_SIZES_INTERVAL_SECONDS * 1000);
+    const cap = new ObjectCap<TableRow>(tableKey, [
       (r) => r.total_size_bytes ?? 0,
       (r) => r.seq_scan + r.idx_scan,
       (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
     ]);
     return {
-      async collect({ query, datname }): Promise<Family[]> {
-        const rows = await withLockFallback((exact) => query<TableRow>(TABLES_SQL, [exact]));
+      async collect({ query, datname, now }): Promise<Family[]> {
+        const sizesDue = sizes.due(datname, now);
+        const read = await withLockFallback((exact) => query<TableRow>(TABLES_SQL, [exact, sizesDue]));
+        const rows = withCachedSizes(sizes, datname, now, sizesDue, read, tableKey, pickSizes, NO_SIZES);
         const { kept, omitted } = cap.apply(datname, rows, config.PGVIGIL_MAX_TABLES);
         const labels = { datname };
         return [
           ...familiesFromRows(TABLE_METRICS, kept, (r) => ({ datname, schemaname: r.schemaname, relname: r.relname })),
           gauge(
             'pgvigil_tables_sized_from_catalog',
-            'Tables whose sizes came from pg_class.relpages this poll because an ACCESS EXCLUSIVE lock was held or awaited.',
+            'Tables whose sizes were taken from pg_class.relpages at the last size read (PGVIGIL_SIZES_INTERVAL_SECONDS) because an ACCESS EXCLUSIVE lock was held or awaited.',
             [{ labels, value: rows.filter((r) => r.catalog_sizes).length }],
           ),
           gauge(

@@ -17,10 +17,12 @@ locked AS (
 
 /**
  * SQL for an index's size in bytes: pg_relation_size() unless the index or its table has an
- * AccessExclusiveLock held or awaited (or $1 is false), then relpages * block_size. Needs `locked`.
+ * AccessExclusiveLock held or awaited (or $1 is false), then relpages * block_size; NULL when the
+ * SQL expression sizesWanted is false (sizes not read this poll). Needs `locked`.
  */
-export function indexSizeSql(index: string, table: string, relpages: string): string {
-  return `(CASE WHEN NOT $1::bool OR EXISTS (SELECT 1 FROM locked l WHERE l.relid IN (${index}, ${table}))
+export function indexSizeSql(index: string, table: string, relpages: string, sizesWanted = 'true'): string {
+  return `(CASE WHEN NOT ${sizesWanted} THEN NULL
+             WHEN NOT $1::bool OR EXISTS (SELECT 1 FROM locked l WHERE l.relid IN (${index}, ${table}))
              THEN ${relpages}::float8 * current_setting('block_size')::float8
              ELSE pg_relation_size(${index}) END)::float8`;
 }

@@ -3,6 +3,9 @@ import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
 
+/** These tests change sizes between polls: read them every poll. */
+const EVERY_POLL_SIZES = { PGVIGIL_SIZES_INTERVAL_SECONDS: '0' };
+
 const T = 'pg_stat_user_tables';
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -14,7 +17,7 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
   await pg.sql(`CREATE TABLE orders (id int, note text) WITH (fillfactor = 50)`);
   await pg.sql(`CREATE INDEX orders_id ON orders (id)`);
   await pg.sql(`INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 1000) g`);
-  const exporter = await startPgvigil(t, pg.url);
+  const exporter = await startPgvigil(t, pg.url, EVERY_POLL_SIZES);
   const L = { datname: 'postgres', schemaname: 'public', relname: 'orders' };
   let m: ParsedMetrics = await exporter.poll('tables');
   const pollUntil = async (what: string, check: (m: ParsedMetrics) => boolean) =>
@@ -85,7 +88,7 @@ t.test('bloat estimate follows real dead space', async (t) => {
   await pg.sql(`CREATE TABLE packed (id int, payload text)`);
   await pg.sql(`INSERT INTO packed SELECT g, repeat('x', 60) FROM generate_series(1, 20000) g`);
   await pg.sql('VACUUM ANALYZE packed');
-  const exporter = await startPgvigil(t, pg.url);
+  const exporter = await startPgvigil(t, pg.url, EVERY_POLL_SIZES);
   const L = { datname: 'postgres', relname: 'packed' };
   let m = await exporter.poll('tables');
   const size = m.value(`${T}_table_size_bytes`, L)!;
@@ -111,6 +114,7 @@ t.test('an ACCESS EXCLUSIVE lock, held or awaited, never blocks the table collec
     PGVIGIL_LOCK_TIMEOUT_SECONDS: '10',
     PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '12',
     PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '15',
+    ...EVERY_POLL_SIZES,
   });
   const [cat] = await pg.sql<{ bytes: number; total: number }>(
     `SELECT (c.relpages * 8192)::float8 AS bytes,
@@ -187,4 +191,37 @@ t.test('every database, include/exclude patterns, names that need escaping', asy
   m = await notCrm.poll('tables');
   t.same([...new Set(m.find('pgvigil_tables_omitted').map((s) => s.labels.datname))].sort(), ['postgres', 'shop']);
   t.equal(m.find(`${T}_n_live_tup`, { datname: 'crm' }).length, 0, 'crm excluded');
+});
+
+t.test('sizes are read every PGVIGIL_SIZES_INTERVAL_SECONDS, statistics every poll', async (t) => {
+  await pg.sql('CREATE DATABASE sized');
+  await pg.sql('CREATE TABLE growing (id int PRIMARY KEY, pad text)', [], 'sized');
+  const exporter = await startPgvigil(t, pg.urlFor('sized'), { PGVIGIL_INCLUDE_DATABASES: '^sized$', PGVIGIL_SIZES_INTERVAL_SECONDS: '3600' });
+  const labels = { datname: 'sized', relname: 'growing' };
+  const sizeOf = async (name: string, relname = 'growing') => (await exporter.scrape()).value(`${T}_${name}`, { ...labels, relname });
+  await exporter.poll('tables', 'indexes');
+  const firstSize = await sizeOf('total_size_bytes');
+  const firstIndex = (await exporter.scrape()).value('pg_stat_user_indexes_size_bytes', { datname: 'sized', indexrelname: 'growing_pkey' });
+  t.ok(firstSize !== undefined && firstSize > 0, `first poll reads sizes (${firstSize})`);
+
+  await pg.sql(`INSERT INTO growing SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`, [], 'sized');
+  await pg.sql('CREATE TABLE newcomer (id int)', [], 'sized');
+  await pg.sql('ANALYZE', [], 'sized');
+  const [real] = await pg.sql<{ total: number }>(`SELECT pg_total_relation_size('growing')::float8 AS total`, [], 'sized');
+  t.ok(real!.total > firstSize! * 10, 'the table really grew');
+  await exporter.poll('tables', 'indexes');
+  const m = await exporter.scrape();
+  t.equal(m.value(`${T}_n_live_tup`, labels), 20000, 'statistics are fresh on the next poll');
+  t.equal(await sizeOf('total_size_bytes'), firstSize, 'the size is the one read last time');
+  t.equal(m.value('pg_stat_user_indexes_size_bytes', { datname: 'sized', indexrelname: 'growing_pkey' }), firstIndex, 'index size too');
+  t.equal(m.value(`${T}_n_live_tup`, { ...labels, relname: 'newcomer' }), 0, 'a new table has statistics at once');
+  t.equal(await sizeOf('total_size_bytes', 'newcomer'), undefined, 'but no size until the next size read');
+
+  // A new pgvigil with sizes every poll (0) sees the real size: the cache, not the query, held it.
+  const everyPoll = await startPgvigil(t, pg.urlFor('sized'), { PGVIGIL_INCLUDE_DATABASES: '^sized$', PGVIGIL_SIZES_INTERVAL_SECONDS: '0' });
+  await everyPoll.poll('tables');
+  await pg.sql(`INSERT INTO growing SELECT g, repeat('y', 200) FROM generate_series(20001, 30000) g`, [], 'sized');
+  const [after] = await pg.sql<{ total: number }>(`SELECT pg_total_relation_size('growing')::float8 AS total`, [], 'sized');
+  const m2 = await everyPoll.poll('tables');
+  t.equal(m2.value(`${T}_total_size_bytes`, labels), after!.total, 'with 0, every poll reads sizes');
 });

@@ -55,6 +55,8 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
       PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '3',
       PGVIGIL_TABLES_INTERVAL_SECONDS: '1',
       PGVIGIL_INDEXES_INTERVAL_SECONDS: '1',
+      // Sizes every poll: the test watches them turn exact again once the lock is gone.
+      PGVIGIL_SIZES_INTERVAL_SECONDS: '0',
       PGVIGIL_LOG_LEVEL: 'info',
     },
     { listen: true, definitions: [...collectorDefinitions, naiveSizes] },
