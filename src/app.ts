@@ -49,7 +49,13 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
     if (compressed) void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
     // The cached pieces go out as they are: joining them would copy the whole body on every scrape.
     void reply.header('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
-    return Readable.from(chunks, { objectMode: false });
+    let next = 0;
+    // A plain pull stream: Readable.from() would go through an async iterator, a promise per chunk.
+    return new Readable({
+      read() {
+        this.push(next < chunks.length ? chunks[next++] : null);
+      },
+    });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -439,8 +439,8 @@ export class Poller {
         // An unchanged snapshot whose plain bytes were dropped keeps its segment.
         cached = { key: merged.key, body, series: merged.series, length: body.length, ...(outdated ? {} : { segment: cached!.segment! }) };
         state.cache.set(format, cached);
+        this.metrics.collectorSeries.set({ collector: state.def.name }, merged.series);
       }
-      this.metrics.collectorSeries.set({ collector: state.def.name }, cached!.series);
       if (cached!.length > 0) out.push(cached!);
     }
     return out;
@@ -479,6 +479,7 @@ export class Poller {
         // Compressed now, off the scrape path, when scrapers of this format use gzip.
         if (gzipped) await this.segmentOf(part, format);
         state.cache.set(format, part);
+        this.metrics.collectorSeries.set({ collector: state.def.name }, merged.series);
       }
     })();
     const done: Promise<void> = job
