@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import t from 'tap';
-import { startPgvigil } from './helpers/pgvigil.js';
+import { eventually, startPgvigil } from './helpers/pgvigil.js';
 import { testPostgres } from './helpers/postgres.js';
 
 t.test('HTTP contract of /metrics, /healthz, /readyz and /', async (t) => {
@@ -81,4 +81,17 @@ t.test('gzip and plain scrapes serve the same series, in any order, after every 
     const om = await gzip(OM);
     t.equal(await plain(OM), om, `round ${round}: OpenMetrics plain after gzip`);
   }
+});
+
+t.test('a snapshot older than the staleness limit leaves /metrics, with nothing else happening', async (t) => {
+  const pg = await testPostgres(t);
+  // Not scheduled: after this one poll nothing runs, so only the clock can change the body.
+  const exporter = await startPgvigil(t, pg.url, { PGVIGIL_STALENESS_SECONDS: '1', PGVIGIL_ACTIVITY_INTERVAL_SECONDS: '1' });
+  const gz = async () =>
+    gunzipSync((await exporter.pgvigil.app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } })).rawPayload).toString();
+  await exporter.poll('activity');
+  const polledAt = Date.now();
+  t.match(await gz(), /^pg_stat_activity_connections\{/m, 'fresh: served');
+  await eventually(async () => !/^pg_stat_activity_connections\{/m.test(await gz()), 10_000, 'stale activity series to leave');
+  t.ok(Date.now() - polledAt >= 2000, 'not before two intervals (2 s) have passed');
 });
