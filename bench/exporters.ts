@@ -91,12 +91,22 @@ async function launch(name: string, child: ChildProcess, url: string, timeoutMs 
   };
 }
 
-/** pgvigil as its users run it: `node dist/src/main.js` with environment variables. */
+/** The node flags on an entry point's first line (`#!/usr/bin/env -S node --flag ...`). */
+export function nodeFlagsOf(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n')[0] ?? '';
+  return /^#!\/usr\/bin\/env -S node (.*)$/.exec(first)?.[1]?.split(' ').filter(Boolean) ?? [];
+}
+
+/**
+ * pgvigil as its users run it: `node <flags> dist/src/main.js` with environment variables, the
+ * flags being those of main.js's first line (the image's ENTRYPOINT and `npm start` use the same).
+ */
 export async function startPgvigil(databaseUrl: string, env: Record<string, string> = {}): Promise<Exporter> {
   const port = await freePort();
   const main = join(repoRoot, 'dist', 'src', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} missing: run npm run build first`);
-  const child = spawn(process.execPath, [...(process.env.PGVIGIL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), main], {
+  const extra = (process.env.PGVIGIL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlagsOf(main), ...extra, main], {
     env: {
       PATH: process.env.PATH,
       DATABASE_URL: databaseUrl,
