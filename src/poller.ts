@@ -458,11 +458,13 @@ export class Poller {
       let cached = state.cache.get(format);
       // While the background render of a new snapshot runs, the previous one is still served.
       const outdated = cached === undefined || (cached.key !== key && state.rendering === undefined);
-      if (outdated || (plain && cached!.body === undefined && cached!.length > 0)) {
-        const merged = this.merge(state, outdated ? key : cached!.key, outdated ? fresh : undefined);
+      const plainDropped = plain && cached !== undefined && cached.body === undefined && cached.length > 0;
+      if (outdated || plainDropped) {
+        const merged = this.merge(state, key, fresh);
         const body = Buffer.from(renderFamilies(merged.families, format), 'utf8');
-        // An unchanged snapshot whose plain bytes were dropped keeps its segment.
-        cached = { key: merged.key, body, series: merged.series, length: body.length, ...(outdated ? {} : { segment: cached!.segment! }) };
+        // The same snapshot rendered again for its plain bytes keeps its segment.
+        const segment = cached?.key === key ? cached.segment : undefined;
+        cached = { key, body, series: merged.series, length: body.length, ...(segment === undefined ? {} : { segment }) };
         state.cache.set(format, cached);
         this.metrics.collectorSeries.set({ collector: state.def.name }, merged.series);
       }
@@ -477,14 +479,14 @@ export class Poller {
   }
 
   /**
-   * The snapshot's families merged across databases. `fresh` omitted: re-merge the parts of an
-   * earlier key (plain bytes dropped, snapshot unchanged). Dropped duplicates count once per key.
+   * The snapshot's families merged across databases. Each format merges on its own, and plain bytes
+   * may be rendered again: dropped duplicates count once per snapshot key.
    */
-  private merge(state: CollectorState, key: string, fresh = this.freshParts(state, Date.now()).fresh) {
+  private merge(state: CollectorState, key: string, fresh: [string, Part][]) {
     const merged = mergeFamilies(fresh.map(([, p]) => p.families));
     if (merged.duplicates > 0 && state.duplicatesCountedKey !== key) this.metrics.duplicatesDropped.inc(merged.duplicates);
     state.duplicatesCountedKey = key;
-    return { key, families: merged.families, series: merged.families.reduce((n, f) => n + f.samples.length, 0) };
+    return { families: merged.families, series: merged.families.reduce((n, f) => n + f.samples.length, 0) };
   }
 
   /**
