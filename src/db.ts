@@ -220,7 +220,7 @@ export class Database {
     if (wait > 0) throw new ReconnectBackoffError(wait, this.lastConnectError);
     this.pendingSlots++;
     this.opening.set(datname, (this.opening.get(datname) ?? 0) + 1);
-    const opened = () => {
+    const doneOpening = () => {
       const n = (this.opening.get(datname) ?? 1) - 1;
       if (n > 0) this.opening.set(datname, n);
       else this.opening.delete(datname);
@@ -259,7 +259,7 @@ export class Database {
       this.connectFailures = 0;
       this.retryAt = 0;
       this.pendingSlots--;
-      opened();
+      doneOpening();
       this.connections.add(conn);
       for (const l of this.openListeners) l();
       client.once('end', () => {
@@ -276,7 +276,7 @@ export class Database {
               code: 'ETIMEDOUT',
             })
           : caught;
-      opened();
+      doneOpening();
       this.reportContact(false, err);
       if (isConnectionError(err)) this.backOff(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.

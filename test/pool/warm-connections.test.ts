@@ -1,6 +1,7 @@
 import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
+import { pgvigilBackends } from '../helpers/faults.js';
 import { eventually, startPgvigil, type TestPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
 
@@ -20,13 +21,6 @@ async function fewestRuns(exporter: TestPgvigil): Promise<number> {
 
 async function waitForRounds(exporter: TestPgvigil, rounds: number): Promise<void> {
   await eventually(async () => (await fewestRuns(exporter)) >= rounds, 60_000, `every collector run ${rounds} times`);
-}
-
-async function backendsPerDatabase(pg: TestPostgres): Promise<Map<string, number>> {
-  const rows = await pg.sql<{ datname: string; n: number }>(
-    `SELECT datname, count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgvigil' GROUP BY datname`,
-  );
-  return new Map(rows.map((r) => [r.datname, r.n]));
 }
 
 async function withTables(pg: TestPostgres, databases: string[]): Promise<void> {
@@ -52,9 +46,8 @@ t.test('two databases, pool of two: each keeps its warm connection, no churn', a
   await waitForRounds(exporter, start + 8);
   t.equal(await opened(), before, `no connection opened during 8 more rounds of every collector (${before} opened in warm-up)`);
   t.ok(before <= 3, `warm-up opened at most one connection per database plus one (${before})`);
-  const backends = await backendsPerDatabase(pg);
-  t.equal(backends.get('warm_app'), 1, 'one connection to the application database');
-  t.equal(backends.get('postgres'), 1, 'one connection to postgres');
+  t.equal(await pgvigilBackends(pg, "datname = 'warm_app'"), 1, 'one connection to the application database');
+  t.equal(await pgvigilBackends(pg, "datname = 'postgres'"), 1, 'one connection to postgres');
   const m = await exporter.scrape();
   t.equal(m.find('pg_stat_user_tables_n_live_tup', { datname: 'warm_app', relname: 'orders' }).length, 1, 'tables of warm_app exported');
   t.equal(m.value('pgvigil_collector_success', { collector: 'tables' }), 1, 'tables collector succeeds on both databases');
@@ -72,7 +65,7 @@ t.test('three databases, pool of two: every database is still polled, within the
   let most = 0;
   await eventually(
     async () => {
-      most = Math.max(most, [...(await backendsPerDatabase(pg)).values()].reduce((a, b) => a + b, 0));
+      most = Math.max(most, await pgvigilBackends(pg));
       return (await fewestRuns(exporter)) >= 5;
     },
     60_000,
