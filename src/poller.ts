@@ -5,12 +5,10 @@ import { ConnectionTimeoutError, type Database } from './db.js';
 import { classifyError, errorSummary } from './errors.js';
 import {
   assertValidFamily,
-  mergeFamilies,
-  renderFamilies,
-  renderFamiliesSliced,
   type ExpositionFormat,
   type Family,
 } from './exposition.js';
+import { render, renderSliced, type RenderResult } from './exposition-render.js';
 import { combined, deflateSegment, finalSegment, gzipJoin, type Segment } from './gzip-segments.js';
 import type { SelfMetrics } from './self-metrics.js';
 
@@ -52,7 +50,7 @@ interface RenderedPart {
   readonly key: string;
   readonly series: number;
   readonly length: number;
-  body?: Buffer | undefined;
+  body?: Buffer[] | undefined;
   segment?: Promise<Segment>;
 }
 
@@ -393,7 +391,7 @@ export class Poller {
     const parts = this.renderedParts(format, !compressed);
     const tail = await this.selfMetricsTail(format, now);
     let chunks: Buffer[];
-    if (!compressed) chunks = [...parts.map((p) => p.body!), tail.bytes];
+    if (!compressed) chunks = [...parts.flatMap((p) => p.body!), tail.bytes];
     else {
       const segments = await Promise.all(parts.map((p) => this.segmentOf(p, format)));
       tail.segment ??= finalSegment(tail.bytes);
@@ -429,9 +427,9 @@ export class Poller {
     const cached = this.tails.get(format);
     if (cached !== undefined && cached.generation === this.generation && now - cached.at < SELF_METRICS_REUSE_MS) return cached;
     const generation = this.generation;
-    let text = renderFamilies(await this.metrics.families(), format);
-    if (format === 'openmetrics') text += '# EOF\n';
-    const tail: SelfMetricsTail = { at: now, generation, bytes: Buffer.from(text, 'utf8') };
+    const { chunks } = render([await this.metrics.families()], format);
+    if (format === 'openmetrics') chunks.push(Buffer.from('# EOF\n'));
+    const tail: SelfMetricsTail = { at: now, generation, bytes: Buffer.concat(chunks) };
     this.tails.set(format, tail);
     return tail;
   }
@@ -460,13 +458,12 @@ export class Poller {
       const outdated = cached === undefined || (cached.key !== key && state.rendering === undefined);
       const plainDropped = plain && cached !== undefined && cached.body === undefined && cached.length > 0;
       if (outdated || plainDropped) {
-        const merged = this.merge(state, key, fresh);
-        const body = Buffer.from(renderFamilies(merged.families, format), 'utf8');
+        const rendered = this.counted(state, key, render(snapshotOf(fresh), format));
         // The same snapshot rendered again for its plain bytes keeps its segment.
         const segment = cached?.key === key ? cached.segment : undefined;
-        cached = { key, body, series: merged.series, length: body.length, ...(segment === undefined ? {} : { segment }) };
+        cached = { ...renderedPart(key, rendered), ...(segment === undefined ? {} : { segment }) };
         state.cache.set(format, cached);
-        this.metrics.collectorSeries.set({ collector: state.def.name }, merged.series);
+        this.metrics.collectorSeries.set({ collector: state.def.name }, rendered.series);
       }
       if (cached!.length > 0) out.push(cached!);
     }
@@ -479,14 +476,13 @@ export class Poller {
   }
 
   /**
-   * The snapshot's families merged across databases. Each format merges on its own, and plain bytes
-   * may be rendered again: dropped duplicates count once per snapshot key.
+   * Counts the series a rendering dropped as duplicates. Each format renders on its own, and plain
+   * bytes may be rendered again: they count once per snapshot key.
    */
-  private merge(state: CollectorState, key: string, fresh: [string, Part][]) {
-    const merged = mergeFamilies(fresh.map(([, p]) => p.families));
-    if (merged.duplicates > 0 && state.duplicatesCountedKey !== key) this.metrics.duplicatesDropped.inc(merged.duplicates);
+  private counted(state: CollectorState, key: string, rendered: RenderResult): RenderResult {
+    if (rendered.duplicates > 0 && state.duplicatesCountedKey !== key) this.metrics.duplicatesDropped.inc(rendered.duplicates);
     state.duplicatesCountedKey = key;
-    return { families: merged.families, series: merged.families.reduce((n, f) => n + f.samples.length, 0) };
+    return rendered;
   }
 
   /**
@@ -498,16 +494,15 @@ export class Poller {
     if (formats.length === 0) return Promise.resolve(); // nobody scraped yet: the first scrape renders
     const job = (async () => {
       const { key, fresh } = this.freshParts(state, Date.now());
-      const merged = this.merge(state, key, fresh);
       for (const format of formats) {
         const gzipped = state.cache.get(format)?.segment !== undefined;
-        const body = Buffer.from(await renderFamiliesSliced(merged.families, format), 'utf8');
-        const part: RenderedPart = { key, body, series: merged.series, length: body.length };
+        const rendered = this.counted(state, key, await renderSliced(snapshotOf(fresh), format));
+        const part = renderedPart(key, rendered);
         // Compressed now, off the scrape path, when scrapers of this format use gzip.
         if (gzipped) await this.segmentOf(part, format);
         state.cache.set(format, part);
         this.touched();
-        this.metrics.collectorSeries.set({ collector: state.def.name }, merged.series);
+        this.metrics.collectorSeries.set({ collector: state.def.name }, rendered.series);
       }
     })();
     const done: Promise<void> = job
@@ -521,4 +516,12 @@ export class Poller {
     state.rendering = done;
     return done;
   }
+}
+
+function snapshotOf(fresh: [string, Part][]): (readonly Family[])[] {
+  return fresh.map(([, p]) => p.families);
+}
+
+function renderedPart(key: string, rendered: RenderResult): RenderedPart {
+  return { key, body: rendered.chunks, series: rendered.series, length: rendered.length };
 }

@@ -4,9 +4,12 @@ import t from 'tap';
 import { crc32, crc32Combine, crc32Js } from '../src/crc32.js';
 import { deflateSegment, finalSegment, gzipJoin } from '../src/gzip-segments.js';
 
+// A body arrives as chunks (chunk-writer.ts): cut each piece into a few, at odd places.
 const piece = async (text: string) => {
   const body = Buffer.from(text, 'utf8');
-  return { body, segment: await deflateSegment(body) };
+  const cuts = [0, Math.floor(body.length / 3), Math.floor(body.length / 3) + 1, body.length];
+  const chunks = cuts.slice(1).map((end, i) => body.subarray(cuts[i], end));
+  return { body, segment: await deflateSegment(chunks) };
 };
 
 t.test('segments compressed separately join into one gzip member of the whole body', async (t) => {
@@ -22,6 +25,13 @@ t.test('segments compressed separately join into one gzip member of the whole bo
   // browsers read only the first member of a multi-member file).
   t.same(zlib.inflateRawSync(out.subarray(10, out.length - 8)), whole);
   t.ok(out.length < whole.length / 5, 'compressed');
+});
+
+t.test('a segment of no chunks is empty and joins like any other', async (t) => {
+  const none = await deflateSegment([]);
+  t.equal(none.length, 0);
+  const tail = Buffer.from('x 1\n');
+  t.same(zlib.gunzipSync(Buffer.concat(gzipJoin([none], finalSegment(tail)))), tail);
 });
 
 t.test('no pieces: just the tail', async (t) => {
