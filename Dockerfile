@@ -30,4 +30,4 @@ USER 1000:1000
 EXPOSE 9630
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "dist/src/healthcheck.js"]
 # Node flags as on the first line of src/main.ts (test/deploy/runtime-flags.test.ts).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/src/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--expose-gc", "--single-threaded", "dist/src/main.js"]

@@ -36,6 +36,13 @@ const baseProperties = {
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' },
   ),
+  PGVIGIL_HEAP_TRIM_MB: Type.Number({
+    default: 4,
+    minimum: 0,
+    maximum: 4096,
+    description:
+      'When the poller goes idle after polls that grew the heap by this many MiB (and by a quarter), collect and compact it at once instead of 8 s or more later (needs node --expose-gc, as the entry point sets); 0: leave it to V8',
+  }),
   PGVIGIL_POOL_SIZE: Type.Integer({ default: 2, minimum: 1, maximum: 20, description: 'Most connections pgvigil ever holds' }),
   PGVIGIL_CONNECT_TIMEOUT_SECONDS: seconds(5, 0.1, 120, 'Give up a connection attempt after this long'),
   PGVIGIL_STATEMENT_TIMEOUT_SECONDS: seconds(5, 0.1, 600, 'statement_timeout of pgvigil sessions'),

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc --single-threaded
 import { setFlagsFromString } from 'node:v8';
 
 // pgvigil's entry point: tunes the runtime for a small footprint, then starts the application
@@ -6,7 +6,8 @@ import { setFlagsFromString } from 'node:v8';
 //
 // The node flags on the first line hold what can only be set when V8 starts: a young generation
 // of 2 MiB semi-spaces (default 16) keeps the first poll, where every collector runs at once, from
-// growing the heap by 30 MB (bench/). The Dockerfile's ENTRYPOINT, `npm start` and the bench pass
+// growing the heap by 30 MB (bench/); --expose-gc lets heap-trim.ts collect right after polls
+// instead of waiting for V8's memory reducer. The Dockerfile's ENTRYPOINT, `npm start` and the bench pass
 // the same flags; test/deploy/runtime-flags.test.ts keeps them in step.
 
 // V8 by default lets the heap grow to several times the live data under a burst of scrapes

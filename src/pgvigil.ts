@@ -5,6 +5,7 @@ import { collectorDefinitions } from './collectors/index.js';
 import type { CollectorDefinition } from './collectors/types.js';
 import { describeConnection, type Config } from './config.js';
 import { Database } from './db.js';
+import { HeapTrim } from './heap-trim.js';
 import { Poller } from './poller.js';
 import { SelfMetrics } from './self-metrics.js';
 import { packageVersion } from './version.js';
@@ -31,6 +32,10 @@ export async function createPgvigil(
   const metrics = new SelfMetrics(version);
   db.onOpened(() => metrics.poolOpened.inc());
   const poller = new Poller(config, db, metrics, log, definitions);
+  const trim = new HeapTrim(config.PGVIGIL_HEAP_TRIM_MB * 1024 * 1024);
+  poller.onIdle(() => {
+    if (trim.idle()) metrics.heapTrims.inc();
+  });
   const app = await buildApp({ config, log, poller, version });
   return {
     app,

@@ -89,6 +89,7 @@ export class Poller {
   private readonly crcs = new Map<ExpositionFormat, { segments: Segment[]; value: { crc: number; length: number } }>();
   /** Bumped whenever the poller changes its own metrics, so a reused rendering is never behind a poll. */
   private generation = 0;
+  private readonly idleListeners: (() => void)[] = [];
 
   constructor(
     private readonly config: Config,
@@ -291,7 +292,13 @@ export class Poller {
       state.running = false;
       this.metrics.poolConnections.set(this.db.size);
       this.touched();
+      if (this.states.every((s) => !s.running)) for (const listener of this.idleListeners) listener();
     }
+  }
+
+  /** Calls `listener` whenever the last running collector has finished (its snapshot rendered too). */
+  onIdle(listener: () => void): void {
+    this.idleListeners.push(listener);
   }
 
   /** Returns the families for one database, or undefined when the collector does not apply here. */

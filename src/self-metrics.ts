@@ -79,6 +79,11 @@ export class SelfMetrics {
     help: 'The most connections pgvigil will ever hold (PGVIGIL_POOL_SIZE).',
     registers: [this.registry],
   });
+  readonly heapTrims = new client.Counter({
+    name: 'pgvigil_heap_trims_total',
+    help: 'Compacting garbage collections pgvigil ran when the poller went idle after polls that grew the heap (PGVIGIL_HEAP_TRIM_MB).',
+    registers: [this.registry],
+  });
   readonly lastContact = new client.Gauge({
     name: 'pgvigil_last_contact_timestamp_seconds',
     help: 'Unix time PostgreSQL last answered pgvigil.',
