@@ -30,20 +30,20 @@ export class SizeCache<Sizes> {
 /**
  * Fills rows read without sizes from the cache, or, when sizes were read, stores them. `pick`
  * takes the size fields out of a row; `empty` is what a row gets when its object is not cached.
+ * The rows are the caller's own, fresh from the query: they are filled in place, not copied
+ * (6000 index rows a poll at the bench fixture).
  */
-export function withCachedSizes<Row, Sizes>(
+export function withCachedSizes<Row extends object, Sizes extends object>(
   cache: SizeCache<Sizes>,
   datname: string,
   now: number,
   sizesRead: boolean,
-  rows: readonly Row[],
+  rows: Row[],
   key: (row: Row) => string,
   pick: (row: Row) => Sizes,
   empty: Sizes,
 ): Row[] {
-  if (sizesRead) {
-    cache.remember(datname, now, new Map(rows.map((r) => [key(r), pick(r)])));
-    return [...rows];
-  }
-  return rows.map((r) => ({ ...r, ...(cache.lookup(datname, key(r)) ?? empty) }));
+  if (sizesRead) cache.remember(datname, now, new Map(rows.map((r) => [key(r), pick(r)])));
+  else for (const r of rows) Object.assign(r, cache.lookup(datname, key(r)) ?? empty);
+  return rows;
 }
