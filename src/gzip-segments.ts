@@ -7,9 +7,9 @@ import { crc32, crc32Combine } from './crc32.js';
 // and some browsers stop after the first member and would silently show a truncated page.
 // A raw deflate segment ended with Z_SYNC_FLUSH stops on a byte boundary without the final-block
 // bit, so segments can follow each other (one need not refer back to the one before); the last
-// one is finished normally. Each segment carries
-// the CRC-32 and length of its bytes, so the trailer is computed without the uncompressed bytes:
-// a gzip scrape never reads them, and they need not be kept in memory at all.
+// one is finished normally. Each segment carries the CRC-32 and length of its bytes, so the
+// trailer is computed without the uncompressed bytes: a gzip scrape never reads them, and they
+// need not be kept in memory at all.
 
 /** A piece of the body compressed on its own, with what the gzip trailer needs to know of it. */
 export interface Segment {
