@@ -9,6 +9,7 @@ import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 //   classes:
 //     - name: login
 //       objective_seconds: 0.05
+//       target: 0.99            # share of calls that must finish within the objective (default 0.99)
 //       match:
 //         query: '^SELECT .* FROM users WHERE (username|email) = \$1'   # regex on normalized text
 //         tables: [users]                                               # every one must be touched
@@ -17,9 +18,14 @@ import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 
 export const OTHER_CLASS = 'other';
 
+/** Share of calls within the objective a class promises when its entry names no `target`. */
+export const DEFAULT_TARGET = 0.99;
+
 export interface QueryClass {
   readonly name: string;
   readonly objectiveSeconds: number;
+  /** Share of calls (0 < target < 1) that must finish within objectiveSeconds: the SLO; 1 - target is the error budget. */
+  readonly target: number;
   readonly query?: RegExp;
   readonly tables?: readonly string[];
   readonly databases?: readonly string[];
@@ -34,7 +40,7 @@ export interface StatementIdentity {
 }
 
 const NAME = /^[a-z][a-z0-9_]*$/;
-const CLASS_KEYS = new Set(['name', 'objective_seconds', 'match', 'description']);
+const CLASS_KEYS = new Set(['name', 'objective_seconds', 'target', 'match', 'description']);
 const MATCH_KEYS = new Set(['query', 'tables', 'databases', 'users']);
 
 /** Relations a statement reads or writes, lower-cased without schema: FROM/JOIN/UPDATE/INTO/DELETE FROM lists. */
@@ -113,11 +119,18 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
     if (typeof objective !== 'number' || !(objective > 0) || objective > 3600) {
       return at((item.get('objective_seconds', true) as Node | undefined) ?? item, `${where}.objective_seconds`, 'required; a number of seconds > 0 (e.g. 0.05)');
     }
+    // A target of 1 leaves no error budget (any slow call breaches it) and burn rates divide by
+    // 1 - target; below 0.5 an objective says little. So: 0.5 <= target < 1.
+    const targetNode = item.get('target', true) as Node | undefined;
+    const target = targetNode === undefined ? DEFAULT_TARGET : item.get('target');
+    if (typeof target !== 'number' || !(target >= 0.5 && target < 1)) {
+      return at(targetNode ?? item, `${where}.target`, 'a share of calls within the objective, 0.5 <= target < 1 (e.g. 0.99)');
+    }
     const match = item.get('match', true) as Node | undefined;
     if (!isMap(match) || match.items.length === 0) {
       return at(match ?? item, `${where}.match`, `required; a mapping of ${[...MATCH_KEYS].join(', ')}`);
     }
-    const cls: { -readonly [K in keyof QueryClass]: QueryClass[K] } = { name, objectiveSeconds: objective };
+    const cls: { -readonly [K in keyof QueryClass]: QueryClass[K] } = { name, objectiveSeconds: objective, target };
     for (const pair of match.items) {
       const key = String((pair.key as { value?: unknown }).value);
       const field = `${where}.match.${key}`;

@@ -35,6 +35,17 @@ t.test('tables, databases and users rules', async (t) => {
   t.equal(classify(classes, { text: 'SELECT 1', datname: 'app', usename: 'batch' }), undefined);
 });
 
+t.test('a target per class, 0.99 unless given', async (t) => {
+  t.same(demo.classes.map((c) => c.target), [0.99, 0.99, 0.99, 0.99]);
+  const parsed = (target: string) =>
+    parseQueryClasses(`classes:\n  - name: web\n    objective_seconds: 1\n${target}    match: {query: x}\n`, 'c.yaml');
+  t.equal(parsed('').classes[0]!.target, 0.99, 'default');
+  t.equal(parsed('    target: 0.995\n').classes[0]!.target, 0.995);
+  for (const bad of ['1', '0.3', 'high', '-0.9']) {
+    t.match(parsed(`    target: ${bad}\n`).problems, [/^c\.yaml:4: classes\[0\]\.target: .*0\.5 <= target < 1/], `target ${bad} refused`);
+  }
+});
+
 t.test('malformed files name the line and field', async (t) => {
   const bad = (src: string) => parseQueryClasses(src, 'c.yaml').problems;
   t.match(bad('classes:\n  - name: login\n    objective_seconds: fast\n    match: {query: x}\n'), [/^c\.yaml:3: classes\[0\]\.objective_seconds: /]);
