@@ -4,6 +4,7 @@ import { withLockFallback } from '../../src/collectors/relation-locks.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { steadyRead } from '../helpers/steady-read.js';
 
 interface Obj {
   name: string;
@@ -83,6 +84,11 @@ t.test('PGVIGIL_MAX_TABLES / PGVIGIL_MAX_INDEXES on a real database', async (t) 
   t.equal(m.find('pg_stat_user_indexes_info', L).length, 3, 'every per-index family obeys the cap');
   t.equal(m.find('pg_index_unused_size_bytes', L).length, 12, 'findings are not cut by the cap: t01_id..t12_id unused');
 
-  const [db] = await pg.sql<{ hit: number }>(`SELECT sum(idx_blks_hit)::float8 AS hit FROM pg_statio_user_indexes`, undefined, 'many');
-  t.equal(m.value('pg_statio_user_indexes_database_idx_blks_hit_total', L), db!.hit, 'the per-database pair covers cut indexes too');
+  // Compared while no backend's statistics flush lands between the view and the poll.
+  const { polled, view: db } = await steadyRead(
+    async () => (await pg.sql<{ hit: number }>(`SELECT sum(idx_blks_hit)::float8 AS hit FROM pg_statio_user_indexes`, undefined, 'many'))[0]!,
+    () => exporter.poll('indexes'),
+  );
+  const hit = polled.value('pg_statio_user_indexes_database_idx_blks_hit_total', L);
+  t.equal(hit, db.hit, 'the per-database pair covers cut indexes too');
 });

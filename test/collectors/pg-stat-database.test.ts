@@ -26,9 +26,19 @@ t.test('pg_stat_database against ground truth', async (t) => {
     },
   });
   await pg.sql('CREATE DATABASE ledger');
+  // A client's end() returns before its backend has flushed its counters and left: a session of
+  // ledger still leaving would add its commits after the baseline below, by the machine's timing.
+  // A backend flushes before it leaves pg_stat_activity, so waiting for ledger to be empty of
+  // other backends waits for every flush.
+  const ledgerEmpty = (what: string) =>
+    eventually(async () => (await pg.sql(
+      `SELECT 1 FROM pg_stat_activity WHERE datname = 'ledger' AND pid <> pg_backend_pid()`,
+    )).length === 0, 10_000, what);
   await pg.sql('CREATE TABLE entry (id int PRIMARY KEY, n int); INSERT INTO entry VALUES (1, 0), (2, 0)', [], 'ledger');
+  await ledgerEmpty('the session that created entry gone');
   const before = Date.now() / 1000;
   await pg.sql('SELECT pg_stat_reset()', [], 'ledger');
+  await ledgerEmpty('the session that reset ledger gone');
   const exporter = await startPgvigil(t, pg.url);
   const stable = await eventually(async () => {
     const m = await exporter.poll('stat_database');
@@ -49,6 +59,7 @@ t.test('pg_stat_database against ground truth', async (t) => {
   for (let i = 0; i < M; i++) await writer.query(`BEGIN; INSERT INTO entry VALUES (${100 + i}, 0); ROLLBACK`);
   for (let i = 0; i < N; i++) await writer.query(`BEGIN; INSERT INTO entry VALUES (${10 + i}, 0); COMMIT`);
   await writer.end();
+  await ledgerEmpty('the writer gone, so ledger has exactly the two backends below');
 
   // A deadlock: each session holds one row and asks for the other's.
   const a = await pg.client('ledger');
@@ -86,6 +97,7 @@ t.test('pg_stat_database against ground truth', async (t) => {
   await pg.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'doomed'`);
   await eventually(async () => (await pg.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'doomed'`)).length === 0, 10_000, 'doomed session gone');
   await doomed.end().catch(() => undefined);
+  await ledgerEmpty('every workload session gone, its statistics flushed');
 
   await eventually(async () => {
     const m = await exporter.poll('stat_database');

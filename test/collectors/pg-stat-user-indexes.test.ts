@@ -2,6 +2,7 @@ import t from 'tap';
 import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { steadyRead } from '../helpers/steady-read.js';
 
 const I = 'pg_stat_user_indexes';
 
@@ -41,13 +42,17 @@ t.test('pg_stat_user_indexes against ground truth', async (t) => {
   t.equal(m.value(`${I}_info`, { ...sku, valid: 'true', unique: 'false', primary: 'false' }), 1);
   t.equal(m.find(`${I}_last_idx_scan_age_seconds`).length, 0, 'last_idx_scan needs PostgreSQL 16');
 
-  // The per-database pair is the sum over every index, read from the view itself.
-  const [db] = await pg.sql<{ hit: number; read: number }>(
-    `SELECT sum(idx_blks_hit)::float8 AS hit, sum(idx_blks_read)::float8 AS read FROM pg_statio_user_indexes`,
+  // The per-database pair is the sum over every index, read from the view itself while no
+  // backend's statistics flush lands between the view and the poll.
+  const { polled, view: db } = await steadyRead(
+    async () => (await pg.sql<{ hit: number; read: number }>(
+      `SELECT sum(idx_blks_hit)::float8 AS hit, sum(idx_blks_read)::float8 AS read FROM pg_statio_user_indexes`,
+    ))[0]!,
+    () => exporter.poll('indexes'),
   );
-  m = await exporter.poll('indexes');
-  t.equal(m.value('pg_statio_user_indexes_database_idx_blks_hit_total', { datname: 'postgres' }), db!.hit);
-  t.equal(m.value('pg_statio_user_indexes_database_idx_blks_read_total', { datname: 'postgres' }), db!.read);
+  m = polled;
+  t.equal(m.value('pg_statio_user_indexes_database_idx_blks_hit_total', { datname: 'postgres' }), db.hit);
+  t.equal(m.value('pg_statio_user_indexes_database_idx_blks_read_total', { datname: 'postgres' }), db.read);
   t.equal(m.value('pgvigil_indexes_omitted', { datname: 'postgres' }), 0);
 
   // An index of a table under ACCESS EXCLUSIVE lock is sized from the catalog, without waiting.
