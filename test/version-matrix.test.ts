@@ -1,62 +1,45 @@
+import { spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
-import { collectorDefinitions } from '../src/collectors/index.js';
 import { availableMajors } from '../src/dev/local-cluster.js';
-import { testPostgres } from './helpers/postgres.js';
+import {
+  GOLDEN_MAJORS, majorGoldenPath, readMajorGolden, writeMajorGolden, type MajorGolden,
+} from './helpers/golden-majors.js';
+import type { ParsedMetrics } from './helpers/metrics.js';
+import { testMajors } from './helpers/majors.js';
 import { startPgvigil } from './helpers/pgvigil.js';
+import { testPostgres } from './helpers/postgres.js';
 
-// Every collector of src/collectors/index.ts on every major from 13 to 18: each applicable
-// collector succeeds, and the same family names come out everywhere except those documented as
-// major-specific below (FIELD-NOTES #2, #12). Plus a 17 server still on pg_stat_statements 1.10
-// (FIELD-NOTES #3). Majors run in parallel.
+// Every collector on every major from 13 to 18 against that major's golden file
+// (test/golden/pg<major>.json): the collectors that run there all succeed, the others are off,
+// and the families, their types and label names are the file's, promtool-clean. Plus a 17 server
+// still on pg_stat_statements 1.10 (the extension's version, not the server's, decides its
+// columns): every family of 17. Majors run in parallel. PGVIGIL_TEST_MAJORS limits the majors;
+// `npm run golden` (UPDATE_GOLDEN=1) rewrites the files from what the servers really emit.
 
-const MAJORS = [13, 14, 15, 16, 17, 18];
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-/** Collectors that are not applicable before a major, and why. */
-const NOT_APPLICABLE_BEFORE: Record<string, number> = {
-  stat_wal: 14, // pg_stat_wal appeared in 14
-  stat_io: 16, // pg_stat_io appeared in 16
-};
+interface MatrixRun {
+  readonly golden: MajorGolden;
+  readonly text: string;
+}
 
-/** Collectors switched off by configuration here (they read PgBouncer, not PostgreSQL). */
-const UNCONFIGURED = new Set(['pgbouncer']);
+function collectorStates(m: ParsedMetrics): Record<string, 'runs' | 'off'> {
+  return Object.fromEntries(
+    m.find('pgvigil_collector_enabled').map((s) => [s.labels.collector!, s.value === 1 ? 'runs' : 'off'] as const),
+  );
+}
 
-/** Families that exist only from some major on: their views or columns do not exist before. */
-const MAJOR_SPECIFIC: Record<string, number> = {
-  ...Object.fromEntries(
-    [
-      'reads', 'read_bytes', 'read_time_seconds', 'writes', 'write_bytes', 'write_time_seconds', 'writebacks',
-      'writeback_time_seconds', 'extends', 'extend_bytes', 'extend_time_seconds', 'hits', 'evictions', 'reuses',
-      'fsyncs', 'fsync_time_seconds',
-    ].map((n) => [`pg_stat_io_${n}_total`, 16]),
-  ),
-  ...Object.fromEntries(
-    ['records', 'fpi', 'bytes', 'buffers_full', 'write', 'sync', 'write_time_seconds', 'sync_time_seconds'].map((n) => [
-      `pg_stat_wal_${n}_total`,
-      14,
-    ]),
-  ),
-  // pg_stat_database session statistics (14+), parallel worker counts (18+).
-  ...Object.fromEntries(
-    ['active_time_seconds', 'idle_in_transaction_time_seconds', 'session_time_seconds', 'sessions', 'sessions_abandoned',
-      'sessions_fatal', 'sessions_killed'].map((n) => [`pg_stat_database_${n}_total`, 14]),
-  ),
-  pg_stat_database_parallel_workers_launched_total: 18,
-  pg_stat_database_parallel_workers_to_launch_total: 18,
-  pg_settings_reserved_connections: 16, // the reserved_connections setting (16+)
-  pg_stat_statements_dealloc_total: 14, // pg_stat_statements_info (extension 1.9, PostgreSQL 14+)
-  pg_stat_statements_stats_reset_timestamp_seconds: 14,
-};
-
-const familiesByMajor = new Map<number, Set<string>>();
-
-async function runAll(t: Test, major: number, extensionVersion?: string): Promise<Set<string>> {
+async function runMajor(t: Test, major: number, extensionVersion?: string): Promise<MatrixRun> {
   const pg = await testPostgres(t, { major });
   await pg.sql('CREATE TABLE orders (id int primary key, customer int, total numeric)');
   await pg.sql('CREATE INDEX orders_customer ON orders (customer)');
   await pg.sql('INSERT INTO orders SELECT g, g % 100, g FROM generate_series(1, 2000) g');
   await pg.sql('ANALYZE orders');
-  await pg.sql(`CREATE EXTENSION pg_stat_statements${extensionVersion === undefined ? '' : ` VERSION '${extensionVersion}'`}`);
-  const [ext] = await pg.sql<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`);
+  const version = extensionVersion === undefined ? '' : ` VERSION '${extensionVersion}'`;
+  await pg.sql(`CREATE EXTENSION pg_stat_statements${version}`);
+  const [ext] = await pg.sql<{ extversion: string }>(
+    `SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'`,
+  );
   // Generous timeouts: this asserts compatibility, and CI machines running six servers are slow.
   const exporter = await startPgvigil(t, pg.url, {
     PGVIGIL_DATA_VOLUME_PATH: pg.cluster!.dataDir,
@@ -68,55 +51,99 @@ async function runAll(t: Test, major: number, extensionVersion?: string): Promis
   const m = await exporter.poll();
   t.comment(`PostgreSQL ${major}, pg_stat_statements ${ext?.extversion}`);
 
-  for (const def of collectorDefinitions) {
-    const enabled = m.value('pgvigil_collector_enabled', { collector: def.name });
-    if (UNCONFIGURED.has(def.name)) {
-      t.equal(enabled, 0, `${def.name} off by configuration`);
+  const collectors = collectorStates(m);
+  for (const [collector, state] of Object.entries(collectors)) {
+    if (state === 'off') continue;
+    if (m.value('pgvigil_collector_success', { collector }) === 1) {
+      t.pass(`${collector} on ${major}`);
       continue;
     }
-    const notBefore = NOT_APPLICABLE_BEFORE[def.name];
-    if (notBefore !== undefined && major < notBefore) {
-      t.equal(enabled, 0, `${def.name} not applicable on ${major}`);
-      continue;
-    }
-    const success = m.value('pgvigil_collector_success', { collector: def.name });
-    if (success !== 1) {
-      const failure = exporter.logs().split('\n').find((l) => l.includes('"collector failed"') && l.includes(`"collector":"${def.name}"`));
-      t.fail(`${def.name} fails on ${major}: ${failure ?? 'no log line'}`);
-    } else {
-      t.pass(`${def.name} on ${major}`);
-    }
+    const failure = exporter
+      .logs()
+      .split('\n')
+      .find((l) => l.includes('"collector failed"') && l.includes(`"collector":"${collector}"`));
+    t.fail(`${collector} fails on ${major}: ${failure ?? 'no log line'}`);
   }
-  t.equal(m.value('pgvigil_scrape_duplicates_dropped_total') ?? 0, 0, 'no duplicate series');
-  return new Set([...m.types.keys()]);
+  t.equal(m.value('pgvigil_duplicate_series_dropped_total'), 0, 'no duplicate series');
+
+  const labels = new Map<string, Set<string>>([...m.types.keys()].map((name) => [name, new Set<string>()]));
+  for (const sample of m.samples) {
+    const family = labels.get(sample.name) ?? labels.get(sample.name.replace(/_(bucket|sum|count)$/, ''));
+    for (const l of Object.keys(sample.labels)) if (l !== 'le') family?.add(l);
+  }
+  const families = [...m.types.entries()]
+    .map(([name, type]) => ({ name, type, labels: [...(labels.get(name) ?? [])].sort() }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { golden: { major, collectors, families }, text: await exporter.text() };
+}
+
+/** The run against its golden file: the same collectors on and off, families and types; no stray label. */
+function checkAgainstGolden(t: Test, run: MatrixRun): void {
+  const { major } = run.golden;
+  const golden = readMajorGolden(major);
+  if (golden === undefined) {
+    t.fail(`${majorGoldenPath(major)} missing: npm run golden writes it`);
+    return;
+  }
+  t.same(run.golden.collectors, golden.collectors, `collectors that run on ${major} (npm run golden to refresh)`);
+  const strip = (f: { name: string; type: string }) => ({ name: f.name, type: f.type });
+  t.same(run.golden.families.map(strip), golden.families.map(strip), `family names and types on ${major}`);
+  for (const f of run.golden.families) {
+    const g = golden.families.find((x) => x.name === f.name);
+    const stray = f.labels.filter((l) => !g?.labels.includes(l));
+    t.same(stray, [], `${f.name} on ${major}: no label outside the golden file`);
+  }
+}
+
+function promtoolClean(t: Test, text: string, what: string): void {
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  if (promtool.error !== undefined) {
+    t.ok(true, `promtool check metrics (${what})`, { skip: 'promtool not installed (apt-get install prometheus)' });
+    return;
+  }
+  t.equal(`${promtool.stdout}${promtool.stderr}`, '', `promtool check metrics prints nothing (${what})`);
+  t.equal(promtool.status, 0);
 }
 
 t.jobs = 3;
-const majors = MAJORS.filter((m) => availableMajors().includes(m));
-const runs = majors.map((major) =>
-  t.test(`PostgreSQL ${major}`, { buffered: true }, async (t) => {
-    familiesByMajor.set(major, await runAll(t, major));
-  }),
-);
-let statements110: Set<string> | undefined;
-runs.push(
-  t.test('PostgreSQL 17 with pg_stat_statements 1.10', { buffered: true }, async (t) => {
-    statements110 = await runAll(t, 17, '1.10');
-  }),
-);
-await Promise.all(runs);
-
-t.test('the same family names on every major', async (t) => {
-  t.same(majors, MAJORS, 'binaries for every supported major');
-  const all = new Set([...familiesByMajor.values()].flatMap((s) => [...s]));
-  for (const name of [...all].sort()) {
-    const missing = majors.filter((major) => !familiesByMajor.get(major)?.has(name));
-    const from = MAJOR_SPECIFIC[name];
-    const expected = from === undefined ? [] : majors.filter((major) => major < from);
-    t.same(missing, expected, `${name}${from === undefined ? '' : ` (from ${from})`}`);
-  }
-  if (statements110 !== undefined) {
-    const on17 = familiesByMajor.get(17) ?? new Set();
-    t.same([...on17].filter((n) => !statements110!.has(n)), [], '17 with pg_stat_statements 1.10 exports every family of 17');
-  }
+const majors = testMajors(GOLDEN_MAJORS);
+t.test('binaries for every major tested', async (t) => {
+  t.same(majors.filter((m) => !availableMajors().includes(m)), [], `PostgreSQL ${majors.join(', ')} installed`);
+  t.same(majors.filter((m) => !(GOLDEN_MAJORS as readonly number[]).includes(m)), [], 'each has a golden file');
 });
+
+const runs = new Map<number, MatrixRun>();
+const tests = majors
+  .filter((major) => availableMajors().includes(major))
+  .map((major) =>
+    t.test(`PostgreSQL ${major}`, { buffered: true }, async (t) => {
+      const run = await runMajor(t, major);
+      runs.set(major, run);
+      if (UPDATE && !t.passing()) {
+        t.fail(`${majorGoldenPath(major)} not written: this run failed`);
+      } else if (UPDATE) {
+        writeMajorGolden(run.golden);
+        t.pass(`${majorGoldenPath(major)} written: ${run.golden.families.length} families`);
+      } else {
+        checkAgainstGolden(t, run);
+      }
+      promtoolClean(t, run.text, `PostgreSQL ${major}`);
+    }),
+  );
+
+if (majors.includes(17) && availableMajors().includes(17)) {
+  const majorTests = [...tests];
+  tests.push(
+    t.test('PostgreSQL 17 with pg_stat_statements 1.10', { buffered: true }, async (t) => {
+      const old = await runMajor(t, 17, '1.10');
+      // Against the file, or against this run's 17 while the file is being rewritten.
+      await Promise.all(majorTests);
+      const on17 = UPDATE ? runs.get(17)?.golden : readMajorGolden(17);
+      const seen = new Set(old.golden.families.map((f) => f.name));
+      const missing = on17?.families.map((f) => f.name).filter((n) => !seen.has(n));
+      t.same(missing, [], '17 with pg_stat_statements 1.10 exports every family of 17');
+      t.same(old.golden.collectors, on17?.collectors, 'and runs the same collectors');
+    }),
+  );
+}
+await Promise.all(tests);
