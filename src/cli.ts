@@ -1,9 +1,13 @@
 // The process: config → logger → pool → poller → app → listen; SIGTERM/SIGINT close everything.
 // Started by main.ts, after the runtime is tuned.
 import closeWithGrace from 'close-with-grace';
+import { answerCommandLine } from './cli-flags.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createPgvigil } from './pgvigil.js';
+
+const answered = answerCommandLine(process.argv.slice(2), process.stdout, process.stderr);
+if (answered !== undefined) process.exit(answered);
 
 let config;
 try {
