@@ -3,12 +3,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import t from 'tap';
 import { GOLDEN_PATH, type GoldenFamily } from '../src/dev/update-readme.js';
+import { DEFAULT_MAJOR } from '../src/dev/local-cluster.js';
 import { emittedFamilies } from './helpers/emitted-families.js';
+import { GOLDEN_MAJORS, readMajorGolden } from './helpers/golden-majors.js';
 
 // The golden list: every family pgvigil exports — from a real primary, a streaming standby,
 // PgBouncer and an instrumented client pool (helpers/emitted-families.ts) — with TYPE, HELP,
 // label names, owning collector and where it shows. A change to any of them must be deliberate:
-//   UPDATE_GOLDEN=1 npx tap test/golden.test.ts && npm run docs
+//   npm run golden && npm run docs
+// (npm run golden also rewrites the per-major files, test/golden/pg<major>.json, from
+// test/version-matrix.test.ts).
 // The README's metric reference and the mixin lint (alerts/, dashboards/) are built on this file.
 // Label names are compared as "seen ⊆ golden": a family whose condition did not occur in a run
 // (no autovacuum yet, say) has fewer labelled samples, never different ones.
@@ -59,5 +63,19 @@ t.test('exported families match test/golden/families.json and pass promtool', as
     }
     t.equal(`${promtool.stdout}${promtool.stderr}`, '', 'promtool check metrics prints nothing');
     t.equal(promtool.status, 0);
+  }
+});
+
+t.test('the per-major golden files agree with families.json', async (t) => {
+  const golden = new Map((JSON.parse(readFileSync(GOLDEN_PATH, 'utf8')) as GoldenFamily[]).map((f) => [f.name, f]));
+  for (const major of GOLDEN_MAJORS) {
+    const families = readMajorGolden(major)?.families ?? [];
+    t.ok(families.length > 0, `test/golden/pg${major}.json lists families`);
+    const typeClash = families.filter((f) => golden.has(f.name) && golden.get(f.name)!.type !== f.type);
+    t.same(typeClash.map((f) => f.name), [], `pg${major}.json: every type as in families.json`);
+    // families.json is made on the default major: that major's families are all in it.
+    if (major === DEFAULT_MAJOR) {
+      t.same(families.filter((f) => !golden.has(f.name)).map((f) => f.name), [], `pg${major}.json ⊆ families.json`);
+    }
   }
 });

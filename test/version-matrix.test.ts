@@ -67,6 +67,12 @@ async function runMajor(t: Test, major: number, extensionVersion?: string): Prom
   t.equal(m.value('pgvigil_duplicate_series_dropped_total'), 0, 'no duplicate series');
 
   const labels = new Map<string, Set<string>>([...m.types.keys()].map((name) => [name, new Set<string>()]));
+  // pgvigil's own metrics declare their label names: a family without samples yet (no overlap,
+  // no error) still has them. Other families' labels are the ones their samples carry.
+  for (const metric of exporter.pgvigil.metrics.registry.getMetricsAsArray()) {
+    const declared = (metric as unknown as { name: string; labelNames?: string[] });
+    for (const l of declared.labelNames ?? []) labels.get(declared.name)?.add(l);
+  }
   for (const sample of m.samples) {
     const family = labels.get(sample.name) ?? labels.get(sample.name.replace(/_(bucket|sum|count)$/, ''));
     for (const l of Object.keys(sample.labels)) if (l !== 'le') family?.add(l);

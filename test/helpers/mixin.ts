@@ -67,6 +67,8 @@ export interface PanelQuery {
   readonly expr: string;
   /** Documented reason the query may return nothing on a plain primary (standby, PgBouncer). */
   readonly needs: string | undefined;
+  /** Grafana's series name template, e.g. `{{datname}} {{state}}`. */
+  readonly legend: string | undefined;
 }
 
 /** Panels say what they need in their description: "Needs: a standby." / "Needs: PgBouncer." */
@@ -77,7 +79,9 @@ export function panelNeeds(panel: any): string | undefined {
 export function dashboardQueries(): PanelQuery[] {
   return dashboards().flatMap(({ json }) =>
     panelsOf(json).flatMap((p) =>
-      (p.targets ?? []).map((t: any) => ({ dashboard: json.uid, panel: p.title, refId: t.refId, expr: t.expr, needs: panelNeeds(p) })),
+      (p.targets ?? []).map((t: any) => ({
+        dashboard: json.uid, panel: p.title, refId: t.refId, expr: t.expr, needs: panelNeeds(p), legend: t.legendFormat,
+      })),
     ),
   );
 }
@@ -134,6 +138,32 @@ export function selectorLabels(expr: string): { name: string; labels: string[] }
     out.push({ name: m[1]!, labels });
   }
   return out;
+}
+
+/**
+ * Label names an expression groups or matches by: `by (...)`, `without (...)`, `on (...)`,
+ * `ignoring (...)` and the labels `group_left (...)` / `group_right (...)` copy over. A label
+ * renamed in the exporter leaves these silently empty or wrong, as a selector would.
+ */
+export function groupingLabels(expr: string): string[] {
+  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+  const labels = new Set<string>();
+  for (const m of noStrings.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)) {
+    for (const l of m[1]!.split(',')) if (l.trim() !== '') labels.add(l.trim());
+  }
+  return [...labels];
+}
+
+/** Labels an expression makes itself: the destination of label_replace() and label_join(). */
+export function createdLabels(expr: string): string[] {
+  return [...expr.matchAll(/\blabel_(?:replace|join)\s*\([\s\S]*?,\s*"([a-zA-Z_][a-zA-Z0-9_]*)"/g)].map((m) => m[1]!);
+}
+
+/** Labels a template prints: Grafana legends `{{datname}}`, alert annotations `{{ $labels.datname }}`. */
+export function templateLabels(template: string): string[] {
+  return [...template.matchAll(/\{\{\s*(?:\$labels\.)?([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)]
+    .map((m) => m[1]!)
+    .filter((l) => !['end', 'else'].includes(l));
 }
 
 /** Family a sample name belongs to: histogram series carry _bucket/_sum/_count. */

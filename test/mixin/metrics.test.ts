@@ -2,19 +2,26 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
 import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-readme.js';
-import { allRules, dashboardQueries, familyOf, metricNames, repoRoot, selectorLabels, variableQueries } from '../helpers/mixin.js';
+import { familiesOfAllMajors } from '../helpers/golden-majors.js';
+import {
+  allRules, createdLabels, dashboardQueries, familyOf, groupingLabels, metricNames, repoRoot, selectorLabels,
+  templateLabels,
+  variableQueries,
+} from '../helpers/mixin.js';
 
 // No alert or panel may read a metric pgvigil does not emit (FIELD-NOTES #12, #15). The list of
 // emitted families is the golden file, which test/golden.test.ts proves equal to what a real
 // primary, standby, PgBouncer and instrumented client pool emit (helpers/emitted-families.ts).
 
+// families.json holds every place a family shows on the default major; the per-major files
+// (test/golden/pg<major>.json) add the families and labels of the other majors.
 function goldenFamilies() {
   const golden = JSON.parse(readFileSync(GOLDEN_PATH, 'utf8')) as GoldenFamily[];
-  return {
-    types: new Map(golden.map((f) => [f.name, f.type])),
-    labels: new Map(golden.map((f) => [f.name, new Set(f.labels)])),
-    pgbouncer: golden.some((f) => f.collector === 'pgbouncer'),
-  };
+  const majors = familiesOfAllMajors();
+  const types = new Map([...majors.types, ...golden.map((f) => [f.name, f.type] as const)]);
+  const labels = new Map(majors.labels);
+  for (const f of golden) labels.set(f.name, new Set([...(labels.get(f.name) ?? []), ...f.labels]));
+  return { types, labels, pgbouncer: golden.some((f) => f.collector === 'pgbouncer') };
 }
 
 // Series that exist in Prometheus without any exporter: the alert state Prometheus records.
@@ -29,11 +36,21 @@ const PGBOUNCER_SOURCE = join(repoRoot, 'src/collectors/pgbouncer.ts');
 interface Use {
   readonly where: string;
   readonly expr: string;
+  /** Templates printing labels of the result: a panel's legend, an alert's annotations. */
+  readonly templates?: string[];
 }
 
 function uses(): Use[] {
-  const fromRules = allRules().map((r) => ({ where: `${basename(r.file)} ${r.alert ?? r.record}`, expr: r.expr }));
-  const fromPanels = dashboardQueries().map((q) => ({ where: `${q.dashboard} "${q.panel}" ${q.refId}`, expr: q.expr }));
+  const fromRules = allRules().map((r) => ({
+    where: `${basename(r.file)} ${r.alert ?? r.record}`,
+    expr: r.expr,
+    templates: Object.values(r.annotations ?? {}),
+  }));
+  const fromPanels = dashboardQueries().map((q) => ({
+    where: `${q.dashboard} "${q.panel}" ${q.refId}`,
+    expr: q.expr,
+    templates: q.legend === undefined ? [] : [q.legend],
+  }));
   const fromVariables = variableQueries().map((v) => ({ where: `${v.dashboard} variable ${v.name}`, expr: v.expr }));
   return [...fromRules, ...fromPanels, ...fromVariables];
 }
@@ -74,6 +91,55 @@ t.test('every metric in alerts/ and dashboards/ is one pgvigil emits', async (t)
   // The check must be able to fail: a misspelt name is caught.
   t.equal(familyOf('pg_stat_activity_connection', emitted.types), undefined);
   t.equal(familyOf('pg_statement_class_duration_seconds_bucket', emitted.types), 'pg_statement_class_duration_seconds');
+});
+
+t.test('every label alerts and dashboards group, match or print by is on a family they read', async (t) => {
+  const emitted = goldenFamilies();
+  const rules = allRules();
+  // Labels a recorded series can carry: those of the families its expression reads.
+  const recorded = new Map<string, Set<string>>();
+  const labelsRead = (expr: string): Set<string> => {
+    const found = new Set<string>([...TARGET_LABELS, ...createdLabels(expr)]);
+    for (const name of metricNames(expr)) {
+      const family = familyOf(name, emitted.types);
+      for (const l of (family === undefined ? recorded.get(name) : emitted.labels.get(family)) ?? []) found.add(l);
+      if (family !== undefined && name.endsWith('_bucket')) found.add('le');
+    }
+    return found;
+  };
+  for (const r of rules) if (r.record !== undefined) recorded.set(r.record, labelsRead(r.expr));
+  // ALERTS, the series Prometheus records for alerts: each alert's labels and those of its result.
+  const alertLabels = new Set(['alertname', 'alertstate']);
+  for (const r of rules) {
+    if (r.alert === undefined) continue;
+    for (const l of [...labelsRead(r.expr), ...Object.keys(r.labels ?? {})]) alertLabels.add(l);
+  }
+  recorded.set('ALERTS', alertLabels);
+
+  let checked = 0;
+  for (const use of uses()) {
+    const available = labelsRead(use.expr);
+    const used = [...groupingLabels(use.expr), ...(use.templates ?? []).flatMap(templateLabels)];
+    for (const label of new Set(used)) {
+      checked++;
+      t.ok(available.has(label), `${use.where}: ${label} is a label of what it reads`);
+    }
+  }
+  t.ok(checked > 100, `${checked} grouping, matching and template labels checked`);
+  // The check must be able to fail: a label no family has is caught.
+  t.notOk(labelsRead('sum by (datname) (pg_stat_database_xact_commit_total)').has('relname'));
+});
+
+t.test('the label extractors', async (t) => {
+  t.same(
+    groupingLabels('sum by (job, instance) (a) / on (job) group_left (class) b{x="by (nope)"} unless ignoring(le) c').sort(),
+    ['class', 'instance', 'job', 'le'],
+  );
+  t.same(groupingLabels('sum without (instance) (x) * on () group_left () y'), ['instance']);
+  t.same(createdLabels('label_replace(x, "p95", "$1", "a", "(.*)")'), ['p95']);
+  t.same(templateLabels('{{ $labels.datname }} on {{ $labels.instance }}: {{ $value | humanize }} {{datname}}'), [
+    'datname', 'instance', 'datname',
+  ]);
 });
 
 t.test('the metric-name extractor', async (t) => {
