@@ -86,7 +86,10 @@ t.test('PGVIGIL_MAX_TABLES / PGVIGIL_MAX_INDEXES on a real database', async (t) 
 
   // Compared while no backend's statistics flush lands between the view and the poll.
   const { polled, view: db } = await steadyRead(
-    async () => (await pg.sql<{ hit: number }>(`SELECT sum(idx_blks_hit)::float8 AS hit FROM pg_statio_user_indexes`, undefined, 'many'))[0]!,
+    async () => {
+      const sql = 'SELECT sum(idx_blks_hit)::float8 AS hit FROM pg_statio_user_indexes';
+      return (await pg.sql<{ hit: number }>(sql, undefined, 'many'))[0]!;
+    },
     () => exporter.poll('indexes'),
   );
   const hit = polled.value('pg_statio_user_indexes_database_idx_blks_hit_total', L);

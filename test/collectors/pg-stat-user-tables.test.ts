@@ -74,7 +74,8 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
   // Block hits of the index are a separate statistics entry from the table's, which a backend may
   // flush in a later round than the table's counters waited for above: wait for them too.
   await pollUntil('heap and index blocks hit', (m) =>
-    m.value('pg_statio_user_tables_heap_blocks_hit_total', L)! > 0 && m.value('pg_statio_user_tables_idx_blocks_hit_total', L)! > 0);
+    m.value('pg_statio_user_tables_heap_blocks_hit_total', L)! > 0 &&
+    m.value('pg_statio_user_tables_idx_blocks_hit_total', L)! > 0);
   t.pass('heap blocks hit and index blocks hit (CREATE INDEX, inserts)');
 
   // Transaction-ID age: ten transactions later, ten more.

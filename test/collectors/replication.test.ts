@@ -63,7 +63,8 @@ for (const major of majors) {
     // nothing in flight rather than assume one.
     await eventually(async () => {
       s = await onStandby.poll('recovery');
-      return (s.value('pg_replication_last_replay_seconds') ?? 0) > 1.5 && s.value('pg_replication_replay_lag_bytes') === 0;
+      const idle = (s.value('pg_replication_last_replay_seconds') ?? 0) > 1.5;
+      return idle && s.value('pg_replication_replay_lag_bytes') === 0;
     }, 10_000, 'no transaction replayed for 1.5 s, nothing left to replay');
     t.equal(s.value('pg_replication_lag_seconds'), 0, 'no false lag on an idle primary');
 

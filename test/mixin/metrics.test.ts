@@ -132,7 +132,8 @@ t.test('every label alerts and dashboards group, match or print by is on a famil
 
 t.test('the label extractors', async (t) => {
   t.same(
-    groupingLabels('sum by (job, instance) (a) / on (job) group_left (class) b{x="by (nope)"} unless ignoring(le) c').sort(),
+    groupingLabels('sum by (job, instance) (a) / on (job) group_left (class) b{x="by (no)"} unless ignoring(le) c')
+      .sort(),
     ['class', 'instance', 'job', 'le'],
   );
   t.same(groupingLabels('sum without (instance) (x) * on () group_left () y'), ['instance']);
