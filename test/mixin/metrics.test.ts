@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
-import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-readme.js';
+import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-docs.js';
 import { allRules, dashboardQueries, familyOf, metricNames, repoRoot, selectorLabels, variableQueries } from '../helpers/mixin.js';
 
 // No alert or panel may read a metric pgvigil does not emit (FIELD-NOTES #12, #15). The list of
