@@ -267,7 +267,7 @@ const STATEMENT_KEY = 'datname, usename, queryid';
 // Joining the text info also filters by class: statements of other classes have no info to match.
 const withText = (expr) =>
   `${expr} * on (${STATEMENT_KEY}) group_left (class, query) max by (${STATEMENT_KEY}, class, query) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
-const perStatement = (family) => `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[$__range]))`;
+const perStatement = (family, range = '$__range') => `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[${range}]))`;
 
 const queries = dashboard({
   uid: 'pgvigil-queries',
@@ -532,12 +532,11 @@ const APP = 'class=~"$class"';
 
 // Calls of each top statement in scrape intervals whose mean was over the class objective: the
 // statement's share of the slow calls, at the resolution pg_stat_statements gives (a mean per poll).
-const statementMean = `(sum by (${STATEMENT_KEY}) (increase(pg_stat_statements_seconds_total{${D}, queryid!="other"}[${RATE}]))` +
-  ` / sum by (${STATEMENT_KEY}) (increase(pg_stat_statements_calls_total{${D}, queryid!="other"}[${RATE}])))`;
+const statementMean = `(${perStatement('pg_stat_statements_seconds_total', RATE)} / ${perStatement('pg_stat_statements_calls_total', RATE)})`;
 const statementClass = `max by (${STATEMENT_KEY}, class) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
 const slowIntervals = `(${statementMean} * on (${STATEMENT_KEY}) group_left (class) ${statementClass})` +
   ` > on (class) group_left () max by (class) (pg_statement_class_objective_seconds{${S}})`;
-const callsOverObjective = `sum by (${STATEMENT_KEY}) (sum_over_time((sum by (${STATEMENT_KEY}) (increase(pg_stat_statements_calls_total{${D}, queryid!="other"}[${RATE}]))` +
+const callsOverObjective = `sum by (${STATEMENT_KEY}) (sum_over_time((${perStatement('pg_stat_statements_calls_total', RATE)}` +
   ` and on (${STATEMENT_KEY}) ${slowIntervals})[$__range:${RATE}]))`;
 
 const slo = dashboard({

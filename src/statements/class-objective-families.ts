@@ -42,7 +42,8 @@ export function leSpellings(bound: number): string[] {
 export function classObjectiveFamilies(classes: readonly QueryClass[], bounds: readonly number[]): Family[] {
   for (const c of classes) {
     if (!bounds.includes(c.objectiveSeconds)) {
-      throw new Error(`query class ${c.name}: objective ${c.objectiveSeconds} s is not a bucket bound of the class histograms`);
+      const what = `objective ${c.objectiveSeconds} s is not a bucket bound of the class histograms`;
+      throw new Error(`query class ${c.name}: ${what}`);
     }
   }
   return [
@@ -53,14 +54,17 @@ export function classObjectiveFamilies(classes: readonly QueryClass[], bounds: r
     ),
     gauge(
       'pg_statement_class_target_ratio',
-      'Share of calls of each query class that must finish within its objective (the SLO; 1 - target is the error budget).',
+      'Share of calls of each query class that must finish within its objective ' +
+        '(the SLO; 1 - target is the error budget).',
       classes.map((c) => ({ labels: { class: c.name }, value: c.target })),
     ),
     gauge(
       'pg_statement_class_objective_info',
-      'The le of the class histograms\' bucket at each query class\'s objective, once per spelling Prometheus may store ' +
-        '(as exposed, and the float form Prometheus 3 gives bucket bounds) (value 1).',
-      classes.flatMap((c) => leSpellings(c.objectiveSeconds).map((le) => ({ labels: { class: c.name, le }, value: 1 }))),
+      'The le of the class histograms\' bucket at each query class\'s objective, once per spelling ' +
+        'Prometheus may store (as exposed, and the float form Prometheus 3 gives bucket bounds) (value 1).',
+      classes.flatMap((c) =>
+        leSpellings(c.objectiveSeconds).map((le) => ({ labels: { class: c.name, le }, value: 1 })),
+      ),
     ),
   ];
 }

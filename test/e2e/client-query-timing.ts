@@ -11,7 +11,14 @@ import { bucketBounds } from '../../src/statements/histogram.js';
 /** Times every `pool.query(text, values)` into a histogram per query class. */
 export function timeQueries(
   pool: pg.Pool,
-  options: { registry: client.Registry; classes: readonly QueryClass[]; applicationName: string; pool: string; datname: string; usename: string },
+  options: {
+    registry: client.Registry;
+    classes: readonly QueryClass[];
+    applicationName: string;
+    pool: string;
+    datname: string;
+    usename: string;
+  },
 ): void {
   const histogram = new client.Histogram({
     name: 'pgvigil_client_query_duration_seconds',
@@ -23,7 +30,8 @@ export function timeQueries(
   });
   const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
   (pool as unknown as { query: typeof query }).query = async (text: string, values?: unknown[]) => {
-    const cls = classify(options.classes, { text, datname: options.datname, usename: options.usename })?.name ?? OTHER_CLASS;
+    const identity = { text, datname: options.datname, usename: options.usename };
+    const cls = classify(options.classes, identity)?.name ?? OTHER_CLASS;
     const end = histogram.startTimer({ application_name: options.applicationName, pool: options.pool, class: cls });
     try {
       return await query(text, values);

@@ -34,7 +34,9 @@ const SCALED_SECONDS_PER_UNIT: Record<string, number> = { m: 1, h: 60, d: 1440 }
 
 /** [5m] → [5s], [6h] → [360s], [1d] → [1440s]: time scaled by 1/60. */
 export function scaleRanges(expr: string): string {
-  return expr.replace(/\[(\d+)([mhd])\]/g, (_m, n: string, unit: string) => `[${Number(n) * SCALED_SECONDS_PER_UNIT[unit]!}s]`);
+  return expr.replace(/\[(\d+)([mhd])\]/g, (_m, n: string, unit: string) => {
+    return `[${Number(n) * SCALED_SECONDS_PER_UNIT[unit]!}s]`;
+  });
 }
 
 export function e2eRuleFiles(): Record<string, string> {
@@ -45,8 +47,10 @@ export function e2eRuleFiles(): Record<string, string> {
     for (const group of doc.groups) {
       for (const rule of group.rules) {
         if (rule.for !== undefined) rule.for = E2E_FOR;
-        rule.expr = scaled ? scaleRanges(String(rule.expr)) : String(rule.expr).replace(/\[\d+[mhd]\]/g, `[${E2E_RANGE}]`);
-        const threshold = rule.record === 'pgvigil:alert_threshold' ? E2E_THRESHOLDS[rule.labels?.threshold] : undefined;
+        const expr = String(rule.expr);
+        rule.expr = scaled ? scaleRanges(expr) : expr.replace(/\[\d+[mhd]\]/g, `[${E2E_RANGE}]`);
+        const threshold =
+          rule.record === 'pgvigil:alert_threshold' ? E2E_THRESHOLDS[rule.labels?.threshold] : undefined;
         if (threshold !== undefined) rule.expr = `vector(${threshold})`;
       }
     }

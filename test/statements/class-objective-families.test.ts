@@ -1,6 +1,10 @@
 import t from 'tap';
 import { renderFamilyText } from '../../src/exposition-render.js';
-import { classObjectiveFamilies, leSpellings, prometheusFloatLabel } from '../../src/statements/class-objective-families.js';
+import {
+  classObjectiveFamilies,
+  leSpellings,
+  prometheusFloatLabel,
+} from '../../src/statements/class-objective-families.js';
 import { parseQueryClasses } from '../../src/statements/classes.js';
 import { bucketBounds } from '../../src/statements/histogram.js';
 
@@ -61,7 +65,13 @@ t.test('objective, target and the bucket at the objective, per class', async (t)
   ]);
   // Each class's exposed spelling is the le of a bucket of the class histogram as rendered.
   const histogram = renderFamilyText(
-    { type: 'histogram', name: 'h', help: 'h', bounds, samples: [{ labels: {}, buckets: bounds.map(() => 0), sum: 0, count: 0 }] },
+    {
+      type: 'histogram',
+      name: 'h',
+      help: 'h',
+      bounds,
+      samples: [{ labels: {}, buckets: bounds.map(() => 0), sum: 0, count: 0 }],
+    },
     'prometheus',
   );
   for (const le of ['0.05', '1']) t.match(histogram, `h_bucket{le="${le}"} 0`, `the histogram has le="${le}"`);
