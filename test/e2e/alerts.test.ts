@@ -87,7 +87,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     classesFile,
     [
       'classes:',
-      // One slow call every 20 s: below the SLO alerts' minimum traffic, but always some calls
+      // One slow call every 5 s: below the SLO alerts' minimum traffic, but always some calls
       // over the objective for the SLO board's "statements by calls over the objective".
       '  - name: report',
       '    objective_seconds: 0.05',
@@ -181,7 +181,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     await bouncerPool?.query('SELECT customer FROM orders WHERE id = $1', [i % 5000]);
   });
   t.teardown(() => workload.stop());
-  const reports = setInterval(() => void appPool.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined), 20_000);
+  const reports = setInterval(() => void appPool.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined), 5_000);
   t.teardown(() => clearInterval(reports));
 
   const seen: string[] = [];
