@@ -181,7 +181,11 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     await bouncerPool?.query('SELECT customer FROM orders WHERE id = $1', [i % 5000]);
   });
   t.teardown(() => workload.stop());
-  const reports = setInterval(() => void appPool.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined), 5_000);
+  // On a connection of its own, held all along: a pool opening and closing one would free and take
+  // slots while the connections-exhausted fault holds every other one.
+  const reporter = await primary.client('shop', { application_name: 'e2e-report' });
+  reporter.on('error', () => undefined); // PostgreSQL is stopped near the end
+  const reports = setInterval(() => void reporter.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined), 5_000);
   t.teardown(() => clearInterval(reports));
 
   const seen: string[] = [];
