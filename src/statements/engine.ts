@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { counter, gauge, type Family, type HistogramFamily, type Labels, type ValueSample } from '../exposition.js';
-import { classify, OTHER_CLASS, type QueryClass } from './classes.js';
+import { classify, OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import {
   addCounters,
   diffSnapshots,
