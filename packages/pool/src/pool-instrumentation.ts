@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import { bucketBounds } from './buckets.js';
 import { loadQueryClasses, OTHER_CLASS, type QueryClass } from './classes.js';
+import { FastHistogram } from './fast-histogram.js';
 import { QueryTiming, type ClassSeries, type QueryableClient } from './query-timing.js';
 import { SlowQueryLog, type QueryLogger } from './slow-query-log.js';
 
@@ -90,7 +91,7 @@ interface PoolMetrics {
   readonly acquire: client.Histogram<string>;
   readonly timeouts: client.Counter<string>;
   readonly errors: client.Counter<string>;
-  readonly queryDuration: client.Histogram<string>;
+  readonly queryDuration: FastHistogram;
   readonly queryErrors: client.Counter<string>;
 }
 
@@ -169,15 +170,14 @@ function metricsFor(registry: client.Registry, labelNames: readonly string[], bo
       labelNames: [...names, 'kind'],
       registers,
     }),
-    queryDuration: new client.Histogram({
-      name: 'pgvigil_client_query_duration_seconds',
-      help:
-        'Duration of completed queries as the application saw them (call to result, connection wait excluded), by query class; ' +
+    queryDuration: new FastHistogram(
+      'pgvigil_client_query_duration_seconds',
+      'Duration of completed queries as the application saw them (call to result, connection wait excluded), by query class; ' +
         'failed queries are in pgvigil_client_query_errors_total.',
-      labelNames: [...names, 'class'],
-      buckets: [...bounds],
-      registers,
-    }),
+      [...names, 'class'],
+      bounds,
+      registry,
+    ),
     queryErrors: new client.Counter({
       name: 'pgvigil_client_query_errors_total',
       help: 'Queries that failed, by query class and kind: timeout (statement, lock or client read timeout) or error.',
@@ -239,7 +239,7 @@ export function instrumentPool(pool: InstrumentablePool, options: InstrumentPool
       byClass.set(c.name, {
         name: c.name,
         slowSeconds: c.slow,
-        duration: m.queryDuration.labels(c.labels),
+        duration: m.queryDuration.recorder(c.labels),
         errors: m.queryErrors.labels({ ...c.labels, kind: 'error' }),
         timeouts: m.queryErrors.labels({ ...c.labels, kind: 'timeout' }),
       });
@@ -286,7 +286,6 @@ export function instrumentPool(pool: InstrumentablePool, options: InstrumentPool
   for (const kind of ['connect', 'idle_client']) m.errors.inc({ ...labels, kind }, 0);
   if (timing !== undefined) {
     for (const c of classLabels) {
-      m.queryDuration.zero(c.labels);
       for (const kind of ERROR_KINDS) m.queryErrors.inc({ ...c.labels, kind }, 0);
     }
   }
