@@ -167,6 +167,8 @@ async function realRows(n: number, rounds: number, major: number): Promise<Row[]
     const plainPool = new pg.Pool({ connectionString: cluster.url(), max: 1, application_name: 'bench-plain' });
     const timedPool = new pg.Pool({ connectionString: cluster.url(), max: 1, application_name: 'bench-instrumented' });
     instrumentPool(timedPool, { registry: new client.Registry(), name: 'bench', classesFile: CLASSES });
+    // Shutting the server down at the end ends connections the pools have just let go of.
+    for (const p of [plainPool, timedPool]) p.on('error', () => undefined);
     try {
       const plainClient = await plainPool.connect();
       const timedClient = await timedPool.connect();
