@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { counter, gauge, type Family, type HistogramFamily, type Labels, type ValueSample } from '../exposition.js';
 import { classObjectiveFamilies } from './class-objective-families.js';
-import { classify, OTHER_CLASS, type QueryClass } from './classes.js';
+import { classify, OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import {
   addCounters,
   diffSnapshots,
