@@ -521,7 +521,7 @@ const self = dashboard({
 const C = `${S}, class=~"$class"`;
 const sloClassVar = queryVar('class', 'Query class', `label_values(pg_statement_class_target_ratio{${S}}, class)`);
 const withinObjective = (histogram, selector, range, by) =>
-  `sum by (${by}) (increase(${histogram}_bucket{${selector}}[${range}]) and on (${by === 'class' ? 'job, instance, class' : 'class'}, le) pg_statement_class_objective_info)` +
+  `sum by (${by}) (increase(${histogram}_bucket{${selector}}[${range}]) and on (${by === 'class' ? 'job, instance, class' : 'class'}, le) label_replace(pg_statement_class_objective_info, "le", "$1", "objective_le", "(.*)"))` +
   ` / sum by (${by}) (increase(${histogram}_count{${selector}}[${range}]))`;
 const serverWithin = (range) => withinObjective('pg_statement_class_duration_seconds', C, range, 'class');
 const target = `max by (class) (pg_statement_class_target_ratio{${C}})`;

@@ -1,5 +1,5 @@
 import { formatValue, gauge, type Family } from '../exposition.js';
-import type { QueryClass } from './classes.js';
+import type { QueryClass } from 'pgvigil-pool/classes';
 
 // What a query class promises, as series the SLO rules (alerts/slo.yml) and the SLO board join
 // with the class histograms: the objective, the target share of calls within it, and which
@@ -10,9 +10,11 @@ import type { QueryClass } from './classes.js';
 // Prometheus that stored it. Prometheus 2 keeps `le` as exposed ("1", "0.05"); Prometheus 3
 // rewrites the `le` of classic histogram buckets into its float form at ingestion ("1" becomes
 // "1.0", "0.00005" becomes "5e-05") but leaves the labels of every other series as they are. So
-// pg_statement_class_objective_info carries one series per spelling of the objective's bound:
-// `bucket and on (class, le) pg_statement_class_objective_info` then picks exactly one bucket per
-// class on either version, and never two, because a bucket series has only one spelling.
+// pg_statement_class_objective_info carries one series per spelling of the objective's bound, in
+// the label `objective_le` (only histogram buckets may carry `le`: promtool rejects it elsewhere).
+// `bucket and on (class, le) label_replace(pg_statement_class_objective_info, "le", "$1",
+// "objective_le", "(.*)")` then picks exactly one bucket per class on either version, and never
+// two, because a bucket series has only one spelling.
 
 /** The spelling Prometheus 3 gives a bucket bound: Go's strconv 'g' format, with ".0" on whole numbers. */
 export function prometheusFloatLabel(value: number): string {
@@ -60,10 +62,10 @@ export function classObjectiveFamilies(classes: readonly QueryClass[], bounds: r
     ),
     gauge(
       'pg_statement_class_objective_info',
-      'The le of the class histograms\' bucket at each query class\'s objective, once per spelling ' +
-        'Prometheus may store (as exposed, and the float form Prometheus 3 gives bucket bounds) (value 1).',
+      'The le of the class histograms\' bucket at each query class\'s objective, as objective_le, once per ' +
+        'spelling Prometheus may store (as exposed, and the float form Prometheus 3 gives bucket bounds) (value 1).',
       classes.flatMap((c) =>
-        leSpellings(c.objectiveSeconds).map((le) => ({ labels: { class: c.name, le }, value: 1 })),
+        leSpellings(c.objectiveSeconds).map((le) => ({ labels: { class: c.name, objective_le: le }, value: 1 })),
       ),
     ),
   ];

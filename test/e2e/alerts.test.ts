@@ -10,15 +10,14 @@ import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
-import { instrumentPool } from '../../src/pool-instrumentation.js';
-import { loadQueryClasses } from '../../src/statements/classes.js';
+import { instrumentPool } from 'pgvigil-pool';
+import { loadQueryClasses } from 'pgvigil-pool/classes';
 import { concreteQuery, dashboardQueries, variableQueries } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPrometheusStack } from '../helpers/prometheus-stack.js';
 import { createStandby } from '../helpers/standby.js';
 import { AlertWatch } from './alert-watch.js';
-import { timeQueries } from './client-query-timing.js';
 import { E2E_FOR, E2E_RANGE, e2eRuleFiles } from './e2e-rules.js';
 import {
   coldLookups,
@@ -141,9 +140,8 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   });
   appPool.on('error', () => undefined);
   t.teardown(() => appPool.end());
-  instrumentPool(appPool, { registry, name: 'main' });
   const { classes } = loadQueryClasses(classesFile);
-  timeQueries(appPool, { registry, classes, applicationName: APP, pool: 'main', datname: 'shop', usename: 'app' });
+  instrumentPool(appPool, { registry, name: 'main', classes });
   const appServer = createServer((_req, res) => {
     void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
   });

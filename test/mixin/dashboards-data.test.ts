@@ -6,9 +6,8 @@ import { basename, join } from 'node:path';
 import pg from 'pg';
 import client from 'prom-client';
 import t from 'tap';
-import { instrumentPool } from '../../src/pool-instrumentation.js';
-import { loadQueryClasses } from '../../src/statements/classes.js';
-import { timeQueries } from '../e2e/client-query-timing.js';
+import { instrumentPool } from 'pgvigil-pool';
+import { loadQueryClasses } from 'pgvigil-pool/classes';
 import { loop } from '../e2e/faults.js';
 import { concreteQuery, dashboardQueries, ruleFilePaths, variableQueries } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
@@ -57,10 +56,8 @@ t.test('dashboard queries against Prometheus at a 15 s scrape of pgvigil at defa
   const registry = new client.Registry();
   const pool = new pg.Pool({ connectionString: db.url, application_name: APP, max: 2 });
   t.teardown(() => pool.end());
-  instrumentPool(pool, { registry, name: 'main' });
   const { classes } = loadQueryClasses(classesFile);
-  const user = new URL(db.url).username;
-  timeQueries(pool, { registry, classes, applicationName: APP, pool: 'main', datname: new URL(db.url).pathname.slice(1), usename: user });
+  instrumentPool(pool, { registry, name: 'main', classes });
   const appServer = createServer((_req, res) => {
     void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
   });

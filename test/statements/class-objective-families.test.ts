@@ -5,7 +5,7 @@ import {
   leSpellings,
   prometheusFloatLabel,
 } from '../../src/statements/class-objective-families.js';
-import { parseQueryClasses } from '../../src/statements/classes.js';
+import { parseQueryClasses } from 'pgvigil-pool/classes';
 import { bucketBounds } from '../../src/statements/histogram.js';
 
 // The series the SLO rules join with the class histograms. The `le` spellings are checked
@@ -59,9 +59,9 @@ t.test('objective, target and the bucket at the objective, per class', async (t)
   t.match(text, 'pg_statement_class_target_ratio{class="report"} 0.99\n', 'the default target');
   const info = text.split('\n').filter((l) => l.startsWith('pg_statement_class_objective_info{'));
   t.same(info, [
-    'pg_statement_class_objective_info{class="login",le="0.05"} 1',
-    'pg_statement_class_objective_info{class="report",le="1"} 1',
-    'pg_statement_class_objective_info{class="report",le="1.0"} 1',
+    'pg_statement_class_objective_info{class="login",objective_le="0.05"} 1',
+    'pg_statement_class_objective_info{class="report",objective_le="1"} 1',
+    'pg_statement_class_objective_info{class="report",objective_le="1.0"} 1',
   ]);
   // Each class's exposed spelling is the le of a bucket of the class histogram as rendered.
   const histogram = renderFamilyText(
