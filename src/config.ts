@@ -4,7 +4,7 @@ import envSchema from 'env-schema';
 import type { ErrorObject } from 'ajv';
 import type { ClientConfig } from 'pg';
 import { collectorDefinitions } from './collectors/index.js';
-import { loadQueryClasses, type QueryClass } from './statements/classes.js';
+import { loadQueryClasses, type QueryClass } from 'pgvigil-pool/classes';
 import { checkPgbouncerUrl, parseExpectedPoolSizes } from './pool-settings.js';
 
 // One schema for every variable pgvigil reads. Connection variables keep libpq's names

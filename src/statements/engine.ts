@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { counter, gauge, type Family, type HistogramFamily, type Labels, type ValueSample } from '../exposition.js';
-import { classify, OTHER_CLASS, type QueryClass } from './classes.js';
+import { classObjectiveFamilies } from './class-objective-families.js';
+import { classify, OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import {
   addCounters,
   diffSnapshots,
@@ -436,11 +437,7 @@ export class StatementsEngine {
         'Top-level statement latency per query class (PGVIGIL_QUERY_CLASSES_FILE), built like pg_statement_duration_seconds.',
         this.classDurations,
       ),
-      gauge(
-        'pg_statement_class_objective_seconds',
-        'Latency objective of each query class.',
-        this.settings.classes.map((c) => ({ labels: { class: c.name }, value: c.objectiveSeconds })),
-      ),
+      ...classObjectiveFamilies(this.settings.classes, this.classDurations.bounds),
       gauge('pg_stat_statements_entries', 'Entries currently in pg_stat_statements.', [{ labels: {}, value: entries }]),
       gauge('pg_stat_statements_entries_limit', 'pg_stat_statements.max: entries kept before the least used are deallocated.', [
         { labels: {}, value: input.maxEntries },

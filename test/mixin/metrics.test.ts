@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
-import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-readme.js';
+import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-docs.js';
 import { familiesOfAllMajors } from '../helpers/golden-majors.js';
 import {
   allRules, createdLabels, dashboardQueries, familyOf, groupingLabels, metricNames, repoRoot, selectorLabels,
@@ -9,9 +9,10 @@ import {
   variableQueries,
 } from '../helpers/mixin.js';
 
-// No alert or panel may read a metric pgvigil does not emit (FIELD-NOTES #12, #15). The list of
-// emitted families is the golden file, which test/golden.test.ts proves equal to what a real
-// primary, standby, PgBouncer and instrumented client pool emit (helpers/emitted-families.ts).
+// No alert or panel may read a metric pgvigil does not emit: a rule on a renamed metric never
+// fires and a panel on one stays empty, silently. The list of emitted families is the golden file,
+// which test/golden.test.ts proves equal to what a real primary, standby, PgBouncer and
+// instrumented client pool emit (helpers/emitted-families.ts).
 
 // families.json holds every place a family shows on the default major; the per-major files
 // (test/golden/pg<major>.json) add the families and labels of the other majors.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { classify, parseQueryClasses, tablesTouched } from '../../src/statements/classes.js';
+import { classify, parseQueryClasses, tablesTouched } from 'pgvigil-pool/classes';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 const demo = parseQueryClasses(readFileSync('deploy/examples/query-classes.yaml', 'utf8'), 'query-classes.yaml');
