@@ -31,15 +31,20 @@ export function readMajorGolden(major: number): MajorGolden | undefined {
 }
 
 /**
- * Writes a major's file. Label names are merged with the file's previous ones: a run in which a
- * condition did not occur (no autovacuum yet, say) sees fewer labelled samples, never other ones.
+ * Writes a major's file. Label names are merged with the file's previous ones and with those
+ * families.json gives the same family: a run in which a condition did not occur (no unused index
+ * yet, say) sees fewer labelled samples, never other ones, and families.json is made on a fixture
+ * that sets off every condition.
  */
 export function writeMajorGolden(golden: MajorGolden): void {
   const previous = readMajorGolden(golden.major);
+  const union = JSON.parse(readFileSync(join(repoRoot, 'test', 'golden', 'families.json'), 'utf8')) as MajorFamily[];
   const families = golden.families
     .map((f) => {
-      const old = previous?.families.find((p) => p.name === f.name && p.type === f.type);
-      return { name: f.name, type: f.type, labels: [...new Set([...(old?.labels ?? []), ...f.labels])].sort() };
+      const same = (p: MajorFamily) => p.name === f.name && p.type === f.type;
+      const known = [previous?.families, union].flatMap((list) => list?.find(same) ?? []);
+      const labels = new Set([...known.flatMap((k) => k.labels), ...f.labels]);
+      return { name: f.name, type: f.type, labels: [...labels].sort() };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
   const collectors = Object.fromEntries(Object.entries(golden.collectors).sort(([a], [b]) => a.localeCompare(b)));
