@@ -1,4 +1,4 @@
-import { configSchema } from './config.js';
+import { configSchema } from './pgvigil-config.js';
 
 interface PropertySchema {
   description?: string;

@@ -12,8 +12,8 @@ import { replicationSlots } from './replication-slots.js';
 import { walReceiver } from './wal-receiver.js';
 import { checkpointer } from './checkpointer.js';
 import { bgwriter } from './bgwriter.js';
-import { pgStatIo } from './pg-stat-io.js';
-import { pgStatWal } from './pg-stat-wal.js';
+import { statIo } from './stat-io.js';
+import { statWal } from './stat-wal.js';
 import { archiver } from './archiver.js';
 import { locks } from './locks.js';
 import { pgStatUserTables } from './pg-stat-user-tables.js';
@@ -25,5 +25,5 @@ import type { CollectorDefinition } from './types.js';
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics.
 export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, clientPools, pgbouncer, pgStatDatabase, pgDatabaseSize, pgSettings,
-  wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, pgStatIo, pgStatWal, archiver, locks,
+  wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, statIo, statWal, archiver, locks,
   pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements];

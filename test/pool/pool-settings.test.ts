@@ -1,5 +1,5 @@
 import t from 'tap';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/pgvigil-config.js';
 import { checkPgbouncerUrl, parseExpectedPoolSizes } from '../../src/pool-settings.js';
 
 t.test('PGVIGIL_EXPECTED_POOL_SIZES', async (t) => {
