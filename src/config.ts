@@ -387,3 +387,9 @@ export function describeConnection(connection: Readonly<ClientConfig>): Record<s
   return { host: connection.host ?? 'default', port: connection.port ?? 5432, user: connection.user, database: connection.database };
 }
 
+
+/** Whether the include/exclude patterns of discovery let this database through. */
+export function databaseSelected(config: Pick<Config, 'includeDatabases' | 'excludeDatabases'>, datname: string): boolean {
+  const { includeDatabases: include, excludeDatabases: exclude } = config;
+  return (include === undefined || include.test(datname)) && (exclude === undefined || !exclude.test(datname));
+}

@@ -1,8 +1,8 @@
-import { pgStatActivity } from './pg-stat-activity.js';
+import { activity } from './activity.js';
 import { clientPools } from './client-pools.js';
 import { pgbouncer } from './pgbouncer.js';
-import { pgStatDatabase } from './pg-stat-database.js';
-import { pgDatabaseSize } from './pg-database-size.js';
+import { statDatabase } from './stat-database.js';
+import { databaseSize } from './database-size.js';
 import { pgSettings } from './pg-settings.js';
 import { wal } from './wal.js';
 import { volume } from './volume.js';
@@ -24,6 +24,6 @@ import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics.
-export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, clientPools, pgbouncer, pgStatDatabase, pgDatabaseSize, pgSettings,
+export const collectorDefinitions: readonly CollectorDefinition[] = [activity, clientPools, pgbouncer, statDatabase, databaseSize, pgSettings,
   wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, statIo, statWal, archiver, locks,
   pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements];
