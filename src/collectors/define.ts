@@ -225,6 +225,12 @@ export function mapRows(q: QueryPlan, rows: readonly Record<string, unknown>[], 
   return families;
 }
 
+/** The families of one query's rows, as a poll on any server would map them (for unit tests of pure mappings). */
+export function familiesOf<C extends Columns>(q: QuerySpec<C, never, never>, rows: readonly RowOf<C>[], datname = ''): Family[] {
+  const general = q as unknown as QuerySpec<Columns>;
+  return mapRows({ query: general, sql: undefined, metrics: general.metrics }, rows, datname);
+}
+
 /** Every family name a collector can emit, in order. */
 export function familyNamesOf(spec: CollectorSpec<unknown, unknown>): string[] {
   return spec.queries.flatMap((q) => q.metrics.map((m) => m.name));

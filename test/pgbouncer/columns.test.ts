@@ -3,7 +3,7 @@ import type { Family } from '../../src/exposition.js';
 import { pgbouncerFamilies, PGBOUNCER_FAMILIES } from '../../src/collectors/pgbouncer.js';
 
 // Hand-written SHOW rows as different PgBouncer versions send them: columns are found by name,
-// unknown ones are ignored, missing ones only drop their own sample (FIELD-NOTES #13).
+// unknown ones are ignored, missing ones only drop their own sample.
 
 const sample = (families: Family[], name: string, labels: Record<string, string> = {}) => {
   const f = families.find((x) => x.name === name);
