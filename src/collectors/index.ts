@@ -3,7 +3,7 @@ import { clientPools } from './client-pools.js';
 import { pgbouncer } from './pgbouncer.js';
 import { statDatabase } from './stat-database.js';
 import { databaseSize } from './database-size.js';
-import { pgSettings } from './pg-settings.js';
+import { settings } from './settings.js';
 import { wal } from './wal.js';
 import { volume } from './volume.js';
 import { recovery } from './recovery.js';
@@ -24,6 +24,6 @@ import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics.
-export const collectorDefinitions: readonly CollectorDefinition[] = [activity, clientPools, pgbouncer, statDatabase, databaseSize, pgSettings,
+export const collectorDefinitions: readonly CollectorDefinition[] = [activity, clientPools, pgbouncer, statDatabase, databaseSize, settings,
   wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, statIo, statWal, archiver, locks,
   pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements];
