@@ -16,8 +16,8 @@ import { statIo } from './stat-io.js';
 import { statWal } from './stat-wal.js';
 import { archiver } from './archiver.js';
 import { locks } from './locks.js';
-import { pgStatUserTables } from './pg-stat-user-tables.js';
-import { pgStatUserIndexes } from './pg-stat-user-indexes.js';
+import { tables } from './tables.js';
+import { indexes } from './indexes.js';
 import { indexHealth } from './index-health.js';
 import { pgStatStatements } from './pg-stat-statements.js';
 import type { CollectorDefinition } from './types.js';
@@ -26,4 +26,4 @@ import type { CollectorDefinition } from './types.js';
 // order of families on /metrics.
 export const collectorDefinitions: readonly CollectorDefinition[] = [activity, clientPools, pgbouncer, statDatabase, databaseSize, settings,
   wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, statIo, statWal, archiver, locks,
-  pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements];
+  tables, indexes, indexHealth, pgStatStatements];
