@@ -29,7 +29,12 @@ function unitOf(name: string): Unit | undefined {
   return UNITS.find((u) => base.endsWith(`_${u}`));
 }
 
-function checkMetric(spec: CollectorSpec<unknown, unknown>, q: QuerySpec<Record<string, never>>, m: MetricSpec<Record<string, never>>, fail: (p: string) => never): void {
+function checkMetric(
+  spec: CollectorSpec<unknown, unknown>,
+  q: QuerySpec<Record<string, never>>,
+  m: MetricSpec<Record<string, never>>,
+  fail: (problem: string) => never,
+): void {
   const columns = q.columns as Record<string, string>;
   if (!METRIC_NAME.test(m.name)) fail(`invalid metric name ${JSON.stringify(m.name)}`);
   if (m.help.trim() === '') fail(`${m.name} has no help`);
@@ -40,10 +45,14 @@ function checkMetric(spec: CollectorSpec<unknown, unknown>, q: QuerySpec<Record<
     fail(`${m.name}: unit ${m.unit ?? '(none)'} does not match the name (which says ${unitOf(m.name) ?? 'none'})`);
   }
   const prefixes = spec.subsystems ?? [`pg_${spec.name}`];
-  if (!prefixes.some((p) => m.name === p || m.name.startsWith(`${p}_`))) fail(`${m.name} is outside its subsystems ${prefixes.join(', ')}`);
+  if (!prefixes.some((p) => m.name === p || m.name.startsWith(`${p}_`))) {
+    fail(`${m.name} is outside its subsystems ${prefixes.join(', ')}`);
+  }
   const labels = [...(q.datnameLabel === true ? ['datname'] : []), ...((m.labels ?? []) as string[])];
   if (typeof m.value === 'object') labels.push(m.value.label);
-  for (const label of labels) if (!LABEL_NAME.test(label) || label.startsWith('__')) fail(`${m.name}: invalid label name ${JSON.stringify(label)}`);
+  for (const label of labels) {
+    if (!LABEL_NAME.test(label) || label.startsWith('__')) fail(`${m.name}: invalid label name ${JSON.stringify(label)}`);
+  }
   if (new Set(labels).size !== labels.length) fail(`${m.name}: a label appears twice (${labels.join(', ')})`);
   for (const label of (m.labels ?? []) as string[]) {
     if (columns[label] !== 'text') fail(`${m.name}: label column ${label} is not a text column of the query`);
@@ -91,7 +100,8 @@ function factsGrid(variants: readonly SqlVariant[]): ServerFacts[] {
 
 function describeFacts(f: ServerFacts): string {
   const extensions = [...f.extensions].map(([n, v]) => `${n} ${v}`).join(', ');
-  return `PostgreSQL ${f.major}, superuser ${f.isSuperuser}, pg_monitor ${f.hasPgMonitor}, pg_ls_waldir ${f.canListWalDir}${extensions === '' ? '' : `, ${extensions}`}`;
+  const roles = `superuser ${f.isSuperuser}, pg_monitor ${f.hasPgMonitor}, pg_ls_waldir ${f.canListWalDir}`;
+  return `PostgreSQL ${f.major}, ${roles}${extensions === '' ? '' : `, ${extensions}`}`;
 }
 
 /** Throws CollectorDefinitionError on the first problem found. */
@@ -101,11 +111,13 @@ export function checkCollectorSpec(spec: CollectorSpec<unknown, unknown>): void 
   };
   if (!COLLECTOR_NAME.test(spec.name)) fail('name must be lower_snake_case');
   if (spec.description.trim() === '') fail('description is empty');
-  if (!(spec.defaultIntervalSeconds >= 1 && spec.defaultIntervalSeconds <= 86400)) fail('defaultIntervalSeconds must be 1–86400');
+  const interval = spec.defaultIntervalSeconds;
+  if (!(interval >= 1 && interval <= 86400)) fail('defaultIntervalSeconds must be 1–86400');
   if (spec.queries.length === 0) fail('no queries');
   const defaultPrefix = `pg_${spec.name}`;
-  if (spec.subsystems !== undefined && spec.subsystems.some((s) => s !== defaultPrefix) && (spec.namesReason ?? '').trim() === '') {
-    fail(`family prefixes ${spec.subsystems.join(', ')} differ from ${defaultPrefix}: give namesReason`);
+  const ownPrefixes = spec.subsystems?.some((s) => s !== defaultPrefix) === true;
+  if (ownPrefixes && (spec.namesReason ?? '').trim() === '') {
+    fail(`family prefixes ${spec.subsystems!.join(', ')} differ from ${defaultPrefix}: give namesReason`);
   }
   for (const variable of Object.keys(spec.settings?.variables ?? {})) {
     if (!VARIABLE_NAME.test(variable)) fail(`setting ${variable} must be named PGVIGIL_*`);
@@ -124,7 +136,9 @@ export function checkCollectorSpec(spec: CollectorSpec<unknown, unknown>): void 
       if (q.sql.length === 0) fail(`query ${i + 1} has an empty list of SQL variants`);
       for (const facts of factsGrid(q.sql)) {
         const matching = q.sql.filter((v) => variantApplies(v, facts)).length;
-        if (matching > 1) fail(`query ${i + 1}: ${matching} SQL variants apply to ${describeFacts(facts)}; ranges must not overlap`);
+        if (matching > 1) {
+          fail(`query ${i + 1}: ${matching} SQL variants apply to ${describeFacts(facts)}; ranges must not overlap`);
+        }
       }
     }
     if (Object.keys(q.columns).length === 0) fail(`query ${i + 1} declares no columns`);
@@ -137,7 +151,9 @@ export function checkCollectorSpec(spec: CollectorSpec<unknown, unknown>): void 
 }
 
 /** Across collectors: a family name belongs to one collector only. */
-export function checkCollectorSet(collectors: readonly { readonly name: string; readonly familyNames?: readonly string[] }[]): void {
+export function checkCollectorSet(
+  collectors: readonly { readonly name: string; readonly familyNames?: readonly string[] }[],
+): void {
   const owner = new Map<string, string>();
   const seen = new Set<string>();
   for (const c of collectors) {
@@ -145,7 +161,9 @@ export function checkCollectorSet(collectors: readonly { readonly name: string; 
     seen.add(c.name);
     for (const name of c.familyNames ?? []) {
       const previous = owner.get(name);
-      if (previous !== undefined) throw new CollectorDefinitionError(c.name, `family ${name} is also defined by ${previous}`);
+      if (previous !== undefined) {
+        throw new CollectorDefinitionError(c.name, `family ${name} is also defined by ${previous}`);
+      }
       owner.set(name, c.name);
     }
   }

@@ -16,7 +16,13 @@ import type { CollectContext, Collector, CollectorDefinition, QueryFn } from './
 export type ColumnKind = 'text' | 'float' | 'float?' | 'bool';
 export type Columns = Readonly<Record<string, ColumnKind>>;
 
-type KindType<K> = K extends 'text' ? string : K extends 'float' ? number : K extends 'float?' ? number | null : boolean;
+type KindType<K> = K extends 'text'
+  ? string
+  : K extends 'float'
+    ? number
+    : K extends 'float?'
+      ? number | null
+      : boolean;
 export type RowOf<C extends Columns> = { -readonly [K in keyof C]: KindType<C[K]> };
 type ColumnsOfKind<C extends Columns, Kind> = { [K in keyof C]: C[K] extends Kind ? K : never }[keyof C] & string;
 export type TextColumn<C extends Columns> = ColumnsOfKind<C, 'text'>;
@@ -141,7 +147,9 @@ interface QueryPlan {
   readonly metrics: readonly MetricSpec<Columns>[];
 }
 
-type Plan = { readonly notApplicable: string } | { readonly notApplicable?: undefined; readonly queries: readonly QueryPlan[] };
+type Plan =
+  | { readonly notApplicable: string }
+  | { readonly notApplicable?: undefined; readonly queries: readonly QueryPlan[] };
 
 /** The plan for one server: which SQL variant of each query, which families; or why none. */
 function planFor(spec: CollectorSpec<unknown, unknown>, facts: ServerFacts): Plan {
@@ -154,7 +162,8 @@ function planFor(spec: CollectorSpec<unknown, unknown>, facts: ServerFacts): Pla
       const variant = q.sql.find((v) => variantApplies(v, facts));
       if (variant === undefined) {
         const servers = q.sql.map((v) => describeRange(v.server)).join(', ');
-        return { notApplicable: `query ${i + 1} has no variant for PostgreSQL ${facts.major} (variants for: ${servers})` };
+        const reason = `query ${i + 1} has no variant for PostgreSQL ${facts.major} (variants for: ${servers})`;
+        return { notApplicable: reason };
       }
       sql = variant.sql;
     }
@@ -178,8 +187,13 @@ export function checkRowShape(collector: string, columns: Columns, row: Record<s
   for (const [column, kind] of Object.entries(columns)) {
     const v = row[column];
     const ok =
-      kind === 'text' ? typeof v === 'string' : kind === 'bool' ? typeof v === 'boolean' : typeof v === 'number' || (kind === 'float?' && v === null);
-    if (!ok) throw new Error(`collector ${collector}: column ${column} should be ${kind}, the query returned ${v === null ? 'null' : typeof v}`);
+      kind === 'text'
+        ? typeof v === 'string'
+        : kind === 'bool'
+          ? typeof v === 'boolean'
+          : typeof v === 'number' || (kind === 'float?' && v === null);
+    const got = v === null ? 'null' : typeof v;
+    if (!ok) throw new Error(`collector ${collector}: column ${column} should be ${kind}, the query returned ${got}`);
   }
 }
 
@@ -226,7 +240,11 @@ export function mapRows(q: QueryPlan, rows: readonly Record<string, unknown>[], 
 }
 
 /** The families of one query's rows, as a poll on any server would map them (for unit tests of pure mappings). */
-export function familiesOf<C extends Columns>(q: QuerySpec<C, never, never>, rows: readonly RowOf<C>[], datname = ''): Family[] {
+export function familiesOf<C extends Columns>(
+  q: QuerySpec<C, never, never>,
+  rows: readonly RowOf<C>[],
+  datname = '',
+): Family[] {
   const general = q as unknown as QuerySpec<Columns>;
   return mapRows({ query: general, sql: undefined, metrics: general.metrics }, rows, datname);
 }
@@ -245,7 +263,8 @@ export function defineCollector<Settings = Record<string, never>, State = undefi
 ): DefinedCollector<Settings, State> {
   const general = spec as unknown as CollectorSpec<unknown, unknown>;
   checkCollectorSpec(general);
-  const needsFacts = spec.needsPostgres !== false && (spec.notApplicable !== undefined || spec.queries.some((q) => q.sql !== undefined || q.metrics.some((m) => m.server !== undefined)));
+  const plansFromFacts = spec.queries.some((q) => q.sql !== undefined || q.metrics.some((m) => m.server !== undefined));
+  const needsFacts = spec.needsPostgres !== false && (spec.notApplicable !== undefined || plansFromFacts);
   const fixed = needsFacts ? undefined : staticPlan(general);
   const settingsOf = (config: Config): Settings =>
     (config.collectorSettings.get(spec.name) ?? spec.settings?.resolve({}, {}, []) ?? {}) as Settings;
@@ -266,7 +285,9 @@ export function defineCollector<Settings = Record<string, never>, State = undefi
           },
         }
       : {}),
-    ...(spec.unconfigured !== undefined ? { unconfigured: (config: Config) => spec.unconfigured!(settingsOf(config)) } : {}),
+    ...(spec.unconfigured !== undefined
+      ? { unconfigured: (config: Config) => spec.unconfigured!(settingsOf(config)) }
+      : {}),
     create(config: Config, log: Logger): Collector {
       const settings = settingsOf(config);
       const state = (spec.state?.(settings, config, log) ?? undefined) as State;
@@ -286,12 +307,15 @@ export function defineCollector<Settings = Record<string, never>, State = undefi
         families: definition.familyNames,
         async collect(ctx: CollectContext): Promise<Family[]> {
           const plan = planOf(ctx);
-          if (plan.notApplicable !== undefined) throw new Error(`collector ${spec.name} is not applicable: ${plan.notApplicable}`);
+          if (plan.notApplicable !== undefined) {
+            throw new Error(`collector ${spec.name} is not applicable: ${plan.notApplicable}`);
+          }
           const input: RunInput<Settings, State> = { query: ctx.query, ctx, settings, state, config };
           const families: Family[] = [];
           for (const q of plan.queries) {
             const run = q.query.run as QuerySpec<Columns, Settings, State>['run'];
-            const rows = (run !== undefined ? await run(input, q.sql) : await ctx.query(q.sql!)) as Record<string, unknown>[];
+            const read = run !== undefined ? await run(input, q.sql) : await ctx.query(q.sql!);
+            const rows = read as Record<string, unknown>[];
             checkRowShape(spec.name, q.query.columns, rows[0]);
             families.push(...mapRows(q, rows, ctx.datname));
           }

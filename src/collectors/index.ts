@@ -20,10 +20,34 @@ import { tables } from './tables.js';
 import { indexes } from './indexes.js';
 import { indexHealth } from './index-health.js';
 import { pgStatStatements } from './pg-stat-statements.js';
+import { checkCollectorSet } from './check-definition.js';
 import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
-// order of families on /metrics.
-export const collectorDefinitions: readonly CollectorDefinition[] = [activity, clientPools, pgbouncer, statDatabase, databaseSize, settings,
-  wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, statIo, statWal, archiver, locks,
-  tables, indexes, indexHealth, pgStatStatements];
+// order of families on /metrics. Checked here, at start-up: one name and one family, one owner.
+export const collectorDefinitions: readonly CollectorDefinition[] = [
+  activity,
+  clientPools,
+  pgbouncer,
+  statDatabase,
+  databaseSize,
+  settings,
+  wal,
+  volume,
+  recovery,
+  replication,
+  replicationSlots,
+  walReceiver,
+  checkpointer,
+  bgwriter,
+  statIo,
+  statWal,
+  archiver,
+  locks,
+  tables,
+  indexes,
+  indexHealth,
+  pgStatStatements,
+];
+
+checkCollectorSet(collectorDefinitions);

@@ -11,7 +11,8 @@ export const PRIVILEGES: Readonly<Record<Privilege, (facts: ServerFacts) => bool
 };
 
 export function inRange(major: number, range: MajorRange | undefined): boolean {
-  return range === undefined || ((range.from === undefined || major >= range.from) && (range.before === undefined || major < range.before));
+  if (range === undefined) return true;
+  return (range.from === undefined || major >= range.from) && (range.before === undefined || major < range.before);
 }
 
 export function variantApplies(v: SqlVariant, facts: ServerFacts): boolean {
