@@ -1,4 +1,4 @@
-import { configSchema } from './config.js';
+import { configSchema } from './pgvigil-config.js';
 import { packageVersion } from './version.js';
 
 // pgvigil takes its settings from the environment only (a sidecar's natural interface); the

@@ -2,7 +2,7 @@
 // Started by main.ts, after the runtime is tuned.
 import closeWithGrace from 'close-with-grace';
 import { answerCommandLine } from './cli-flags.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './pgvigil-config.js';
 import { createLogger } from './logger.js';
 import { createPgvigil } from './pgvigil.js';
 

@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import client from 'prom-client';
 import { instrumentPool } from 'pgvigil-pool';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../pgvigil-config.js';
 import { LocalCluster } from '../dev/local-cluster.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../dev/pgbouncer.js';
 import { createPgvigil, type Pgvigil } from '../pgvigil.js';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configSchema } from '../config.js';
+import { configSchema } from '../pgvigil-config.js';
 import {
   configurationTable,
   metricsReference,
