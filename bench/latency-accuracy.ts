@@ -1,0 +1,48 @@
+import { parseArgs } from 'node:util';
+import { compare, TABLE_HEADER, tableRow } from './latency-compare.js';
+import { measureShapes } from './latency-harness.js';
+import { LATENCY_SHAPES } from './latency-shapes.js';
+
+// How close pgvigil's server-side class histograms come to the truth: pgbench runs statements of
+// known shape, its per-transaction log is the truth, pgvigil polls pg_stat_statements meanwhile.
+// `npm run bench:latency -- [--seconds=60] [--interval=15] [--clients=2] [--major=15] [--shapes=bimodal,uniform]`
+
+const { values: opts } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    interval: { type: 'string', default: '15' },
+    clients: { type: 'string', default: '2' },
+    major: { type: 'string', default: '15' },
+    shapes: { type: 'string', default: LATENCY_SHAPES.map((s) => s.name).join(',') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write('npm run bench:latency -- [--seconds=60] [--interval=15] [--clients=2] [--major=15] [--shapes=...]\n');
+  process.exit(0);
+}
+
+const log = (line: string) => process.stderr.write(`[bench:latency ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const wanted = new Set(opts.shapes.split(','));
+const shapes = LATENCY_SHAPES.filter((s) => wanted.has(s.name));
+
+const results = await measureShapes({
+  shapes,
+  major: Number(opts.major),
+  seconds: Number(opts.seconds),
+  intervalSeconds: Number(opts.interval),
+  clients: Number(opts.clients),
+  log,
+});
+
+process.stdout.write(
+  `PostgreSQL ${opts.major}, ${opts.seconds} s of pgbench, ${opts.clients} client(s) per shape, poll every ${opts.interval} s\n\n`,
+);
+process.stdout.write(`${TABLE_HEADER}\n`);
+let allOk = true;
+for (const r of results) {
+  const c = compare(r.truth, r.exporter, r.shape.objectiveSeconds);
+  allOk &&= c.ok;
+  process.stdout.write(`${tableRow(`${r.shape.name} (${r.shape.description})`, 'pgvigil /metrics', r.shape.objectiveSeconds, c)}\n`);
+}
+process.stdout.write(`\n${allOk ? 'every target met' : 'some targets missed (✗)'}\n`);
