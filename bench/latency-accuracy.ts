@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { compare, TABLE_HEADER, tableRow } from './latency-compare.js';
 import { measureShapes } from './latency-harness.js';
+import { replay } from './latency-replay.js';
 import { LATENCY_SHAPES } from './latency-shapes.js';
+import { LATENCY_FITS } from '../src/statements/latency-fit.js';
 
 // How close pgvigil's server-side class histograms come to the truth: pgbench runs statements of
 // known shape, its per-transaction log is the truth, pgvigil polls pg_stat_statements meanwhile.
@@ -43,6 +45,11 @@ let allOk = true;
 for (const r of results) {
   const c = compare(r.truth, r.exporter, r.shape.objectiveSeconds);
   allOk &&= c.ok;
-  process.stdout.write(`${tableRow(`${r.shape.name} (${r.shape.description})`, 'pgvigil /metrics', r.shape.objectiveSeconds, c)}\n`);
+  const name = `${r.shape.name} (${r.shape.description})`;
+  process.stdout.write(`${tableRow(name, 'pgvigil /metrics', r.shape.objectiveSeconds, c)}\n`);
+  for (const fit of LATENCY_FITS) {
+    const replayed = replay(r.rows, [r.shape.objectiveSeconds], fit);
+    process.stdout.write(`${tableRow(name, `replay: ${fit}`, r.shape.objectiveSeconds, compare(r.truth, replayed, r.shape.objectiveSeconds))}\n`);
+  }
 }
 process.stdout.write(`\n${allOk ? 'every target met' : 'some targets missed (✗)'}\n`);

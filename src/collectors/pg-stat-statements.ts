@@ -55,6 +55,7 @@ SELECT s.dbid, s.userid,
        ${v18 ? 's.wal_bytes::float8' : '0::float8'} AS wal_bytes,
        ${ms(`s.mean_${exec}`)} AS mean_seconds,
        ${ms(`s.stddev_${exec}`)} AS stddev_seconds,
+       ${ms(`s.min_${exec}`)} AS min_seconds,
        ${ms(`s.max_${exec}`)} AS max_seconds
 FROM ${schema}.pg_stat_statements(false) s
 LEFT JOIN pg_database d ON d.oid = s.dbid
@@ -81,6 +82,7 @@ interface StatementRow {
   wal_bytes: number;
   mean_seconds: number;
   stddev_seconds: number;
+  min_seconds: number;
   max_seconds: number;
 }
 
@@ -143,6 +145,7 @@ function toSample(r: StatementRow): StatementSample {
     },
     meanSeconds: r.mean_seconds,
     stddevSeconds: r.stddev_seconds,
+    minSeconds: r.min_seconds,
     maxSeconds: r.max_seconds,
   };
 }

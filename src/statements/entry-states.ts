@@ -55,14 +55,40 @@ export function updateEntries(
   return live;
 }
 
-/** Rows without privilege to see the queryid (NULL) share one key: sum them instead of duplicating. */
+/**
+ * Rows without privilege to see the queryid (NULL) share one key: sum them instead of
+ * duplicating. Their latency moments combine like partitions of one sample.
+ */
 export function mergeDuplicates(entries: readonly StatementSample[]): StatementSample[] {
   const byKey = new Map<string, StatementSample>();
   for (const e of entries) {
     const key = entryKey(e);
     const seen = byKey.get(key);
-    if (seen === undefined) byKey.set(key, { ...e, counters: { ...e.counters } });
-    else addCounters(seen.counters, e.counters);
+    if (seen === undefined) {
+      byKey.set(key, { ...e, counters: { ...e.counters } });
+      continue;
+    }
+    const counters = { ...seen.counters };
+    addCounters(counters, e.counters);
+    byKey.set(key, { ...seen, ...combineMoments(seen, e), counters });
   }
   return [...byKey.values()];
+}
+
+type Moments = Pick<StatementSample, 'meanSeconds' | 'stddevSeconds' | 'minSeconds' | 'maxSeconds'>;
+
+function combineMoments(a: StatementSample, b: StatementSample): Moments {
+  const n = a.counters.calls + b.counters.calls;
+  if (!(n > 0)) return a;
+  const mean = (a.counters.calls * a.meanSeconds + b.counters.calls * b.meanSeconds) / n;
+  const m2 =
+    a.counters.calls * a.stddevSeconds ** 2 +
+    b.counters.calls * b.stddevSeconds ** 2 +
+    ((a.counters.calls * b.counters.calls) / n) * (a.meanSeconds - b.meanSeconds) ** 2;
+  return {
+    meanSeconds: mean,
+    stddevSeconds: Math.sqrt(m2 / n),
+    minSeconds: Math.min(a.minSeconds, b.minSeconds),
+    maxSeconds: Math.max(a.maxSeconds, b.maxSeconds),
+  };
 }

@@ -7,9 +7,13 @@ import type { EntrySnapshot } from './deltas.js';
 export interface StatementSample extends EntrySnapshot {
   readonly datname: string;
   readonly usename: string;
-  /** Cumulative over the entry's life, from the view (for the p95 estimate of /api/statements). */
+  /**
+   * Cumulative over the entry's life (min/max since minmax_stats_since on 1.11+), from the view:
+   * mean_exec_time, stddev_exec_time (population), min_exec_time, max_exec_time.
+   */
   readonly meanSeconds: number;
   readonly stddevSeconds: number;
+  readonly minSeconds: number;
   readonly maxSeconds: number;
 }
 
