@@ -62,7 +62,7 @@ export class StatementsEngine {
     this.entries = updateEntries(this.entries, current, diff);
 
     await this.texts.classifyNew(this.entries, this.members, input.now, io);
-    if (!diff.baseline) this.latency.observe(this.entries.values());
+    if (!diff.baseline) this.latency.observe(this.entries.values(), input.intervalExtremes === true);
 
     const counterFamilies = counterFamiliesFor(input.trackPlanning);
     const databases = new Set([...this.entries.values()].map((s) => s.sample.datname));

@@ -14,14 +14,15 @@ import { spreadCalls, type LatencyFit } from './latency-fit.js';
 /** The fit the exporter uses; bench/latency-accuracy.ts measures it against the others. */
 export const LATENCY_FIT: LatencyFit = 'beta';
 
-/** Where the class histograms come from: the value of the `source` label of the info metric. */
-export const LATENCY_SOURCE = 'pg_stat_statements_moments';
+/** Where the class histograms come from: the `source` label of pg_statement_class_latency_source_info. */
+export type LatencySource = 'pg_stat_statements_moments' | 'pg_stat_statements_interval_extremes';
 
 export class LatencyHistograms {
   private readonly byDatabase: DeltaHistograms;
   private readonly byClass: DeltaHistograms;
   private readonly fallbacks = new Map<FallbackReason, number>(FALLBACK_REASONS.map((r) => [r, 0]));
   private readonly expected: number[];
+  private source: LatencySource = 'pg_stat_statements_moments';
 
   constructor(private readonly settings: { classes: readonly QueryClass[]; slowThresholdSeconds: number }) {
     const objectives = settings.classes.map((c) => c.objectiveSeconds);
@@ -36,7 +37,8 @@ export class LatencyHistograms {
     return [...this.settings.classes.map((c) => c.name), OTHER_CLASS];
   }
 
-  observe(entries: Iterable<EntryState>): void {
+  observe(entries: Iterable<EntryState>, intervalExtremes: boolean): void {
+    this.source = intervalExtremes ? 'pg_stat_statements_interval_extremes' : 'pg_stat_statements_moments';
     for (const state of entries) {
       const { calls, exec_seconds: seconds } = state.delta;
       if (calls <= 0 || state.sample.toplevel === false) continue;
@@ -74,9 +76,11 @@ export class LatencyHistograms {
       ),
       gauge(
         'pg_statement_class_latency_source_info',
-        'Where each class histogram comes from (value 1): pg_stat_statements_moments = estimated from ' +
-          'per-interval count, mean, variance, min and max.',
-        this.classNames().map((c) => ({ labels: { class: c, source: LATENCY_SOURCE }, value: 1 })),
+        'Where each class histogram comes from (value 1): pg_stat_statements_moments = fitted to each ' +
+          "interval's count, mean and variance within the statement's lifetime min and max; " +
+          "pg_stat_statements_interval_extremes = the same within the interval's own min and max " +
+          '(PGVIGIL_STATEMENTS_MINMAX_RESET).',
+        this.classNames().map((c) => ({ labels: { class: c, source: this.source }, value: 1 })),
       ),
       counter(
         'pgvigil_statements_histogram_fallbacks_total',

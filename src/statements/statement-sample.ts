@@ -47,6 +47,11 @@ export interface PollInput {
   /** The database this connection is on (EXPLAIN only runs for statements of this database). */
   readonly connectionDatname: string;
   readonly major: number;
+  /**
+   * min/max of every entry cover only the calls since the previous poll (it reset them with
+   * pg_stat_statements_reset(..., minmax_only => true)); otherwise they cover the entry's life.
+   */
+  readonly intervalExtremes?: boolean;
 }
 
 export interface PollIo {
