@@ -16,6 +16,8 @@ export interface Histogram {
   readonly buckets: readonly number[];
   /** The +Inf bucket. */
   readonly count: number;
+  /** _sum, when read from an exposition. */
+  readonly sum?: number;
 }
 
 export interface Comparison {
@@ -74,13 +76,17 @@ export function tableRow(shape: string, source: string, objectiveSeconds: number
     source,
     `${c.calls.exporter}/${c.calls.truth}`,
     `${ms(objectiveSeconds)}: ${pct(c.share.truth)} / ${pct(c.share.exporter)}${c.share.ok ? '' : ' ✗'}`,
-    ...c.quantiles.map((q) => `${ms(q.truth)} / ${ms(q.exporter)}${q.ok === false ? ` ✗ (${q.bucketsOff} buckets)` : ''}`),
+    ...c.quantiles.map((q) => {
+      const miss = q.ok === false ? ` ✗ (${q.bucketsOff} buckets)` : '';
+      return `${ms(q.truth)} / ${ms(q.exporter)}${miss}`;
+    }),
     c.ok ? 'yes' : 'NO',
   ];
   return `| ${cells.join(' | ')} |`;
 }
 
 export const TABLE_HEADER = [
-  '| shape | source | calls (est/truth) | within objective (truth / est) | p50 (truth / est) | p95 (truth / est) | p99 (truth / est) | targets met |',
+  '| shape | source | calls (est/truth) | within objective (truth / est) ' +
+    '| p50 (truth / est) | p95 (truth / est) | p99 (truth / est) | targets met |',
   '|---|---|---|---|---|---|---|---|',
 ].join('\n');

@@ -54,17 +54,27 @@ SELECT d.datname, s.calls::float8 AS calls, (s.total_exec_time / 1000)::float8 A
        (s.mean_exec_time / 1000)::float8 AS mean_seconds, (s.stddev_exec_time / 1000)::float8 AS stddev_seconds,
        (s.min_exec_time / 1000)::float8 AS min_seconds, (s.max_exec_time / 1000)::float8 AS max_seconds
 FROM pg_stat_statements(false) s JOIN pg_database d ON d.oid = s.dbid
-WHERE d.datname = ANY($1) AND s.toplevel IS NOT FALSE AND s.calls > 0`;
+WHERE d.datname = ANY($1) AND s.toplevel IS NOT FALSE AND s.calls > 0
+ORDER BY s.calls DESC`;
+
+/** The same server URL with another database. */
+function databaseUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
 
 /** The class histogram of `className` from a text exposition. */
 export function classHistogram(text: string, className: string): Histogram {
   const bounds: number[] = [];
   const buckets: number[] = [];
   let count = 0;
+  let sum = 0;
   const name = 'pg_statement_class_duration_seconds';
   for (const line of text.split('\n')) {
     if (!line.startsWith(name) || !line.includes(`class="${className}"`)) continue;
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}_sum`)) sum = value;
     if (line.startsWith(`${name}_bucket`)) {
       const le = /le="([^"]+)"/.exec(line)![1]!;
       if (le === '+Inf') count = value;
@@ -74,7 +84,7 @@ export function classHistogram(text: string, className: string): Histogram {
       }
     }
   }
-  return { bounds, buckets, count };
+  return { bounds, buckets, count, sum };
 }
 
 export async function measureShapes(options: HarnessOptions): Promise<ShapeResult[]> {
@@ -90,6 +100,10 @@ export async function measureShapes(options: HarnessOptions): Promise<ShapeResul
     for (const s of options.shapes) {
       await admin.query(`DROP DATABASE IF EXISTS ${s.name}`);
       await admin.query(`CREATE DATABASE ${s.name}`);
+      if (s.before === undefined) continue;
+      const c = new pg.Client({ connectionString: databaseUrl(url, s.name) });
+      await c.connect();
+      await c.query(s.before).finally(() => c.end());
     }
     writeFileSync(join(dir, 'classes.yaml'), shapeClassesYaml(options.shapes));
     const config = loadConfig({
@@ -104,11 +118,13 @@ export async function measureShapes(options: HarnessOptions): Promise<ShapeResul
     const pgvigil = await createPgvigil(config, createLogger('warn'), [pgStatStatements]);
     stops.push(() => pgvigil.close());
     const rows = new Map<string, (RawStatementRow | undefined)[]>(options.shapes.map((s) => [s.name, []]));
+    // The raw row is read just before pgvigil's poll: with PGVIGIL_STATEMENTS_MINMAX_RESET the poll
+    // resets min/max, and the replay must see the same interval extremes pgvigil saw.
     const pollAndRead = async () => {
-      await pgvigil.poller.pollCollector('statements');
-      const read = await admin.query<{ datname: string } & Record<string, number>>(RAW_SQL, [options.shapes.map((s) => s.name)]);
+      const names = options.shapes.map((s) => s.name);
+      const read = await admin.query<{ datname: string } & Record<string, number>>(RAW_SQL, [names]);
       for (const s of options.shapes) {
-        const r = read.rows.find((x) => x.datname === s.name);
+        const r = read.rows.find((x) => x.datname === s.name); // the shape's statement: the most calls
         rows.get(s.name)!.push(
           r === undefined
             ? undefined
@@ -122,6 +138,7 @@ export async function measureShapes(options: HarnessOptions): Promise<ShapeResul
               },
         );
       }
+      await pgvigil.poller.pollCollector('statements');
     };
     await pollAndRead(); // the baseline
     say(`pgbench: ${options.shapes.map((s) => s.name).join(', ')}, ${options.clients} client(s) each`);
@@ -129,12 +146,14 @@ export async function measureShapes(options: HarnessOptions): Promise<ShapeResul
     const truths = Promise.all(
       options.shapes.map((s) =>
         runPgbench({
-          url: cluster === undefined ? url.replace(/\/[^/?]*(\?|$)/, `/${s.name}$1`) : cluster.url(s.name),
+          url: databaseUrl(url, s.name),
           script: s.script,
           dir,
           name: s.name,
           clients: options.clients,
-          ...(options.transactions !== undefined ? { transactions: options.transactions } : { seconds: options.seconds ?? 30 }),
+          ...(options.transactions !== undefined
+            ? { transactions: options.transactions }
+            : { seconds: options.seconds ?? 30 }),
         }),
       ),
     ).finally(() => (running = false));

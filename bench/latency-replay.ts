@@ -7,7 +7,11 @@ import type { RawStatementRow } from './latency-harness.js';
 // Replays the raw pg_stat_statements readings taken after each poll through one fit, the way
 // the engine does (latency-histograms.ts), so every fit is judged on the same intervals.
 
-export function replay(rows: readonly (RawStatementRow | undefined)[], objectives: readonly number[], fit: LatencyFit): Histogram {
+export function replay(
+  rows: readonly (RawStatementRow | undefined)[],
+  objectives: readonly number[],
+  fit: LatencyFit,
+): Histogram {
   const bounds = bucketBounds(objectives);
   const counts = new Array<number>(bounds.length + 1).fill(0);
   let previous: RawStatementRow | undefined;

@@ -10,6 +10,8 @@ export interface LatencyShape {
   readonly objectiveSeconds: number;
   /** One pgbench transaction: a single statement, so transaction latency is statement latency plus a round trip. */
   readonly script: string;
+  /** Run once before the baseline poll: history the entry carries (its lifetime min/max) but the truth does not. */
+  readonly before?: string;
 }
 
 export const LATENCY_SHAPES: readonly LatencyShape[] = [
@@ -18,6 +20,16 @@ export const LATENCY_SHAPES: readonly LatencyShape[] = [
     description: '90 % ~2 ms, 10 % ~120 ms',
     objectiveSeconds: 0.05,
     script: 'SELECT pg_sleep(CASE WHEN random() < 0.9 THEN 0.002 ELSE 0.12 END);',
+  },
+  {
+    // The same statement (one entry: constants are normalized) after one 1 s call long ago: the
+    // lifetime max stays at 1 s; PGVIGIL_STATEMENTS_MINMAX_RESET gives each interval its own.
+    name: 'bimodal_stale_max',
+    description: 'bimodal after one 1 s call before the run',
+    objectiveSeconds: 0.05,
+    script: 'SELECT pg_sleep(CASE WHEN random() < 0.9 THEN 0.002 ELSE 0.12 END);',
+    // Constants of the same types as the script's (numeric), or it would be an entry of its own.
+    before: 'SELECT pg_sleep(CASE WHEN random() < 0.0 THEN 0.002 ELSE 1.0 END)',
   },
   {
     name: 'uniform',
@@ -43,7 +55,9 @@ export const LATENCY_SHAPES: readonly LatencyShape[] = [
 /** A classes file with one class per shape, matched by the shape's database. */
 export function shapeClassesYaml(shapes: readonly LatencyShape[]): string {
   const classes = shapes.map(
-    (s) => `  - name: ${s.name}\n    objective_seconds: ${s.objectiveSeconds}\n    match:\n      databases: [${s.name}]\n`,
+    (s) =>
+      `  - name: ${s.name}\n    objective_seconds: ${s.objectiveSeconds}\n` +
+      `    match:\n      databases: [${s.name}]\n`,
   );
   return `classes:\n${classes.join('')}`;
 }

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 export function pgbenchBinary(): string {
   const candidates = [process.env.PGVIGIL_PGBENCH, '/usr/lib/postgresql/15/bin/pgbench', '/usr/bin/pgbench'];
   const found = candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-  if (found === undefined) throw new Error('pgbench not found: apt-get install -y postgresql-15 (or set PGVIGIL_PGBENCH)');
+  if (found === undefined) {
+    throw new Error('pgbench not found: apt-get install -y postgresql-15 (or set PGVIGIL_PGBENCH)');
+  }
   return found;
 }
 
@@ -34,14 +36,18 @@ export async function runPgbench(run: PgbenchRun): Promise<number[]> {
   writeFileSync(scriptFile, `${run.script}\n`);
   const prefix = join(run.dir, run.name);
   const length = run.transactions !== undefined ? ['-t', String(run.transactions)] : ['-T', String(run.seconds ?? 30)];
-  const args = ['-n', '-f', scriptFile, '-c', String(run.clients), '-j', '1', ...length, '-l', `--log-prefix=${prefix}`, run.url];
+  const clients = ['-c', String(run.clients), '-j', '1'];
+  const args = ['-n', '-f', scriptFile, ...clients, ...length, '-l', `--log-prefix=${prefix}`, run.url];
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(pgbenchBinary(), args, { cwd: run.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`pgbench ${run.name} exited ${code}: ${out}`))));
+    child.once('exit', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`pgbench ${run.name} exited ${code}: ${out}`));
+    });
   });
   const files = readdirSync(run.dir).filter((f) => f.startsWith(`${run.name}.`) && !f.endsWith('.sql'));
   const latencies: number[] = [];

@@ -107,7 +107,8 @@ const baseProperties = {
     default: false,
     description:
       'pg_stat_statements 1.11+ (PostgreSQL 17+): reset min/max_exec_time after every poll (minmax_only), so latency ' +
-      'histograms are bounded by each interval\'s own extremes; other readers of the view then see per-interval min/max',
+      "histograms are bounded by each interval's own extremes; other readers of the view then see per-interval " +
+      'min/max',
   }),
   PGVIGIL_QUERY_CLASSES_FILE: Type.String({
     default: '',

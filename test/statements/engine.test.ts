@@ -134,7 +134,8 @@ t.test('an interval is spread by its own mean and variance; inconsistent moments
   const xs = [...Array<number>(190).fill(0.002), ...Array<number>(10).fill(0.12)];
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const stddev = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
-  const after = { ...sample('a', 200, mean * 200), meanSeconds: mean, stddevSeconds: stddev, minSeconds: 0.002, maxSeconds: 0.12 };
+  const moments = { meanSeconds: mean, stddevSeconds: stddev, minSeconds: 0.002, maxSeconds: 0.12 };
+  const after = { ...sample('a', 200, mean * 200), ...moments };
   await engine.poll(input(0, [before]), io);
   let f = await engine.poll(input(10_000, [after]), io);
   const h = f.find((x) => x.name === 'pg_statement_class_duration_seconds');
@@ -144,10 +145,11 @@ t.test('an interval is spread by its own mean and variance; inconsistent moments
   t.equal(le(0.0025), 90, '90 at 2 ms');
   t.equal(le(0.1), 90, 'none between');
   t.equal(le(0.25), 100, '10 at 120 ms');
-  t.equal(value(f, 'pg_statement_class_latency_source_info', { class: 'reads', source: 'pg_stat_statements_moments' }), 1);
+  const source = { class: 'reads', source: 'pg_stat_statements_moments' };
+  t.equal(value(f, 'pg_statement_class_latency_source_info', source), 1);
   t.equal(value(f, 'pgvigil_statements_histogram_fallbacks_total', { reason: 'variance_above_bound' }), 0);
   // The view's max went below calls it already counted: impossible, so the calls count at their mean.
-  const broken = { ...sample('a', 300, mean * 200 + 100 * 0.05), meanSeconds: 0.05, stddevSeconds: 0.2, minSeconds: 0.002, maxSeconds: 0.12 };
+  const broken = { ...sample('a', 300, mean * 200 + 100 * 0.05), ...moments, meanSeconds: 0.05, stddevSeconds: 0.2 };
   f = await engine.poll(input(20_000, [broken]), io);
   t.equal(value(f, 'pgvigil_statements_histogram_fallbacks_total', { reason: 'variance_above_bound' }), 1);
   t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 200, 'the count stays exact');

@@ -8,7 +8,9 @@ import { intervalMoments, type CumulativeMoments } from '../../src/statements/in
 function reading(xs: readonly number[]): CumulativeMoments {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const variance = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length;
-  return { calls: xs.length, meanSeconds: mean, stddevSeconds: Math.sqrt(variance), minSeconds: Math.min(...xs), maxSeconds: Math.max(...xs) };
+  const stddevSeconds = Math.sqrt(variance);
+  const [minSeconds, maxSeconds] = [Math.min(...xs), Math.max(...xs)];
+  return { calls: xs.length, meanSeconds: mean, stddevSeconds, minSeconds, maxSeconds };
 }
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -44,22 +46,31 @@ t.test('one call has no spread', async (t) => {
 t.test('huge cumulative sums: float error never becomes a spread', async (t) => {
   // 10^12 calls of about 1 ms behind one interval of 10 calls at the mean: M2 barely moves.
   const m2 = 1e12 * 0.0004 ** 2;
-  const before: CumulativeMoments = { calls: 1e12, meanSeconds: 0.001, stddevSeconds: 0.0004, minSeconds: 0.0001, maxSeconds: 2 };
+  const extremes = { minSeconds: 0.0001, maxSeconds: 2 };
+  const before: CumulativeMoments = { calls: 1e12, meanSeconds: 0.001, stddevSeconds: 0.0004, ...extremes };
   const now: CumulativeMoments = { ...before, calls: 1e12 + 10, stddevSeconds: Math.sqrt(m2 / (1e12 + 10)) };
   const r = intervalMoments(before, now, 10, 0.01);
   t.same(r.ok ? 'ok' : r.reason, 'imprecise_variance', 'the interval variance is below what float error allows to see');
   t.equal(r.moments.variance, 0, 'counted at the mean');
   // The same interval behind 10^4 calls: the variance (0) is seen exactly.
-  const small = intervalMoments({ ...before, calls: 1e4 }, { ...now, calls: 1e4 + 10, stddevSeconds: Math.sqrt((1e4 * 0.0004 ** 2) / (1e4 + 10)) }, 10, 0.01);
+  const smallNow = { ...now, calls: 1e4 + 10, stddevSeconds: Math.sqrt((1e4 * 0.0004 ** 2) / (1e4 + 10)) };
+  const small = intervalMoments({ ...before, calls: 1e4 }, smallNow, 10, 0.01);
   t.same(small, { ok: true, moments: { calls: 10, mean: 0.001, variance: 0, min: 0.0001, max: 2 } });
   // stddev a bit too small for the previous reading: a clearly negative interval variance.
-  const shrunk = intervalMoments({ ...before, calls: 100, stddevSeconds: 0.01 }, { ...before, calls: 110, stddevSeconds: 0.005 }, 10, 0.01);
+  const shrunkNow = { ...before, calls: 110, stddevSeconds: 0.005 };
+  const shrunk = intervalMoments({ ...before, calls: 100, stddevSeconds: 0.01 }, shrunkNow, 10, 0.01);
   t.same(shrunk.ok ? 'ok' : shrunk.reason, 'negative_variance', 'negative variance falls back');
   t.equal(shrunk.moments.variance, 0, 'and counts at the mean');
 });
 
 t.test('moments that contradict the extremes fall back to the mean, with a reason', async (t) => {
-  const base: CumulativeMoments = { calls: 10, meanSeconds: 0.01, stddevSeconds: 0.001, minSeconds: 0.005, maxSeconds: 0.02 };
+  const base: CumulativeMoments = {
+    calls: 10,
+    meanSeconds: 0.01,
+    stddevSeconds: 0.001,
+    minSeconds: 0.005,
+    maxSeconds: 0.02,
+  };
   const outside = intervalMoments(undefined, { ...base, minSeconds: 0.05, maxSeconds: 0.06 }, 10, 0.1);
   t.same(outside.ok ? 'ok' : outside.reason, 'mean_outside_extremes');
   const wide = intervalMoments(undefined, { ...base, stddevSeconds: 0.05 }, 10, 0.1);

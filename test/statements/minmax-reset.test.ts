@@ -45,7 +45,8 @@ async function run(t: Test, major: number, minmaxReset: boolean) {
   );
   m = await exporter.poll('statements');
   const count = bucket('+Inf') - before.count;
-  return { m, count, within: bucket('0.05') - before.within, fast: bucket('0.01') - before.fast, truth, view: view!, pg };
+  const within = bucket('0.05') - before.within;
+  return { m, count, within, fast: bucket('0.01') - before.fast, truth, view: view!, pg };
 }
 
 for (const major of [17, 18]) {
@@ -55,10 +56,13 @@ for (const major of [17, 18]) {
     t.ok(r.view.max < 1, `the view's max covers the interval only (${r.view.max} s, not the 1 s call)`);
     t.ok(Math.abs(r.within - r.truth.within) <= 3, `within 50 ms: ${r.within} of 100 calls (truly ${r.truth.within})`);
     t.ok(Math.abs(r.fast - r.truth.fast) <= 4, `within 10 ms: ${r.fast} of 100 calls (truly ${r.truth.fast})`);
-    t.equal(r.m.value('pg_statement_class_latency_source_info', { class: 'app', source: 'pg_stat_statements_interval_extremes' }), 1);
+    const source = { class: 'app', source: 'pg_stat_statements_interval_extremes' };
+    t.equal(r.m.value('pg_statement_class_latency_source_info', source), 1);
     t.equal(r.m.value('pgvigil_statements_resets_total', { kind: 'full' }), 0, 'a min/max reset is not a full reset');
     t.equal(r.m.value('pgvigil_statements_resets_total', { kind: 'entry' }), 0, 'nor an entry reset');
-    const [calls] = await r.pg.sql<{ calls: number }>("SELECT calls::float8 AS calls FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'");
+    const [calls] = await r.pg.sql<{ calls: number }>(
+      "SELECT calls::float8 AS calls FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'",
+    );
     t.equal(calls!.calls, 101, 'the counters themselves were not reset');
   });
 }
@@ -67,5 +71,6 @@ t.test('PostgreSQL 17 without the reset: the lifetime max stretches the fit (the
   const r = await run(t, 17, false);
   t.ok(r.view.max >= 1, 'the view still holds the 1 s call as max');
   t.ok(r.fast < r.truth.fast - 5, `within 10 ms: ${r.fast} of 100 calls, well below the true ${r.truth.fast}`);
-  t.equal(r.m.value('pg_statement_class_latency_source_info', { class: 'app', source: 'pg_stat_statements_moments' }), 1);
+  const source = { class: 'app', source: 'pg_stat_statements_moments' };
+  t.equal(r.m.value('pg_statement_class_latency_source_info', source), 1);
 });
