@@ -8,11 +8,16 @@ ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
+# The workspace package pgvigil-pool (query classes, redactor, bucket bounds) is a dependency of
+# the exporter: npm links it from packages/pool, so its package.json comes with the lock file.
 COPY package.json package-lock.json ./
+COPY packages/pool/package.json ./packages/pool/
 # --ignore-scripts: the dev dependencies carry PostgreSQL binaries for the test suite, whose
 # install scripts a build does not need.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY packages/pool/tsconfig.json ./packages/pool/
+COPY packages/pool/src ./packages/pool/src
 COPY src ./src
 COPY bench ./bench
 RUN npm run build
@@ -23,7 +28,9 @@ ENV NODE_ENV=production \
     PGVIGIL_PORT=9630
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/pool/package.json ./packages/pool/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /src/packages/pool/dist ./packages/pool/dist
 COPY --from=build /src/dist/src ./dist/src
 # Numeric, so Kubernetes' runAsNonRoot can verify it (the image's "node" user is 1000).
 USER 1000:1000

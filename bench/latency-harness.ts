@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pgStatStatements } from '../src/collectors/pg-stat-statements.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/pgvigil-config.js';
 import { LocalCluster } from '../src/dev/local-cluster.js';
 import { createLogger } from '../src/logger.js';
 import { createPgvigil } from '../src/pgvigil.js';

@@ -5,7 +5,7 @@ import { buildFixture, ROLES } from './fixture.js';
 import { percentile, prometheusScrape, seriesCount } from './http.js';
 import { waitForRuns } from './poll.js';
 
-// Load and memory (issue 6): 50 concurrent scrapers for 60 s against a server with 4000
+// Load and memory (bench/README.md, "Load"): 50 concurrent scrapers for 60 s against a server with 4000
 // statements and 8000 indexes — no errors, and pgvigil's polling load on the database unchanged
 // (scrapes read the last snapshot, they never poll); then statement-id churn for 10 minutes
 // while RSS and scrape latency are printed over time. `npm run bench:load -- --churn-seconds=120`.

@@ -79,7 +79,7 @@ function base(type, title, unit, queries, o) {
         ...(o.max !== undefined ? { max: o.max } : {}),
         thresholds: {
           mode: 'absolute',
-          steps: [{ color: 'green', value: null }, ...(o.thresholds ?? []).map(([value, color]) => ({ value, color }))],
+          steps: [{ color: o.base ?? 'green', value: null }, ...(o.thresholds ?? []).map(([value, color]) => ({ value, color }))],
         },
         ...(o.mappings ? { mappings: o.mappings } : {}),
         ...(o.custom ? { custom: o.custom } : {}),
@@ -87,6 +87,7 @@ function base(type, title, unit, queries, o) {
       overrides: o.overrides ?? [],
     },
     targets: targets(queries),
+    ...(o.transformations ? { transformations: o.transformations } : {}),
     ...(o.repeat ? { repeat: o.repeat, repeatDirection: 'h', maxPerRow: 3 } : {}),
   };
 }
@@ -133,7 +134,14 @@ function heatmap(title, expr, o = {}) {
   };
 }
 
-const row = (title) => ({ type: 'row', title, collapsed: false, gridPos: { w: 24, h: 1 }, panels: [] });
+/** A row; `repeat` names a variable to repeat the row (and the panels up to the next row) for each value. */
+const row = (title, repeat) => ({ type: 'row', title, collapsed: false, gridPos: { w: 24, h: 1 }, panels: [], ...(repeat ? { repeat } : {}) });
+
+/**
+ * Colours a panel's query A against a threshold that query B returns (Grafana's "Config from query
+ * results"), so one repeated panel can hold each class to its own objective or target.
+ */
+const thresholdFromQueryB = { id: 'configFromData', options: { configRefId: 'B', mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] } };
 
 // ---------------------------------------------------------------- dashboards
 
@@ -256,9 +264,10 @@ const overview = dashboard({
 });
 
 const STATEMENT_KEY = 'datname, usename, queryid';
+// Joining the text info also filters by class: statements of other classes have no info to match.
 const withText = (expr) =>
-  `${expr} * on (${STATEMENT_KEY}) group_left (class, query) max by (${STATEMENT_KEY}, class, query) (pg_stat_statements_query_info{${D}})`;
-const perStatement = (family) => `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[$__range]))`;
+  `${expr} * on (${STATEMENT_KEY}) group_left (class, query) max by (${STATEMENT_KEY}, class, query) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
+const perStatement = (family, range = '$__range') => `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[${range}]))`;
 
 const queries = dashboard({
   uid: 'pgvigil-queries',
@@ -282,7 +291,7 @@ const queries = dashboard({
     timeseries('Statement latency by database (p95)', 's', [
       q(`histogram_quantile(0.95, sum by (datname, le) (rate(pg_statement_duration_seconds_bucket{${D}}[${RATE}])))`, '{{datname}}'),
     ]),
-    row('Top statements in the time range'),
+    row('Top statements of $class in the time range'),
     table('Top statements by total time', 's', [q(`topk(20, ${withText(perStatement('pg_stat_statements_seconds_total'))})`)], {
       description: 'Execution time spent in the selected range, top statements only (the rest is summed in queryid="other"). Texts are redacted.',
     }),
@@ -504,9 +513,97 @@ const self = dashboard({
   ],
 });
 
+// ---------------------------------------------------------------- SLOs
+
+// The classes file gives each class an objective (seconds) and a target (share of calls within
+// it); alerts/slo.yml records the share within the objective per window. A call is within the
+// objective when it lands in the bucket at le = objective, picked by pg_statement_class_objective_info.
+const C = `${S}, class=~"$class"`;
+const sloClassVar = queryVar('class', 'Query class', `label_values(pg_statement_class_target_ratio{${S}}, class)`);
+const withinObjective = (histogram, selector, range, by) =>
+  `sum by (${by}) (increase(${histogram}_bucket{${selector}}[${range}]) and on (${by === 'class' ? 'job, instance, class' : 'class'}, le) label_replace(pg_statement_class_objective_info, "le", "$1", "objective_le", "(.*)"))` +
+  ` / sum by (${by}) (increase(${histogram}_count{${selector}}[${range}]))`;
+const serverWithin = (range) => withinObjective('pg_statement_class_duration_seconds', C, range, 'class');
+const target = `max by (class) (pg_statement_class_target_ratio{${C}})`;
+const objective = `max by (class) (pg_statement_class_objective_seconds{${C}})`;
+const RATIO = 'instance_class:pg_statement_class_calls_within_objective:ratio_rate';
+const APP_RATIO = 'application_class:pgvigil_client_query_calls_within_objective:ratio_rate';
+const APP = 'class=~"$class"';
+
+// Calls of each top statement in scrape intervals whose mean was over the class objective: the
+// statement's share of the slow calls, at the resolution pg_stat_statements gives (a mean per poll).
+const statementMean = `(${perStatement('pg_stat_statements_seconds_total', RATE)} / ${perStatement('pg_stat_statements_calls_total', RATE)})`;
+const statementClass = `max by (${STATEMENT_KEY}, class) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
+const slowIntervals = `(${statementMean} * on (${STATEMENT_KEY}) group_left (class) ${statementClass})` +
+  ` > on (class) group_left () max by (class) (pg_statement_class_objective_seconds{${S}})`;
+const callsOverObjective = `sum by (${STATEMENT_KEY}) (sum_over_time((${perStatement('pg_stat_statements_calls_total', RATE)}` +
+  ` and on (${STATEMENT_KEY}) ${slowIntervals})[$__range:${RATE}]))`;
+
+const slo = dashboard({
+  uid: 'pgvigil-slo',
+  title: 'pgvigil / Query SLOs',
+  description: 'Is each query class within its objective, how much error budget is left, and which statements spend it.',
+  variables: [jobVar, instanceVar, datnameVar, sloClassVar],
+  panels: [
+    row('$class', 'class'),
+    stat('Calls within objective', 'percentunit', [q(serverWithin('$__range'), '{{class}}'), q(target, 'Threshold')], {
+      w: 6,
+      thresholds: [[0.99, 'green']],
+      base: 'red',
+      transformations: [thresholdFromQueryB],
+      description: 'Share of the class\'s calls in the time range that finished within its objective, red below the class\'s target (both from the classes file). Server side, from pg_stat_statements.',
+    }),
+    stat('p95 vs objective', 's', [
+      q(`histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[$__range])))`, '{{class}} p95'),
+      q(objective, 'Threshold'),
+    ], {
+      w: 6,
+      thresholds: [[0.05, 'red']],
+      transformations: [thresholdFromQueryB],
+      description: '95th percentile latency of the class over the time range; red above the class\'s objective.',
+    }),
+    stat('Error budget remaining (30 d)', 'percentunit', [
+      q(`1 - (1 - ${serverWithin('30d')}) / on (class) (1 - ${target})`, '{{class}}'),
+    ], {
+      w: 6,
+      thresholds: [[0, 'orange'], [0.25, 'green']],
+      base: 'red',
+      description: 'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, 0 % when the slow calls reached 1 - target of all calls, negative beyond.',
+    }),
+    stat('Burn rate (1 h)', 'x', [
+      q(`max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}}'),
+    ], {
+      w: 6,
+      thresholds: [[1, 'yellow'], [6, 'orange'], [14.4, 'red']],
+      description: 'Share of calls over the objective in the last hour, divided by the error budget: 1 spends the budget in exactly 30 days; above 14.4 (with the last 5 minutes too) PostgresQueryClassErrorBudgetBurn pages.',
+    }),
+
+    row('Where the budget goes'),
+    table('Statements of $class by calls over the objective', 'short', [q(`topk(20, ${withText(callsOverObjective)} > 0)`)], {
+      description: 'Calls of each top statement made in scrape intervals where its mean time was over its class\'s objective, in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.',
+    }),
+    timeseries('Calls within objective: application vs server (5 m)', 'percentunit', [
+      q(`${APP_RATIO}5m{${APP}}`, '{{application_name}} {{class}} (application)'),
+      q(`max by (class) (${RATIO}5m{${C}})`, '{{class}} (server)'),
+      q(target, '{{class}} target'),
+    ], { max: 1, description: `The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements. ${NEEDS_APP}` }),
+    timeseries('p95 latency: application vs server', 's', [
+      q(`histogram_quantile(0.95, sum by (application_name, class, le) (rate(pgvigil_client_query_duration_seconds_bucket{${APP}}[${RATE}])))`, '{{application_name}} {{class}} (application)'),
+      q(`histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[${RATE}])))`, '{{class}} (server)'),
+      q(objective, '{{class}} objective'),
+    ], { description: `The application's time includes the network and the driver; the server's is execution only. ${NEEDS_APP}` }),
+    timeseries('Burn rate by window', 'x', [
+      q(`max by (class) ((1 - ${RATIO}5m{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 5 m'),
+      q(`max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 1 h'),
+      q(`max by (class) ((1 - ${RATIO}6h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 6 h'),
+      q(`max by (class) ((1 - ${RATIO}3d{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 3 d'),
+    ], { w: 24, min: 0, thresholds: [[6, 'orange'], [14.4, 'red']], description: 'The burn rates the alerts compare: 14.4 and 6 page (with their short windows), 3 and 1 open a ticket.' }),
+  ],
+});
+
 // An output directory may be given (the lint test regenerates into a temp dir and compares).
 const out = process.argv[2] ?? dirname(fileURLToPath(import.meta.url));
-const boards = { overview, queries, connections, tables, storage, self };
+const boards = { overview, queries, slo, connections, tables, storage, self };
 for (const [name, board] of Object.entries(boards)) {
   writeFileSync(join(out, `${name}.json`), `${JSON.stringify(board, null, 2)}\n`);
 }

@@ -1,7 +1,7 @@
 // The process: config → logger → pool → poller → app → listen; SIGTERM/SIGINT close everything.
 // Started by main.ts, after the runtime is tuned.
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './pgvigil-config.js';
 import { createLogger } from './logger.js';
 import { createPgvigil } from './pgvigil.js';
 

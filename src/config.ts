@@ -3,15 +3,15 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import envSchema from 'env-schema';
 import type { ErrorObject } from 'ajv';
 import type { ClientConfig } from 'pg';
-import { collectorDefinitions } from './collectors/index.js';
-import { loadQueryClasses, type QueryClass } from './statements/classes.js';
-import { checkPgbouncerUrl, parseExpectedPoolSizes } from './pool-settings.js';
+import { loadQueryClasses, type QueryClass } from 'pgvigil-pool/classes';
 
-// One schema for every variable pgvigil reads. Connection variables keep libpq's names
-// (DATABASE_URL, PGHOST ...) so existing deployments work unchanged; everything of our own
-// is PGVIGIL_*. The README's configuration table is checked against this schema by a test.
+// The process-wide variables (connection, HTTP, polling, statements) and how a configuration is
+// loaded. Collectors declare their own variables (SettingsSpec); the full schema is composed from
+// both in pgvigil-config.ts, so this module knows no collector. Connection variables keep libpq's
+// names (DATABASE_URL, PGHOST ...) so existing deployments work unchanged; everything of our own
+// is PGVIGIL_*. The README's configuration table is checked against the composed schema by a test.
 
-const seconds = (def: number, min: number, max: number, description: string) =>
+export const seconds = (def: number, min: number, max: number, description: string) =>
   Type.Number({ default: def, minimum: min, maximum: max, description });
 
 const baseProperties = {
@@ -72,18 +72,6 @@ const baseProperties = {
   PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
-  PGVIGIL_PGBOUNCER_URL: Type.Optional(
-    Type.String({ minLength: 1, description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector' }),
-  ),
-  PGVIGIL_PGBOUNCER_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding PGVIGIL_PGBOUNCER_URL' })),
-  PGVIGIL_EXPECTED_POOL_SIZES: Type.String({
-    default: '',
-    description: 'Client pool size per application_name, e.g. "heliotrope_imaginal=20,admin=5" (client_pools utilization)',
-  }),
-  PGVIGIL_DATA_VOLUME_PATH: Type.String({
-    default: '',
-    description: 'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
-  }),
   PGVIGIL_STATEMENTS_TOP_N: Type.Integer({ default: 50, minimum: 1, maximum: 1000, description: 'Statements exported with their own queryid series' }),
   PGVIGIL_STATEMENTS_MAX_SERIES: Type.Integer({
     default: 2000,
@@ -125,41 +113,6 @@ const baseProperties = {
     minimum: 0,
     description: 'Slow-statement log: flag sequential scans on tables with at least this many rows (pg_class.reltuples)',
   }),
-  PGVIGIL_MAX_TABLES: Type.Integer({
-    default: 1000,
-    minimum: 1,
-    maximum: 1000000,
-    description: 'Per database: tables with their own series (the largest and busiest are kept; pgvigil_tables_omitted counts the rest)',
-  }),
-  PGVIGIL_SIZES_INTERVAL_SECONDS: seconds(
-    300,
-    0,
-    86400,
-    'Per database: read table and index sizes and the bloat estimate at most this often (the costly part of those queries; 0: every poll); statistics keep their own interval',
-  ),
-  PGVIGIL_MAX_INDEXES: Type.Integer({
-    default: 2000,
-    minimum: 1,
-    maximum: 1000000,
-    description: 'Per database: indexes with their own series (the largest and most scanned are kept; pgvigil_indexes_omitted counts the rest)',
-  }),
-  PGVIGIL_UNUSED_INDEX_AGE_SECONDS: seconds(
-    30 * 86400,
-    1,
-    10 * 365 * 86400,
-    'PostgreSQL 16+: an index last scanned longer ago than this counts as unused (any major: never scanned since the stats reset)',
-  ),
-  PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES: Type.Number({
-    default: 10 * 1024 * 1024,
-    minimum: 0,
-    description: 'Missing-index candidates: tables at least this big (relpages * block_size)',
-  }),
-  PGVIGIL_SEQ_SCAN_MIN_SCANS: Type.Integer({ default: 100, minimum: 1, description: 'Missing-index candidates: at least this many sequential scans' }),
-  PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN: Type.Number({
-    default: 10000,
-    minimum: 1,
-    description: 'Missing-index candidates: at least this many rows read per sequential scan on average',
-  }),
   PGVIGIL_AUTH_USERNAME: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth user for /metrics and /api/* (with PGVIGIL_AUTH_PASSWORD)' })),
   PGVIGIL_AUTH_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth password' })),
   PGVIGIL_AUTH_PASSWORD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the basic auth password' })),
@@ -169,19 +122,47 @@ const baseProperties = {
   PGVIGIL_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of PGVIGIL_TLS_CERT_FILE' })),
 } satisfies Record<string, TSchema>;
 
-function intervalVariable(name: string): string {
+export function intervalVariable(name: string): string {
   return `PGVIGIL_${name.toUpperCase()}_INTERVAL_SECONDS`;
 }
 
-function buildSchema() {
-  const intervals: Record<string, TSchema> = {};
-  for (const def of collectorDefinitions) {
-    intervals[intervalVariable(def.name)] = seconds(def.defaultIntervalSeconds, 1, 86400, `Poll interval of the ${def.name} collector`);
-  }
-  return Type.Object({ ...baseProperties, ...intervals });
+/**
+ * A collector's own variables and how their parsed values become the settings its code reads.
+ * `resolve` may read `env` for *_FILE secrets; every problem it pushes names its variable.
+ */
+export interface SettingsSpec<Settings> {
+  readonly variables: Readonly<Record<string, TSchema>>;
+  readonly resolve: (
+    values: Readonly<Record<string, unknown>>,
+    env: Readonly<Record<string, string | undefined>>,
+    problems: string[],
+  ) => Settings;
 }
 
-export const configSchema = buildSchema();
+/** What configuration needs to know of a collector (CollectorDefinition has it). */
+export interface ConfiguredCollector {
+  readonly name: string;
+  readonly defaultIntervalSeconds: number;
+  readonly settings?: SettingsSpec<unknown>;
+}
+
+/**
+ * The schema of every variable: the process-wide ones, then per collector its poll interval and
+ * its own variables. A variable two collectors share (the same schema object) appears once.
+ */
+export function composeConfigSchema(collectors: readonly ConfiguredCollector[]) {
+  const properties: Record<string, TSchema> = { ...baseProperties };
+  for (const c of collectors) {
+    properties[intervalVariable(c.name)] = seconds(c.defaultIntervalSeconds, 1, 86400, `Poll interval of the ${c.name} collector`);
+    for (const [name, schema] of Object.entries(c.settings?.variables ?? {})) {
+      if (properties[name] !== undefined && properties[name] !== schema) {
+        throw new Error(`collector ${c.name}: variable ${name} is already declared with another schema`);
+      }
+      properties[name] = schema;
+    }
+  }
+  return Type.Object(properties);
+}
 
 type BaseEnv = Static<ReturnType<typeof Type.Object<typeof baseProperties>>>;
 
@@ -195,10 +176,8 @@ export interface Config extends BaseEnv {
   readonly intervals: ReadonlyMap<string, number>;
   /** Query classes from PGVIGIL_QUERY_CLASSES_FILE (empty when unset). */
   readonly queryClasses: readonly QueryClass[];
-  /** PgBouncer admin console URL from PGVIGIL_PGBOUNCER_URL(_FILE); undefined: pgbouncer collector off (secret: never log). */
-  readonly pgbouncerUrl: string | undefined;
-  /** Expected client pool size per application_name (PGVIGIL_EXPECTED_POOL_SIZES). */
-  readonly expectedPoolSizes: ReadonlyMap<string, number>;
+  /** Each collector's settings, resolved from its own variables (SettingsSpec), by collector name. */
+  readonly collectorSettings: ReadonlyMap<string, unknown>;
   /** Credentials /metrics and /api/* demand; undefined: open (secrets: never log). */
   readonly httpAuth: HttpAuth | undefined;
   /** Certificate and key to serve HTTPS; undefined: plain HTTP. */
@@ -225,7 +204,7 @@ function describeAjvError(e: ErrorObject): string {
 }
 
 /** Reads `<NAME>_FILE` into `<NAME>`, the convention of Kubernetes secret mounts. */
-function readSecretFile(env: Record<string, string | undefined>, name: string, problems: string[]): string | undefined {
+export function readSecretFile(env: Record<string, string | undefined>, name: string, problems: string[]): string | undefined {
   const file = env[`${name}_FILE`];
   if (file === undefined || file === '') return env[name];
   if (env[name] !== undefined && env[name] !== '') {
@@ -338,7 +317,12 @@ function queryClassesFrom(file: string, problems: string[]): QueryClass[] {
   return loaded.classes;
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/** Loads the configuration for these collectors; throws ConfigError naming every bad variable. */
+export function loadConfigFor(
+  collectors: readonly ConfiguredCollector[],
+  env: Record<string, string | undefined> = process.env,
+  configSchema = composeConfigSchema(collectors),
+): Config {
   const problems: string[] = [];
   let parsed: Record<string, unknown>;
   try {
@@ -358,7 +342,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const databaseUrl = readSecretFile(env, 'DATABASE_URL', problems);
   const password = readSecretFile(env, 'PGPASSWORD', problems);
 
-  const known = new Set(collectorDefinitions.map((d) => d.name));
+  const known = new Set(collectors.map((d) => d.name));
   const disabled = base.PGVIGIL_DISABLED_COLLECTORS.split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of disabled) {
     if (!known.has(name)) problems.push(`PGVIGIL_DISABLED_COLLECTORS: unknown collector "${name}" (known: ${[...known].join(', ')})`);
@@ -367,7 +351,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: must be at least PGVIGIL_STATEMENT_TIMEOUT_SECONDS, so the server cancels first');
   }
   const intervals = new Map<string, number>();
-  for (const def of collectorDefinitions) intervals.set(def.name, parsed[intervalVariable(def.name)] as number);
+  const collectorSettings = new Map<string, unknown>();
+  for (const c of collectors) {
+    intervals.set(c.name, parsed[intervalVariable(c.name)] as number);
+    if (c.settings === undefined) continue;
+    const values = Object.fromEntries(Object.keys(c.settings.variables).map((name) => [name, parsed[name]]));
+    collectorSettings.set(c.name, c.settings.resolve(values, env, problems));
+  }
 
   const config: Config = {
     ...base,
@@ -376,8 +366,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     excludeDatabases: compileRegex('PGVIGIL_EXCLUDE_DATABASES', base.PGVIGIL_EXCLUDE_DATABASES, problems),
     enabledCollectors: new Set([...known].filter((n) => !disabled.includes(n))),
     intervals,
-    pgbouncerUrl: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
-    expectedPoolSizes: parseExpectedPoolSizes(base.PGVIGIL_EXPECTED_POOL_SIZES, problems),
+    collectorSettings,
     httpAuth: httpAuthFrom(env, base, problems),
     tls: tlsFrom(base, problems),
     queryClasses: queryClassesFrom(base.PGVIGIL_QUERY_CLASSES_FILE, problems),
@@ -405,4 +394,9 @@ export function describeConnection(connection: Readonly<ClientConfig>): Record<s
   return { host: connection.host ?? 'default', port: connection.port ?? 5432, user: connection.user, database: connection.database };
 }
 
-export { intervalVariable };
+
+/** Whether the include/exclude patterns of discovery let this database through. */
+export function databaseSelected(config: Pick<Config, 'includeDatabases' | 'excludeDatabases'>, datname: string): boolean {
+  const { includeDatabases: include, excludeDatabases: exclude } = config;
+  return (include === undefined || include.test(datname)) && (exclude === undefined || !exclude.test(datname));
+}

@@ -1,5 +1,9 @@
-// Parsing of the connection-pooling variables (PgBouncer admin URL, expected client pool sizes).
-// Kept apart from config.ts so the rules are unit-testable; every message names its variable.
+import { Type } from '@sinclair/typebox';
+import { readSecretFile, type SettingsSpec } from './config.js';
+
+// The connection-pooling variables (PgBouncer admin URL, expected client pool sizes): declared by
+// the pgbouncer and client_pools collectors, parsed here so the rules are unit-testable; every
+// message names its variable.
 
 /** "heliotrope_imaginal=20,admin=5" → Map { heliotrope_imaginal → 20, admin → 5 }. */
 export function parseExpectedPoolSizes(source: string, problems: string[]): Map<string, number> {
@@ -42,3 +46,30 @@ export function checkPgbouncerUrl(url: string | undefined, problems: string[]): 
   }
   return url;
 }
+
+/** client_pools' variable: the pool size each application instance is expected to use. */
+export const expectedPoolSizesSettings: SettingsSpec<{ readonly expectedPoolSizes: ReadonlyMap<string, number> }> = {
+  variables: {
+    PGVIGIL_EXPECTED_POOL_SIZES: Type.String({
+      default: '',
+      description: 'Client pool size per application_name, e.g. "heliotrope_imaginal=20,admin=5" (client_pools utilization)',
+    }),
+  },
+  resolve: (values, _env, problems) => ({
+    expectedPoolSizes: parseExpectedPoolSizes((values.PGVIGIL_EXPECTED_POOL_SIZES as string | undefined) ?? '', problems),
+  }),
+};
+
+/** pgbouncer's variables: its admin console URL (a secret: never logged), directly or from a file. */
+export const pgbouncerSettings: SettingsSpec<{ readonly url: string | undefined }> = {
+  variables: {
+    PGVIGIL_PGBOUNCER_URL: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector',
+      }),
+    ),
+    PGVIGIL_PGBOUNCER_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding PGVIGIL_PGBOUNCER_URL' })),
+  },
+  resolve: (_values, env, problems) => ({ url: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems) }),
+};

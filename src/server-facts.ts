@@ -13,6 +13,8 @@ export interface ServerFacts {
   readonly isSuperuser: boolean;
   /** Member of pg_monitor (or superuser): may read every row of pg_stat_activity, pg_ls_waldir ... */
   readonly hasPgMonitor: boolean;
+  /** May run pg_ls_waldir() (pg_monitor may; many managed services revoke it). */
+  readonly canListWalDir: boolean;
   /** Extensions installed in this database: name → extversion (e.g. pg_stat_statements → 1.10). */
   readonly extensions: ReadonlyMap<string, string>;
   /** Whether pg_stat_statements is loaded (shared_preload_libraries), independent of CREATE EXTENSION. */
@@ -26,6 +28,7 @@ SELECT current_setting('server_version_num')::int AS server_version_num,
        current_user AS usename,
        r.rolsuper AS is_superuser,
        r.rolsuper OR pg_has_role(current_user, 'pg_monitor', 'MEMBER') AS has_pg_monitor,
+       has_function_privilege('pg_ls_waldir()', 'EXECUTE') AS can_list_waldir,
        COALESCE((SELECT json_object_agg(extname, extversion) FROM pg_extension), '{}'::json) AS extensions,
        -- shared_preload_libraries is readable only with pg_read_all_settings (pg_monitor has it);
        -- without it, the GUCs pg_stat_statements defines only when preloaded tell the same.
@@ -42,6 +45,7 @@ interface FactsRow {
   usename: string;
   is_superuser: boolean;
   has_pg_monitor: boolean;
+  can_list_waldir: boolean;
   extensions: Record<string, string>;
   statements_preloaded: boolean;
 }
@@ -58,6 +62,7 @@ export async function readServerFacts(client: Pick<Client, 'query'>): Promise<Se
     user: row.usename,
     isSuperuser: row.is_superuser,
     hasPgMonitor: row.has_pg_monitor,
+    canListWalDir: row.can_list_waldir,
     extensions: new Map(Object.entries(row.extensions)),
     statementsPreloaded: row.statements_preloaded,
   };

@@ -34,8 +34,14 @@ t.test('the demo serves the platform workload in every view and cleans up', asyn
   t.equal(m!.value('pg_up'), 1);
 
   const app = parseMetrics(await (await fetch(demo.appMetricsUrl)).text());
-  t.equal(app.value('pgvigil_client_pool_max_connections', { pool: 'app' }), 20, 'the application pool of 20, instrumented');
+  t.equal(app.value('pgvigil_client_pool_max_connections', { pool: 'app', application_name: 'heliotrope_imaginal' }), 20, 'the application pool of 20, instrumented');
   t.ok(app.sum('pgvigil_client_pool_acquire_seconds_count') > 0, 'acquire waits measured');
+  const appSide = { application_name: 'heliotrope_imaginal', pool: 'app' };
+  for (const c of classes) {
+    t.ok((app.value('pgvigil_client_query_duration_seconds_count', { ...appSide, class: c }) ?? 0) > 0, `${c}: app-side query histogram has calls`);
+    const le = String(objectives[c]);
+    t.ok(app.find('pgvigil_client_query_duration_seconds_bucket', { ...appSide, class: c, le }).length === 1, `${c}: its objective ${le} s is a bucket bound`);
+  }
   if (demo.pgbouncer !== undefined) {
     await poller.pollCollector('pgbouncer');
     const b = parseMetrics(await (await fetch(`${demo.url}/metrics`)).text());

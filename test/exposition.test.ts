@@ -48,7 +48,7 @@ t.test('merge keeps one series per label set and counts duplicates', async (t) =
   ]);
   const { chunks, series, duplicates } = render([[a], [b]], 'prometheus');
   t.equal(series, 2);
-  t.equal(duplicates, 1, 'toplevel-style duplicates are dropped, not served (FIELD-NOTES #4)');
+  t.equal(duplicates, 1, 'toplevel-style duplicates are dropped, not served (Prometheus rejects the whole scrape)');
   const text = Buffer.concat(chunks).toString();
   t.equal(text.match(/# TYPE pg_m gauge/g)?.length, 1, 'one family');
   t.same(parseMetrics(text).samples.map((s) => s.value), [1, 3], 'the first of a label set wins');

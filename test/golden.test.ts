@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import t from 'tap';
-import { GOLDEN_PATH, type GoldenFamily } from '../src/dev/update-readme.js';
+import { GOLDEN_PATH, type GoldenFamily } from '../src/dev/update-docs.js';
 import { emittedFamilies } from './helpers/emitted-families.js';
 
 // The golden list: every family pgvigil exports — from a real primary, a streaming standby,

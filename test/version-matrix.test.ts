@@ -6,8 +6,9 @@ import { startPgvigil } from './helpers/pgvigil.js';
 
 // Every collector of src/collectors/index.ts on every major from 13 to 18: each applicable
 // collector succeeds, and the same family names come out everywhere except those documented as
-// major-specific below (FIELD-NOTES #2, #12). Plus a 17 server still on pg_stat_statements 1.10
-// (FIELD-NOTES #3). Majors run in parallel.
+// major-specific below (17 moved the checkpoint columns to pg_stat_checkpointer, and dashboards
+// built on the old names went empty). Plus a 17 server still on pg_stat_statements 1.10: the
+// extension's version, not the server's, decides the columns. Majors run in parallel.
 
 const MAJORS = [13, 14, 15, 16, 17, 18];
 

@@ -1,5 +1,6 @@
-import { gauge, type Family } from '../exposition.js';
-import type { CollectorDefinition } from './types.js';
+import { expectedPoolSizesSettings } from '../pool-settings.js';
+import { defineCollector, query, type RowOf } from './define.js';
+import type { QueryFn } from './types.js';
 
 // The server's view of each client pool: connections per (application_name, client_addr), so one
 // application instance (one client_addr) filling its pool shows before the server runs out.
@@ -17,44 +18,67 @@ FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 GROUP BY 1, 2`;
 
-interface ConnectionsRow {
-  application_name: string;
-  client_addr: string;
-  connections: number;
-}
+type PoolSettings = { readonly expectedPoolSizes: ReadonlyMap<string, number> };
 
-export const clientPools: CollectorDefinition = {
+const CONNECTIONS_COLUMNS = { application_name: 'text', client_addr: 'text', connections: 'float', utilization: 'float?' } as const;
+
+const CONNECTIONS = query({
+  sql: [{ sql: CONNECTIONS_SQL }],
+  columns: CONNECTIONS_COLUMNS,
+  run: async ({ query, settings }: { query: QueryFn; settings: PoolSettings }, sql) => {
+    const rows = await query<RowOf<typeof CONNECTIONS_COLUMNS>>(sql!);
+    for (const r of rows) {
+      const size = settings.expectedPoolSizes.get(r.application_name);
+      r.utilization = size === undefined ? null : r.connections / size;
+    }
+    return rows;
+  },
+  metrics: [
+    {
+      name: 'pg_client_pool_connections',
+      type: 'gauge',
+      help:
+        'Server connections per client application and client address ' +
+        '(client_addr "local": Unix socket, or not visible without pg_monitor).',
+      labels: ['application_name', 'client_addr'],
+      value: 'connections',
+    },
+    {
+      name: 'pg_client_pool_utilization_ratio',
+      type: 'gauge',
+      unit: 'ratio',
+      help:
+        'Connections of one application instance (application_name, client_addr) divided by its expected pool size; ' +
+        '1 = pool full.',
+      labels: ['application_name', 'client_addr'],
+      value: 'utilization',
+    },
+  ],
+});
+
+const EXPECTED = query({
+  columns: { application_name: 'text', size: 'float' },
+  run: ({ settings }: { settings: PoolSettings }) =>
+    [...settings.expectedPoolSizes].map(([application_name, size]) => ({ application_name, size })),
+  metrics: [
+    {
+      name: 'pg_client_pool_expected_size',
+      type: 'gauge',
+      help: 'Configured pool size of one instance of the application (PGVIGIL_EXPECTED_POOL_SIZES).',
+      labels: ['application_name'],
+      value: 'size',
+    },
+  ],
+});
+
+export const clientPools = defineCollector({
   name: 'client_pools',
-  description: 'pg_stat_activity per client pool: connections per (application_name, client_addr), utilization of expected pool sizes',
+  description:
+    'pg_stat_activity per client pool: connections per (application_name, client_addr), utilization of expected pool sizes',
   scope: 'cluster',
   defaultIntervalSeconds: 10,
-  create(config) {
-    const expected = config.expectedPoolSizes;
-    return {
-      families: ['pg_client_pool_connections', 'pg_client_pool_expected_size', 'pg_client_pool_utilization_ratio'],
-      async collect({ query }): Promise<Family[]> {
-        const rows = await query<ConnectionsRow>(CONNECTIONS_SQL);
-        return [
-          gauge(
-            'pg_client_pool_connections',
-            'Server connections per client application and client address (client_addr "local": Unix socket, or not visible without pg_monitor).',
-            rows.map(({ connections: value, ...labels }) => ({ labels, value })),
-          ),
-          gauge(
-            'pg_client_pool_expected_size',
-            'Configured pool size of one instance of the application (PGVIGIL_EXPECTED_POOL_SIZES).',
-            [...expected].map(([application_name, value]) => ({ labels: { application_name }, value })),
-          ),
-          gauge(
-            'pg_client_pool_utilization_ratio',
-            'Connections of one application instance (application_name, client_addr) divided by its expected pool size; 1 = pool full.',
-            rows.flatMap(({ application_name, client_addr, connections }) => {
-              const size = expected.get(application_name);
-              return size === undefined ? [] : [{ labels: { application_name, client_addr }, value: connections / size }];
-            }),
-          ),
-        ];
-      },
-    };
-  },
-};
+  settings: expectedPoolSizesSettings,
+  subsystems: ['pg_client_pool'],
+  namesReason: 'one pool per series, so the families say pool (singular)',
+  queries: [CONNECTIONS, EXPECTED],
+});

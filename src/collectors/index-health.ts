@@ -1,7 +1,9 @@
-import { gauge, type Family } from '../exposition.js';
-import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './pg-stat-user-indexes.js';
+import { Type } from '@sinclair/typebox';
+import { seconds } from '../config.js';
+import { defineCollector, query, type RowOf } from './define.js';
+import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './indexes.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
-import type { CollectorDefinition } from './types.js';
+import type { QueryFn } from './types.js';
 
 // Findings about indexes, per database: invalid, unused and duplicate indexes, and tables read
 // mostly by large sequential scans (missing-index candidates). Only flagged objects produce
@@ -58,21 +60,11 @@ flagged AS (
          CASE WHEN dup.n > 1 THEN dup.keeper END AS duplicate_of
   FROM idx LEFT JOIN dup USING (indexrelid)
 )
-SELECT schemaname, relname, indexrelname, invalid, unused, duplicate_of,
+SELECT schemaname, relname, indexrelname, invalid, unused, coalesce(duplicate_of, '') AS duplicate_of,
        ${indexSizeSql('indexrelid', 'relid', 'relpages')} AS size_bytes
 FROM flagged
 WHERE invalid OR unused OR duplicate_of IS NOT NULL
 ORDER BY schemaname, relname, indexrelname`;
-
-interface FindingRow {
-  schemaname: string;
-  relname: string;
-  indexrelname: string;
-  invalid: boolean;
-  unused: boolean;
-  duplicate_of: string | null;
-  size_bytes: number | null;
-}
 
 // Sizes from relpages (no lock taken; as of the last VACUUM/ANALYZE). "Mostly" means the rows read
 // by sequential scans outnumber those fetched through indexes.
@@ -86,55 +78,129 @@ WHERE s.seq_scan >= $1::int8
   AND c.relpages::float8 * current_setting('block_size')::float8 >= $3::float8
 ORDER BY s.schemaname, s.relname`;
 
-interface SeqScanRow {
-  schemaname: string;
-  relname: string;
-  rows_per_scan: number;
+interface IndexHealthSettings {
+  readonly unusedIndexAgeSeconds: number;
+  readonly seqScanMinTableBytes: number;
+  readonly seqScanMinScans: number;
+  readonly seqScanMinRowsPerScan: number;
 }
 
-export const indexHealth: CollectorDefinition = {
+type Input = { query: QueryFn; settings: IndexHealthSettings };
+
+const FINDING_COLUMNS = {
+  schemaname: 'text',
+  relname: 'text',
+  indexrelname: 'text',
+  invalid: 'bool',
+  unused: 'bool',
+  duplicate_of: 'text',
+  size_bytes: 'float?',
+} as const;
+
+const INDEX = ['schemaname', 'relname', 'indexrelname'] as const;
+
+const FINDINGS = query({
+  sql: [
+    { server: { from: 16 }, sql: findingsSql(LAST_IDX_SCAN_AGE_16) },
+    { server: { before: 16 }, sql: findingsSql(LAST_IDX_SCAN_AGE_OLD) },
+  ],
+  columns: FINDING_COLUMNS,
+  datnameLabel: true,
+  run: ({ query, settings }: Input, sql) =>
+    withLockFallback((exact) => query<RowOf<typeof FINDING_COLUMNS>>(sql!, [exact, settings.unusedIndexAgeSeconds])),
+  metrics: [
+    {
+      name: 'pg_index_invalid_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help:
+        'Invalid index (indisvalid = false, e.g. left by a failed CREATE INDEX CONCURRENTLY; builds in progress excluded); ' +
+        'value: its size.',
+      labels: INDEX,
+      value: (r) => (r.invalid ? (r.size_bytes ?? 0) : null),
+    },
+    {
+      name: 'pg_index_unused_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help:
+        'Index never scanned since the stats reset (16+: or not within PGVIGIL_UNUSED_INDEX_AGE_SECONDS); ' +
+        'constraint-enforcing indexes excluded; value: its size.',
+      labels: INDEX,
+      value: (r) => (r.unused ? (r.size_bytes ?? 0) : null),
+    },
+    {
+      name: 'pg_index_duplicate_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help:
+        'Index with the same table, key, operator classes and predicate as the index in duplicate_of (which is kept); ' +
+        'value: its size.',
+      labels: [...INDEX, 'duplicate_of'],
+      value: (r) => (r.duplicate_of !== '' ? (r.size_bytes ?? 0) : null),
+    },
+  ],
+});
+
+const SEQ_SCAN_HEAVY = query({
+  columns: { schemaname: 'text', relname: 'text', rows_per_scan: 'float' },
+  datnameLabel: true,
+  run: ({ query, settings }: Input) =>
+    query<{ schemaname: string; relname: string; rows_per_scan: number }>(SEQ_SCAN_HEAVY_SQL, [
+      settings.seqScanMinScans,
+      settings.seqScanMinRowsPerScan,
+      settings.seqScanMinTableBytes,
+    ]),
+  metrics: [
+    {
+      name: 'pg_table_seq_scan_heavy_rows_per_scan',
+      type: 'gauge',
+      help:
+        'Missing-index candidate: a large table read mostly by sequential scans; ' +
+        'value: average rows read per sequential scan.',
+      labels: ['schemaname', 'relname'],
+      value: 'rows_per_scan',
+    },
+  ],
+});
+
+export const indexHealth = defineCollector<IndexHealthSettings>({
   name: 'index_health',
   description: 'Invalid, unused and duplicate indexes; tables read by large sequential scans (missing-index candidates)',
   scope: 'database',
   defaultIntervalSeconds: 300,
-  create(config) {
-    return {
-      async collect({ query, datname, facts }): Promise<Family[]> {
-        const sql = findingsSql(facts.major >= 16 ? LAST_IDX_SCAN_AGE_16 : LAST_IDX_SCAN_AGE_OLD);
-        const findings = await withLockFallback((exact) =>
-          query<FindingRow>(sql, [exact, config.PGVIGIL_UNUSED_INDEX_AGE_SECONDS]),
-        );
-        const seqHeavy = await query<SeqScanRow>(SEQ_SCAN_HEAVY_SQL, [
-          config.PGVIGIL_SEQ_SCAN_MIN_SCANS,
-          config.PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN,
-          config.PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES,
-        ]);
-        const labelsOf = (r: FindingRow) => ({ datname, schemaname: r.schemaname, relname: r.relname, indexrelname: r.indexrelname });
-        const sized = (rows: FindingRow[], extra: (r: FindingRow) => Record<string, string> = () => ({})) =>
-          rows.map((r) => ({ labels: { ...labelsOf(r), ...extra(r) }, value: r.size_bytes ?? 0 }));
-        return [
-          gauge(
-            'pg_index_invalid_size_bytes',
-            'Invalid index (indisvalid = false, e.g. left by a failed CREATE INDEX CONCURRENTLY; builds in progress excluded); value: its size.',
-            sized(findings.filter((r) => r.invalid)),
-          ),
-          gauge(
-            'pg_index_unused_size_bytes',
-            'Index never scanned since the stats reset (16+: or not within PGVIGIL_UNUSED_INDEX_AGE_SECONDS); constraint-enforcing indexes excluded; value: its size.',
-            sized(findings.filter((r) => r.unused)),
-          ),
-          gauge(
-            'pg_index_duplicate_size_bytes',
-            'Index with the same table, key, operator classes and predicate as the index in duplicate_of (which is kept); value: its size.',
-            sized(findings.filter((r) => r.duplicate_of !== null), (r) => ({ duplicate_of: r.duplicate_of ?? '' })),
-          ),
-          gauge(
-            'pg_table_seq_scan_heavy_rows_per_scan',
-            'Missing-index candidate: a large table read mostly by sequential scans; value: average rows read per sequential scan.',
-            seqHeavy.map((r) => ({ labels: { datname, schemaname: r.schemaname, relname: r.relname }, value: r.rows_per_scan })),
-          ),
-        ];
-      },
-    };
+  subsystems: ['pg_index', 'pg_table'],
+  namesReason: 'findings are named after what they are about, an index (pg_index_*) or a table (pg_table_*)',
+  settings: {
+    variables: {
+      PGVIGIL_UNUSED_INDEX_AGE_SECONDS: seconds(
+        30 * 86400,
+        1,
+        10 * 365 * 86400,
+        'PostgreSQL 16+: an index last scanned longer ago than this counts as unused (any major: never scanned since the stats reset)',
+      ),
+      PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES: Type.Number({
+        default: 10 * 1024 * 1024,
+        minimum: 0,
+        description: 'Missing-index candidates: tables at least this big (relpages * block_size)',
+      }),
+      PGVIGIL_SEQ_SCAN_MIN_SCANS: Type.Integer({
+        default: 100,
+        minimum: 1,
+        description: 'Missing-index candidates: at least this many sequential scans',
+      }),
+      PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN: Type.Number({
+        default: 10000,
+        minimum: 1,
+        description: 'Missing-index candidates: at least this many rows read per sequential scan on average',
+      }),
+    },
+    resolve: (values) => ({
+      unusedIndexAgeSeconds: (values.PGVIGIL_UNUSED_INDEX_AGE_SECONDS as number | undefined) ?? 30 * 86400,
+      seqScanMinTableBytes: (values.PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES as number | undefined) ?? 10 * 1024 * 1024,
+      seqScanMinScans: (values.PGVIGIL_SEQ_SCAN_MIN_SCANS as number | undefined) ?? 100,
+      seqScanMinRowsPerScan: (values.PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN as number | undefined) ?? 10000,
+    }),
   },
-};
+  queries: [FINDINGS, SEQ_SCAN_HEAVY],
+});

@@ -1,9 +1,9 @@
-import { pgStatActivity } from './pg-stat-activity.js';
+import { activity } from './activity.js';
 import { clientPools } from './client-pools.js';
 import { pgbouncer } from './pgbouncer.js';
-import { pgStatDatabase } from './pg-stat-database.js';
-import { pgDatabaseSize } from './pg-database-size.js';
-import { pgSettings } from './pg-settings.js';
+import { statDatabase } from './stat-database.js';
+import { databaseSize } from './database-size.js';
+import { settings } from './settings.js';
 import { wal } from './wal.js';
 import { volume } from './volume.js';
 import { recovery } from './recovery.js';
@@ -12,18 +12,42 @@ import { replicationSlots } from './replication-slots.js';
 import { walReceiver } from './wal-receiver.js';
 import { checkpointer } from './checkpointer.js';
 import { bgwriter } from './bgwriter.js';
-import { pgStatIo } from './pg-stat-io.js';
-import { pgStatWal } from './pg-stat-wal.js';
+import { statIo } from './stat-io.js';
+import { statWal } from './stat-wal.js';
 import { archiver } from './archiver.js';
 import { locks } from './locks.js';
-import { pgStatUserTables } from './pg-stat-user-tables.js';
-import { pgStatUserIndexes } from './pg-stat-user-indexes.js';
+import { tables } from './tables.js';
+import { indexes } from './indexes.js';
 import { indexHealth } from './index-health.js';
 import { pgStatStatements } from './pg-stat-statements.js';
+import { checkCollectorSet } from './check-definition.js';
 import type { CollectorDefinition } from './types.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
-// order of families on /metrics.
-export const collectorDefinitions: readonly CollectorDefinition[] = [pgStatActivity, clientPools, pgbouncer, pgStatDatabase, pgDatabaseSize, pgSettings,
-  wal, volume, recovery, replication, replicationSlots, walReceiver, checkpointer, bgwriter, pgStatIo, pgStatWal, archiver, locks,
-  pgStatUserTables, pgStatUserIndexes, indexHealth, pgStatStatements];
+// order of families on /metrics. Checked here, at start-up: one name and one family, one owner.
+export const collectorDefinitions: readonly CollectorDefinition[] = [
+  activity,
+  clientPools,
+  pgbouncer,
+  statDatabase,
+  databaseSize,
+  settings,
+  wal,
+  volume,
+  recovery,
+  replication,
+  replicationSlots,
+  walReceiver,
+  checkpointer,
+  bgwriter,
+  statIo,
+  statWal,
+  archiver,
+  locks,
+  tables,
+  indexes,
+  indexHealth,
+  pgStatStatements,
+];
+
+checkCollectorSet(collectorDefinitions);

@@ -1,5 +1,4 @@
-import { gauge, type Family } from '../exposition.js';
-import type { CollectorDefinition } from './types.js';
+import { defineCollector, query } from './define.js';
 
 // pg_locks: how many locks of each mode are held or awaited per database, and who is at the root
 // of blocking chains. pg_stat_activity_blocked_sessions and _longest_lock_wait_seconds (activity
@@ -18,13 +17,6 @@ LEFT JOIN pg_database d ON d.oid = l.database
 LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.pid IS DISTINCT FROM pg_backend_pid()
 GROUP BY 1, 2, 3`;
-
-interface ModeRow {
-  datname: string;
-  mode: string;
-  granted: string;
-  locks: number;
-}
 
 // pg_blocking_pids() is only asked about sessions that wait for a lock (it takes the lock
 // manager's partition locks). The walk follows waiter → blocker edges up to the roots (blockers
@@ -65,67 +57,77 @@ JOIN waiting w ON w.pid = r.waiter
 LEFT JOIN pg_stat_activity b ON b.pid = r.blocker
 GROUP BY 1, 2, 3`;
 
-interface ChainRow {
-  datname: string;
-  state: string;
-  application_name: string;
-  blocking_sessions: number;
-  waiting_sessions: number;
-  longest_wait_seconds: number;
-  chain_depth: number;
-}
-
 // Before 14: min(a.query_start) alone would reference only the outer query, which makes it an
 // aggregate of the outer query (a GROUP BY error); naming l keeps it in the pg_locks subquery.
 const QUERY_START_OF_WAITER = 'CASE WHEN l.pid IS NOT NULL THEN a.query_start END';
 
-export const locks: CollectorDefinition = {
+const MODES = query({
+  sql: [{ sql: MODES_SQL }],
+  columns: { datname: 'text', mode: 'text', granted: 'text', locks: 'float' },
+  metrics: [
+    {
+      name: 'pg_locks',
+      type: 'gauge',
+      help: 'Locks in pg_locks by database, mode and granted (false: awaited). pgvigil’s own locks are left out.',
+      labels: ['datname', 'mode', 'granted'],
+      value: 'locks',
+    },
+  ],
+});
+
+const ROOT = ['datname', 'state', 'application_name'] as const;
+
+const CHAINS = query({
+  sql: [
+    { server: { from: 14 }, sql: chainsSql('l.waitstart') },
+    { server: { before: 14 }, sql: chainsSql(QUERY_START_OF_WAITER) },
+  ],
+  columns: {
+    datname: 'text',
+    state: 'text',
+    application_name: 'text',
+    blocking_sessions: 'float',
+    waiting_sessions: 'float',
+    longest_wait_seconds: 'float',
+    chain_depth: 'float',
+  },
+  metrics: [
+    {
+      name: 'pg_locks_blocking_sessions',
+      type: 'gauge',
+      help: 'Sessions at the root of a blocking chain (blocking others, waiting for nothing), by their database, state and application_name.',
+      labels: ROOT,
+      value: 'blocking_sessions',
+    },
+    {
+      name: 'pg_locks_waiting_sessions',
+      type: 'gauge',
+      help: 'Sessions waiting, directly or through a chain, on root blockers with this database, state and application_name.',
+      labels: ROOT,
+      value: 'waiting_sessions',
+    },
+    {
+      name: 'pg_locks_longest_wait_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Longest current lock wait among the sessions behind root blockers with these labels.',
+      labels: ROOT,
+      value: 'longest_wait_seconds',
+    },
+    {
+      name: 'pg_locks_blocking_chain_depth',
+      type: 'gauge',
+      help: 'Longest chain of waits below root blockers with these labels (1: waiters wait on the root directly).',
+      labels: ROOT,
+      value: 'chain_depth',
+    },
+  ],
+});
+
+export const locks = defineCollector({
   name: 'locks',
   description: 'pg_locks: locks by database, mode and granted; blocking chains by the root blocker’s state and application',
   scope: 'cluster',
   defaultIntervalSeconds: 15,
-  create() {
-    return {
-      families: [
-        'pg_locks',
-        'pg_locks_blocking_sessions',
-        'pg_locks_waiting_sessions',
-        'pg_locks_longest_wait_seconds',
-        'pg_locks_blocking_chain_depth',
-      ],
-      async collect({ query, facts }): Promise<Family[]> {
-        const modes = await query<ModeRow>(MODES_SQL);
-        const chains = await query<ChainRow>(chainsSql(facts.major >= 14 ? 'l.waitstart' : QUERY_START_OF_WAITER));
-        const byRoot = (pick: (r: ChainRow) => number) =>
-          chains.map((r) => ({ labels: { datname: r.datname, state: r.state, application_name: r.application_name }, value: pick(r) }));
-        return [
-          gauge(
-            'pg_locks',
-            'Locks in pg_locks by database, mode and granted (false: awaited). pgvigil’s own locks are left out.',
-            modes.map(({ locks: value, ...labels }) => ({ labels, value })),
-          ),
-          gauge(
-            'pg_locks_blocking_sessions',
-            'Sessions at the root of a blocking chain (blocking others, waiting for nothing), by their database, state and application_name.',
-            byRoot((r) => r.blocking_sessions),
-          ),
-          gauge(
-            'pg_locks_waiting_sessions',
-            'Sessions waiting, directly or through a chain, on root blockers with this database, state and application_name.',
-            byRoot((r) => r.waiting_sessions),
-          ),
-          gauge(
-            'pg_locks_longest_wait_seconds',
-            'Longest current lock wait among the sessions behind root blockers with these labels.',
-            byRoot((r) => r.longest_wait_seconds),
-          ),
-          gauge(
-            'pg_locks_blocking_chain_depth',
-            'Longest chain of waits below root blockers with these labels (1: waiters wait on the root directly).',
-            byRoot((r) => r.chain_depth),
-          ),
-        ];
-      },
-    };
-  },
-};
+  queries: [MODES, CHAINS],
+});

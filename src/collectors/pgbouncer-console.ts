@@ -3,9 +3,9 @@ import { ConnectionTimeoutError } from '../db.js';
 
 // One connection to PgBouncer's admin console (the `pgbouncer` database), a different server
 // from the PostgreSQL that src/db.ts pools. The console speaks only the simple query protocol
-// (a query without parameters) and rejects unknown startup parameters, so the client sets none
-// of application_name / options / statement_timeout (FIELD-NOTES #13). Reconnects on the next
-// query after any failure.
+// (a query without parameters) and rejects unknown startup parameters ("unsupported startup
+// parameter"), so the client sets none of application_name / options / statement_timeout.
+// Reconnects on the next query after any failure.
 
 export class PgbouncerConsole {
   private client: pg.Client | undefined;

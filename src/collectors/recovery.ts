@@ -1,14 +1,14 @@
-import { gauge, type Family } from '../exposition.js';
-import { one } from './single-sample.js';
-import type { Collector, CollectorDefinition } from './types.js';
+import { defineCollector, query, type RowOf } from './define.js';
+import type { Collector, QueryFn } from './types.js';
 
 // The server's role and, on a standby, how far replay is behind. pg_is_in_recovery() is read on
 // every poll (server facts are cached for minutes, too slow to follow a promotion), and the last
 // answer is kept for the /primary and /replica routes.
 //
-// "Seconds since the last replayed transaction" grows on an idle primary although nothing is
-// behind (FIELD-NOTES #11): pg_replication_lag_seconds is 0 while everything received has been
-// replayed, and the raw timestamp is exported so alerts can combine it with bytes.
+// "Seconds since the last replayed transaction" grows while the primary is idle although nothing
+// is behind (no new commits, so nothing new to replay): pg_replication_lag_seconds is 0 while
+// everything received has been replayed, and the raw timestamp is exported so alerts can combine
+// it with bytes.
 
 const RECOVERY_SQL = `
 SELECT pg_is_in_recovery() AS in_recovery,
@@ -17,14 +17,6 @@ SELECT pg_is_in_recovery() AS in_recovery,
        extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS last_replay_seconds,
        CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
             ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END::float8 AS lag_seconds`;
-
-interface RecoveryRow {
-  in_recovery: boolean;
-  replay_lag_bytes: number | null;
-  last_replay_timestamp: number | null;
-  last_replay_seconds: number | null;
-  lag_seconds: number | null;
-}
 
 export interface KnownRole {
   readonly inRecovery: boolean;
@@ -37,51 +29,77 @@ export interface RecoveryCollector extends Collector {
   lastKnownRole(): KnownRole | undefined;
 }
 
-export const recovery: CollectorDefinition = {
+interface RecoveryState {
+  known: KnownRole | undefined;
+}
+
+/** Standby-only values: no sample on a primary. */
+const onStandby = (inRecovery: boolean, value: number | null) => (inRecovery ? value : null);
+
+const RECOVERY_COLUMNS = {
+  in_recovery: 'bool',
+  replay_lag_bytes: 'float?',
+  last_replay_timestamp: 'float?',
+  last_replay_seconds: 'float?',
+  lag_seconds: 'float?',
+} as const;
+
+const RECOVERY = query({
+  sql: [{ sql: RECOVERY_SQL }],
+  columns: RECOVERY_COLUMNS,
+  run: async ({ query, state }: { query: QueryFn; state: RecoveryState }, sql) => {
+    const rows = await query<RowOf<typeof RECOVERY_COLUMNS>>(sql!);
+    const row = rows[0];
+    if (row === undefined) throw new Error('pg_is_in_recovery() returned no row');
+    state.known = { inRecovery: row.in_recovery, at: Date.now() };
+    return rows;
+  },
+  metrics: [
+    {
+      name: 'pg_replication_is_replica',
+      type: 'gauge',
+      help: '1 when the server is a standby (in recovery), 0 on a primary.',
+      value: (r) => (r.in_recovery ? 1 : 0),
+    },
+    {
+      name: 'pg_replication_lag_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Standby only: seconds since the last replayed transaction while received WAL is still unreplayed; 0 when replay has caught up.',
+      value: (r) => onStandby(r.in_recovery, r.lag_seconds),
+    },
+    {
+      name: 'pg_replication_replay_lag_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help: 'Standby only: WAL bytes received but not yet replayed.',
+      value: (r) => onStandby(r.in_recovery, r.replay_lag_bytes === null ? null : Math.max(0, r.replay_lag_bytes)),
+    },
+    {
+      name: 'pg_replication_last_replay_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Standby only: seconds since the last replayed transaction committed on the primary (grows on an idle primary).',
+      value: (r) => onStandby(r.in_recovery, r.last_replay_seconds),
+    },
+    {
+      name: 'pg_replication_last_replay_timestamp_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Standby only: commit time (Unix) of the last replayed transaction (pg_last_xact_replay_timestamp).',
+      value: (r) => onStandby(r.in_recovery, r.last_replay_timestamp),
+    },
+  ],
+});
+
+export const recovery = defineCollector<Record<string, never>, RecoveryState>({
   name: 'recovery',
   description: 'Server role (primary or standby) and standby replay lag in bytes, seconds and timestamps',
   scope: 'cluster',
   defaultIntervalSeconds: 5,
-  create(): RecoveryCollector {
-    let known: KnownRole | undefined;
-    return {
-      families: [
-        'pg_replication_is_replica',
-        'pg_replication_lag_seconds',
-        'pg_replication_replay_lag_bytes',
-        'pg_replication_last_replay_seconds',
-        'pg_replication_last_replay_timestamp_seconds',
-      ],
-      lastKnownRole: () => known,
-      async collect({ query }): Promise<Family[]> {
-        const [row] = await query<RecoveryRow>(RECOVERY_SQL);
-        if (row === undefined) throw new Error('pg_is_in_recovery() returned no row');
-        known = { inRecovery: row.in_recovery, at: Date.now() };
-        const standby = row.in_recovery;
-        return [
-          gauge('pg_replication_is_replica', '1 when the server is a standby (in recovery), 0 on a primary.', one(standby ? 1 : 0)),
-          gauge(
-            'pg_replication_lag_seconds',
-            'Standby only: seconds since the last replayed transaction while received WAL is still unreplayed; 0 when replay has caught up.',
-            standby ? one(row.lag_seconds) : [],
-          ),
-          gauge(
-            'pg_replication_replay_lag_bytes',
-            'Standby only: WAL bytes received but not yet replayed.',
-            standby ? one(row.replay_lag_bytes === null ? null : Math.max(0, row.replay_lag_bytes)) : [],
-          ),
-          gauge(
-            'pg_replication_last_replay_seconds',
-            'Standby only: seconds since the last replayed transaction committed on the primary (grows on an idle primary).',
-            standby ? one(row.last_replay_seconds) : [],
-          ),
-          gauge(
-            'pg_replication_last_replay_timestamp_seconds',
-            'Standby only: commit time (Unix) of the last replayed transaction (pg_last_xact_replay_timestamp).',
-            standby ? one(row.last_replay_timestamp) : [],
-          ),
-        ];
-      },
-    };
-  },
-};
+  subsystems: ['pg_replication'],
+  namesReason: 'pg_replication_lag_seconds and pg_replication_is_replica are postgres_exporter\'s names, kept for existing PromQL',
+  state: () => ({ known: undefined }),
+  expose: (state): Pick<RecoveryCollector, 'lastKnownRole'> => ({ lastKnownRole: () => state.known }),
+  queries: [RECOVERY],
+});

@@ -1,6 +1,6 @@
 // pg_relation_size() and pg_total_relation_size() open the relation with AccessShareLock, so
 // behind an ACCESS EXCLUSIVE lock (ALTER TABLE, VACUUM FULL, REINDEX, or one merely waiting in
-// the queue) they wait, and exporters piled up connections that way (FIELD-NOTES, PE #1228).
+// the queue) they wait, and exporters that called them piled up connections that way.
 // Our size queries therefore read pg_locks in the same statement and, for any relation with a
 // pending or granted AccessExclusiveLock, fall back to pg_class.relpages * block_size (as of the
 // last VACUUM/ANALYZE). A lock taken between our pg_locks read and the size call is caught by

@@ -1,11 +1,10 @@
-import { gauge, type Family } from '../exposition.js';
-import type { CollectorDefinition } from './types.js';
+import { defineCollector, query } from './define.js';
 
 // pg_stat_replication: the standbys (and pg_basebackup/pg_receivewal clients) streaming from this
 // server, with how far each is behind. Bytes are measured from this server's current position
 // (pg_current_wal_lsn on a primary, the replayed position on a cascading standby). The *_lag
 // intervals are NULL once a standby has caught up and no WAL flows: that is 0 lag, not unknown,
-// so an idle primary never shows stale lag (FIELD-NOTES #11).
+// so an idle primary never shows stale lag (the last measured lag would otherwise stay forever).
 
 const REPLICATION_SQL = `
 WITH pos AS (
@@ -28,65 +27,69 @@ FROM pg_stat_replication r
 CROSS JOIN pos
 LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid`;
 
-interface ReplicationRow {
-  application_name: string;
-  client_addr: string;
-  slot_name: string;
-  state: string;
-  sync_state: string;
-  sent_bytes: number | null;
-  write_bytes: number | null;
-  flush_bytes: number | null;
-  replay_bytes: number | null;
-  write_seconds: number;
-  flush_seconds: number;
-  replay_seconds: number;
-  reply_time: number | null;
-}
+const STANDBY = ['application_name', 'client_addr', 'slot_name', 'state', 'sync_state'] as const;
+/** Bytes behind never go below 0 (a standby can report a position ahead of the one read here). */
+const behind = (bytes: number | null) => (bytes === null ? null : Math.max(0, bytes));
 
-const STAGES = ['sent', 'write', 'flush', 'replay'] as const;
-const TIMED_STAGES = ['write', 'flush', 'replay'] as const;
+const REPLICATION = query({
+  sql: [{ sql: REPLICATION_SQL }],
+  columns: {
+    application_name: 'text',
+    client_addr: 'text',
+    slot_name: 'text',
+    state: 'text',
+    sync_state: 'text',
+    sent_bytes: 'float?',
+    write_bytes: 'float?',
+    flush_bytes: 'float?',
+    replay_bytes: 'float?',
+    write_seconds: 'float',
+    flush_seconds: 'float',
+    replay_seconds: 'float',
+    reply_time: 'float?',
+  },
+  metrics: [
+    {
+      name: 'pg_stat_replication_lag_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help: 'Bytes a standby is behind this server, by stage (sent, write, flush, replay).',
+      labels: STANDBY,
+      value: {
+        label: 'stage',
+        values: {
+          sent: (r) => behind(r.sent_bytes),
+          write: (r) => behind(r.write_bytes),
+          flush: (r) => behind(r.flush_bytes),
+          replay: (r) => behind(r.replay_bytes),
+        },
+      },
+    },
+    {
+      name: 'pg_stat_replication_lag_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'write_lag, flush_lag and replay_lag of a standby (0 when caught up and no WAL flows).',
+      labels: STANDBY,
+      value: { label: 'stage', values: { write: 'write_seconds', flush: 'flush_seconds', replay: 'replay_seconds' } },
+    },
+    {
+      name: 'pg_stat_replication_reply_timestamp_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Unix time of the last reply from a standby: a stalled standby stops advancing it.',
+      labels: STANDBY,
+      value: 'reply_time',
+    },
+  ],
+});
 
-export const replication: CollectorDefinition = {
+export const replication = defineCollector({
   name: 'replication',
   description: 'pg_stat_replication: per standby lag in bytes and seconds, state and sync state',
   scope: 'cluster',
   defaultIntervalSeconds: 10,
-  create() {
-    return {
-      families: ['pg_stat_replication_lag_bytes', 'pg_stat_replication_lag_seconds', 'pg_stat_replication_reply_timestamp_seconds'],
-      async collect({ query }): Promise<Family[]> {
-        const rows = await query<ReplicationRow>(REPLICATION_SQL);
-        const id = (r: ReplicationRow) => ({
-          application_name: r.application_name,
-          client_addr: r.client_addr,
-          slot_name: r.slot_name,
-          state: r.state,
-          sync_state: r.sync_state,
-        });
-        return [
-          gauge(
-            'pg_stat_replication_lag_bytes',
-            'Bytes a standby is behind this server, by stage (sent, write, flush, replay).',
-            rows.flatMap((r) =>
-              STAGES.flatMap((stage) => {
-                const value = r[`${stage}_bytes`];
-                return value === null ? [] : [{ labels: { ...id(r), stage }, value: Math.max(0, value) }];
-              }),
-            ),
-          ),
-          gauge(
-            'pg_stat_replication_lag_seconds',
-            'write_lag, flush_lag and replay_lag of a standby (0 when caught up and no WAL flows).',
-            rows.flatMap((r) => TIMED_STAGES.map((stage) => ({ labels: { ...id(r), stage }, value: r[`${stage}_seconds`] }))),
-          ),
-          gauge(
-            'pg_stat_replication_reply_timestamp_seconds',
-            'Unix time of the last reply from a standby: a stalled standby stops advancing it.',
-            rows.flatMap((r) => (r.reply_time === null ? [] : [{ labels: id(r), value: r.reply_time }])),
-          ),
-        ];
-      },
-    };
-  },
-};
+  subsystems: ['pg_stat_replication'],
+  namesReason: 'families are named after the view, pg_stat_replication, as in postgres_exporter',
+  queries: [REPLICATION],
+});

@@ -1,3 +1,5 @@
+import { seconds } from '../config.js';
+
 // Per-object sizes change slowly and cost most of the table and index queries: pg_table_size,
 // pg_indexes_size and pg_relation_size open every relation and stat each of its files (bench/:
 // 180 of 330 ms of the tables query at 2000 tables), and the bloat estimate reads all of pg_stats.
@@ -47,3 +49,14 @@ export function withCachedSizes<Row extends object, Sizes extends object>(
   else for (const r of rows) Object.assign(r, cache.lookup(datname, key(r)) ?? empty);
   return rows;
 }
+
+/** Shared by the tables and indexes collectors: one variable, declared once for both. */
+export const SIZES_INTERVAL_VARIABLE = {
+  PGVIGIL_SIZES_INTERVAL_SECONDS: seconds(
+    300,
+    0,
+    86400,
+    'Per database: read table and index sizes and the bloat estimate at most this often ' +
+      '(the costly part of those queries; 0: every poll); statistics keep their own interval',
+  ),
+};

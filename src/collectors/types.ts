@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import type { Config, SettingsSpec } from '../config.js';
 import type { Family } from '../exposition.js';
 import type { ServerFacts } from '../server-facts.js';
 
@@ -32,6 +32,10 @@ export interface CollectorDefinition {
   /** `cluster`: runs once, on the connection database. `database`: runs on every discovered database. */
   readonly scope: 'cluster' | 'database';
   readonly defaultIntervalSeconds: number;
+  /** The collector's own variables; the configuration schema is composed from these (pgvigil-config.ts). */
+  readonly settings?: SettingsSpec<unknown>;
+  /** Every family name the collector can emit (defineCollector fills it from the definition). */
+  readonly familyNames?: readonly string[];
   /**
    * Decided once per connection from server facts: undefined when the collector applies,
    * otherwise the reason it does not (logged once, exposed as pgvigil_collector_enabled 0).

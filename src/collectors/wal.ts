@@ -1,15 +1,12 @@
-import { counter, gauge, type Family } from '../exposition.js';
-import { one } from './single-sample.js';
-import type { CollectorDefinition } from './types.js';
+import { defineCollector, query } from './define.js';
 
 // WAL on disk and WAL produced. The size comes from pg_ls_waldir() when the role may run it
-// (pg_monitor can); without it (managed services, bare roles — FIELD-NOTES #9) it is estimated
-// from LSN arithmetic, never a permission error every poll. The written counter is the current
+// (pg_monitor can); without it (managed services often revoke it, bare roles never had it) it is
+// estimated from LSN arithmetic, never a permission error every poll. Which of the two is
+// planned from the server facts (has_function_privilege on pg_ls_waldir()). The written counter is the current
 // position (insert LSN on a primary, received/replayed LSN on a standby) measured from 0/0: it
 // only ever grows, so rate() of it is the WAL rate. The insert position, not pg_current_wal_lsn()
 // (the write position): with asynchronous commit the write position trails by up to a WAL buffer.
-
-const CAN_LIST_SQL = `SELECT has_function_privilege('pg_ls_waldir()', 'EXECUTE') AS can_list`;
 
 // The position this server has reached; a standby in archive recovery has no receive LSN.
 const POSITION = `CASE WHEN pg_is_in_recovery()
@@ -22,7 +19,8 @@ const LISTED_SQL = `
 SELECT coalesce(sum(size), 0)::float8 AS size_bytes,
        count(*) FILTER (WHERE name ~ '^[0-9A-F]{24}$')::float8 AS segments,
        ${SEGMENT} AS segment_bytes,
-       pg_wal_lsn_diff(${POSITION}, '0/0')::float8 AS written_bytes
+       pg_wal_lsn_diff(${POSITION}, '0/0')::float8 AS written_bytes,
+       0::float8 AS estimated
 FROM pg_ls_waldir()`;
 
 // Lower bound of what pg_wal must hold: from the oldest of the last checkpoint's redo point and
@@ -38,43 +36,53 @@ WITH p AS (
 SELECT (ceil(greatest(pg_wal_lsn_diff(pos, oldest), keep) / seg) + 1) * seg AS size_bytes,
        ceil(greatest(pg_wal_lsn_diff(pos, oldest), keep) / seg) + 1 AS segments,
        seg AS segment_bytes,
-       pg_wal_lsn_diff(pos, '0/0')::float8 AS written_bytes
+       pg_wal_lsn_diff(pos, '0/0')::float8 AS written_bytes,
+       1::float8 AS estimated
 FROM p`;
 
-interface WalRow {
-  size_bytes: number;
-  segments: number;
-  segment_bytes: number;
-  written_bytes: number;
-}
+const WAL = query({
+  sql: [
+    { privilege: { pg_ls_waldir: true }, sql: LISTED_SQL },
+    { privilege: { pg_ls_waldir: false }, sql: ESTIMATED_SQL },
+  ],
+  columns: { size_bytes: 'float', segments: 'float', segment_bytes: 'float', written_bytes: 'float', estimated: 'float' },
+  metrics: [
+    {
+      name: 'pg_wal_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help: 'Bytes of WAL in pg_wal (pg_ls_waldir; a lower-bound estimate when it may not be run).',
+      value: 'size_bytes',
+    },
+    {
+      name: 'pg_wal_segments',
+      type: 'gauge',
+      help: 'WAL segment files in pg_wal (estimated like pg_wal_size_bytes when pg_ls_waldir may not be run).',
+      value: 'segments',
+    },
+    {
+      name: 'pg_wal_size_estimated',
+      type: 'gauge',
+      help: '1 when pg_wal_size_bytes is estimated from LSN arithmetic because pg_ls_waldir() is not granted, else 0.',
+      value: 'estimated',
+    },
+    { name: 'pg_wal_segment_size_bytes', type: 'gauge', unit: 'bytes', help: 'wal_segment_size of the cluster.', value: 'segment_bytes' },
+    {
+      name: 'pg_wal_written_bytes_total',
+      type: 'counter',
+      unit: 'bytes',
+      help:
+        'WAL position in bytes from 0/0: the insert position on a primary, received (or replayed) WAL on a standby. ' +
+        'rate() is WAL bytes per second.',
+      value: 'written_bytes',
+    },
+  ],
+});
 
-export const wal: CollectorDefinition = {
+export const wal = defineCollector({
   name: 'wal',
   description: 'WAL size in pg_wal (pg_ls_waldir, or estimated) and WAL bytes written',
   scope: 'cluster',
   defaultIntervalSeconds: 15,
-  create() {
-    return {
-      async collect({ query }): Promise<Family[]> {
-        const [access] = await query<{ can_list: boolean }>(CAN_LIST_SQL);
-        const listed = access?.can_list === true;
-        const [row] = await query<WalRow>(listed ? LISTED_SQL : ESTIMATED_SQL);
-        return [
-          gauge('pg_wal_size_bytes', 'Bytes of WAL in pg_wal (pg_ls_waldir; a lower-bound estimate when it may not be run).', one(row?.size_bytes)),
-          gauge('pg_wal_segments', 'WAL segment files in pg_wal (estimated like pg_wal_size_bytes when pg_ls_waldir may not be run).', one(row?.segments)),
-          gauge(
-            'pg_wal_size_estimated',
-            '1 when pg_wal_size_bytes is estimated from LSN arithmetic because pg_ls_waldir() is not granted, else 0.',
-            one(listed ? 0 : 1),
-          ),
-          gauge('pg_wal_segment_size_bytes', 'wal_segment_size of the cluster.', one(row?.segment_bytes)),
-          counter(
-            'pg_wal_written_bytes_total',
-            'WAL position in bytes from 0/0: the insert position on a primary, received (or replayed) WAL on a standby. rate() is WAL bytes per second.',
-            one(row?.written_bytes),
-          ),
-        ];
-      },
-    };
-  },
-};
+  queries: [WAL],
+});

@@ -12,7 +12,8 @@ pgvigil demo is running (PostgreSQL ${demo.cluster.major} with the platform work
 
   metrics:     ${demo.url}/metrics
   statements:  ${demo.url}/api/statements
-  app pool:    ${demo.appMetricsUrl}   (the demo application's own pgvigil/pool metrics)
+  app metrics: ${demo.appMetricsUrl}   (the demo application's own pgvigil-pool metrics: its pool, and
+               every query's exact latency by class in pgvigil_client_query_duration_seconds)
   landing:     ${demo.url}/
   PostgreSQL:  psql ${demo.cluster.url('platform')}${demo.pgbouncer ? `\n  PgBouncer:   psql ${demo.pgbouncer.url('platform')}  (the workload goes through it)` : ''}
 

@@ -5,17 +5,18 @@ import { createServer, type Server } from 'node:http';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import client from 'prom-client';
-import { loadConfig } from '../config.js';
+import { instrumentPool } from 'pgvigil-pool';
+import { loadConfig } from '../pgvigil-config.js';
 import { LocalCluster } from '../dev/local-cluster.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../dev/pgbouncer.js';
 import { createPgvigil, type Pgvigil } from '../pgvigil.js';
-import { instrumentPool } from '../pool-instrumentation.js';
 import { seed } from './schema.js';
 import { Workload } from './workload.js';
 
 // `npm run demo`: a throwaway PostgreSQL with the platform's schema and workload, and pgvigil
-// watching it as a least-privilege role. The workload's pool is instrumented with pgvigil/pool
-// and served on its own /metrics (as the application would), and goes through PgBouncer when
+// watching it as a least-privilege role. The workload's pool is instrumented with pgvigil-pool
+// (pool metrics, and every query timed by the same query classes as pgvigil's) and served on its
+// own /metrics (as the application would), and goes through PgBouncer when
 // it is installed, so pool exhaustion can be seen from all three sides. Everything it starts is
 // stopped by stop().
 
@@ -82,7 +83,13 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     pool.on('error', () => undefined); // a server restart during the demo is not fatal
     stack.push(() => pool.end());
     const registry = new client.Registry();
-    const instrumentation = instrumentPool(pool, { registry, name: 'app', labels: { application_name: DEMO_APPLICATION } });
+    const classes = join(repoRoot, 'deploy', 'examples', 'query-classes.yaml');
+    const instrumentation = instrumentPool(pool, {
+      registry,
+      name: 'app',
+      ...(existsSync(classes) ? { classesFile: classes } : {}),
+      logger: log.child({ component: 'app' }),
+    });
     stack.push(async () => instrumentation.stop());
     const appServer = await serveMetrics(registry, options.host ?? '127.0.0.1', options.port === 0 ? 0 : (options.port ?? 9630) + 1);
     stack.push(() => new Promise((resolve) => appServer.close(resolve)));
@@ -94,7 +101,6 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     workload.start();
     stack.push(() => workload.stop());
 
-    const classes = join(repoRoot, 'deploy', 'examples', 'query-classes.yaml');
     const databaseUrl = cluster.url(DEMO_DATABASE, 'pgvigil', 'pgvigil-demo');
     const config = loadConfig({
       DATABASE_URL: databaseUrl,

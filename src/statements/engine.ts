@@ -97,6 +97,7 @@ export class StatementsEngine {
       textOf,
       latency: this.latency.families(),
       classes: this.settings.classes,
+      bounds: this.latency.bounds,
       entries: this.entries.size,
       folded,
       resets: this.resets,

@@ -1,4 +1,4 @@
-import { OTHER_CLASS } from './classes.js';
+import { OTHER_CLASS } from 'pgvigil-pool/classes';
 import { addCounters, entryKey, zeroCounters, type Counters, type DiffResult } from './deltas.js';
 import type { StatementSample } from './statement-sample.js';
 import { decayScore } from './top-n.js';

@@ -1,16 +1,12 @@
 import type { HistogramSample, Labels } from '../exposition.js';
 
+// The bounds themselves live with the application-side histograms, so both sides share them.
+export { BASE_BOUNDS, bucketBounds } from 'pgvigil-pool/buckets';
+
 // Latency histograms built from pg_stat_statements deltas. PostgreSQL keeps no per-call
 // durations, only sums, so each interval a statement's Δcalls are spread over the buckets as
 // expected counts (latency-fit.ts), kept as floats. _sum and _count grow by exactly Δtime and
 // Δcalls, so rate(_sum)/rate(_count) is the true mean.
-
-/** 0.5 ms .. 30 s; every class objective (and the slow-query threshold) is added as a bound. */
-export const BASE_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
-export function bucketBounds(extra: readonly number[]): number[] {
-  return [...new Set([...BASE_BOUNDS, ...extra])].sort((a, b) => a - b);
-}
 
 /** Index of the first bound >= value (Prometheus `le`), or bounds.length for +Inf. */
 export function bucketIndex(bounds: readonly number[], value: number): number {

@@ -1,5 +1,5 @@
 import { counter, gauge, type Family, type HistogramFamily } from '../exposition.js';
-import { OTHER_CLASS, type QueryClass } from './classes.js';
+import { OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import type { EntryState } from './entry-states.js';
 import { bucketBounds, DeltaHistograms } from './histogram.js';
 import { FALLBACK_REASONS, intervalMoments, type FallbackReason } from './interval-moments.js';
@@ -31,6 +31,10 @@ export class LatencyHistograms {
     this.byClass = new DeltaHistograms(bounds);
     this.expected = new Array<number>(bounds.length + 1);
     for (const c of this.classNames()) this.byClass.ensure({ class: c });
+  }
+
+  get bounds(): readonly number[] {
+    return this.byClass.bounds;
   }
 
   private classNames(): string[] {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { QueryFn } from '../collectors/types.js';
-import type { QueryClass } from './classes.js';
+import type { QueryClass } from 'pgvigil-pool/classes';
 import type { EntryState } from './entry-states.js';
 import type { PollInput, PollIo } from './statement-sample.js';
 import type { CachedText } from './text-cache.js';

@@ -1,5 +1,6 @@
 import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
-import type { QueryClass } from './classes.js';
+import type { QueryClass } from 'pgvigil-pool/classes';
+import { classObjectiveFamilies } from './class-objective-families.js';
 import type { CounterField, Counters } from './deltas.js';
 import type { EntryState } from './entry-states.js';
 import type { PollInput, StatementSample } from './statement-sample.js';
@@ -66,6 +67,8 @@ export interface FamiliesInput {
   readonly textOf: (state: EntryState) => CachedText | undefined;
   readonly latency: readonly Family[];
   readonly classes: readonly QueryClass[];
+  /** Bucket bounds of the class histograms: each objective's bucket is named by its `le`. */
+  readonly bounds: readonly number[];
   readonly entries: number;
   readonly folded: number;
   readonly resets: { readonly full: number; readonly entry: number; readonly dealloc: number };
@@ -100,11 +103,7 @@ export function buildFamilies(input: FamiliesInput): Family[] {
       })),
     ),
     ...input.latency,
-    gauge(
-      'pg_statement_class_objective_seconds',
-      'Latency objective of each query class.',
-      input.classes.map((c) => ({ labels: { class: c.name }, value: c.objectiveSeconds })),
-    ),
+    ...classObjectiveFamilies(input.classes, input.bounds),
     ...storeFamilies(poll, input.entries, input.resets.dealloc),
     ...bookkeepingFamilies(input),
   );

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { classify, OTHER_CLASS, type QueryClass } from './classes.js';
+import { classify, OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import type { EntryState } from './entry-states.js';
 import type { PollIo } from './statement-sample.js';
 import { textKey, TextCache, type CachedText } from './text-cache.js';

@@ -1,4 +1,4 @@
-import { redactSql, truncateText } from './redact.js';
+import { redactSql, truncateText } from 'pgvigil-pool/redact';
 
 // Redacted statement texts, fetched only for entries we have not seen (reading texts makes
 // PostgreSQL read its whole query-text file) and kept under a memory cap. Raw text never stays

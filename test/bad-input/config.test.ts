@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ConfigError, configSchema, loadConfig } from '../../src/config.js';
+import { ConfigError, configSchema, loadConfig } from '../../src/pgvigil-config.js';
 import { runMain } from '../helpers/spawn-main.js';
 
 // Every variable of the schema, tried with values it must refuse. Invalid values are derived

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/pgvigil-config.js';
 import type { Family } from '../../src/exposition.js';
 import { createLogger } from '../../src/logger.js';
 import { readServerFacts } from '../../src/server-facts.js';

@@ -57,7 +57,7 @@ for (const major of majors) {
     t.equal((await onStandby.pgvigil.app.inject('/replica')).statusCode, 200);
     t.equal((await onStandby.pgvigil.app.inject('/primary')).statusCode, 503);
 
-    // Idle primary: the last replayed transaction ages, lag does not (FIELD-NOTES #11).
+    // Idle primary: the last replayed transaction ages, lag does not (no false alarm on a quiet primary).
     await eventually(async () => {
       s = await onStandby.poll('recovery');
       return (s.value('pg_replication_last_replay_seconds') ?? 0) > 1.5;
@@ -81,7 +81,7 @@ for (const major of majors) {
       m.value('pg_replication_slot_wal_status', { slot_name: 'standby1', wal_status: 'extended' }), 1, 'wal_status reported');
 
     // The primary goes away while the standby runs: the receiver is down, the role stays standby,
-    // and replay lag stays 0 bytes — which is why alerts need the receiver series (FIELD-NOTES #11).
+    // and replay lag stays 0 bytes (nothing arrives to replay) — which is why alerts need the receiver series.
     await primary.cluster!.stop();
     await standby.cluster.start();
     await eventually(async () => {

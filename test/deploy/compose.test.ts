@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse } from 'yaml';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/pgvigil-config.js';
 
 // No container engine here: the compose file and every config it mounts are parsed and checked
 // with the real tools (promtool with the alert pack in place, amtool), and every bind mount must

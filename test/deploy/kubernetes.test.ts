@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
-import { configSchema } from '../../src/config.js';
+import { configSchema } from '../../src/pgvigil-config.js';
 
 // No cluster here: every manifest is parsed, then checked for what the sidecar needs and for
 // the references between objects (labels, port names, secret keys, mounts, env variables);

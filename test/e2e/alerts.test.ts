@@ -10,7 +10,8 @@ import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
-import { instrumentPool } from '../../src/pool-instrumentation.js';
+import { instrumentPool } from 'pgvigil-pool';
+import { loadQueryClasses } from 'pgvigil-pool/classes';
 import { concreteQuery, dashboardQueries, variableQueries } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
@@ -85,6 +86,11 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     classesFile,
     [
       'classes:',
+      // One slow call every 5 s: below the SLO alerts' minimum traffic, but always some calls
+      // over the objective for the SLO board's "statements by calls over the objective".
+      '  - name: report',
+      '    objective_seconds: 0.05',
+      '    match: { query: "generate_series" }',
       '  - name: checkout',
       '    objective_seconds: 0.05',
       '    match: { query: "pg_sleep" }',
@@ -134,7 +140,8 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   });
   appPool.on('error', () => undefined);
   t.teardown(() => appPool.end());
-  instrumentPool(appPool, { registry, name: 'main' });
+  const { classes } = loadQueryClasses(classesFile);
+  instrumentPool(appPool, { registry, name: 'main', classes });
   const appServer = createServer((_req, res) => {
     void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
   });
@@ -157,8 +164,8 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     return targets.length === 3 && targets.every((x) => x.up);
   }, 30_000, 'the three scrape targets up');
 
-  // The demo-like workload runs all along: lookups (class lookup), sequential scans, inserts, and
-  // the same through PgBouncer.
+  // The demo-like workload runs all along: lookups (class lookup), fast checkout statements (class
+  // checkout), sequential scans, inserts, and the same through PgBouncer; a slow report now and then.
   const bouncerPool = bouncer === undefined ? undefined : new pg.Pool({ connectionString: bouncer.url('shop'), max: 2 });
   bouncerPool?.on('error', () => undefined);
   t.teardown(() => bouncerPool?.end());
@@ -166,11 +173,18 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const workload = loop(async () => {
     i++;
     await appPool.query('SELECT note FROM orders WHERE id = $1', [i % 5000]);
+    await appPool.query('SELECT customer FROM orders WHERE id = $1 AND pg_sleep(0) IS NOT NULL', [i % 5000]);
     await appPool.query('SELECT count(*) FROM events WHERE kind = $1', [`k${i % 10}`]);
     await appPool.query('INSERT INTO events (kind, payload) VALUES ($1, $2)', [`k${i % 10}`, 'x']);
     await bouncerPool?.query('SELECT customer FROM orders WHERE id = $1', [i % 5000]);
   });
   t.teardown(() => workload.stop());
+  // On a connection of its own, held all along: a pool opening and closing one would free and take
+  // slots while the connections-exhausted fault holds every other one.
+  const reporter = await primary.client('shop', { application_name: 'e2e-report' });
+  reporter.on('error', () => undefined); // PostgreSQL is stopped near the end
+  const reports = setInterval(() => void reporter.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined), 5_000);
+  t.teardown(() => clearInterval(reports));
 
   const seen: string[] = [];
   const expectFireAndResolve = async (
@@ -207,7 +221,8 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
       'PostgresLongRunningTransaction',
       'PostgresSlowQueries',
     ]),
-    expectFireAndResolve('pg_sleep in a classed statement', 'PostgresQueryClassSLOBreach', { class: 'checkout' }, () => slowClassedStatements(primary)),
+    // The page resolves once the fast checkout calls of the workload have filled the short windows again.
+    expectFireAndResolve('pg_sleep in a classed statement', 'PostgresQueryClassErrorBudgetBurn', { class: 'checkout', severity: 'critical' }, () => slowClassedStatements(primary)),
     expectFireAndResolve('random lookups on an index larger than shared_buffers', 'PostgresIndexHitRatioLow', { datname: 'cold' }, () => coldLookups(primary)),
     expectFireAndResolve('two transactions locking in opposite order', 'PostgresDeadlocks', { datname: 'shop' }, async () => {
       const { error, undo } = await deadlock(primary);

@@ -86,7 +86,7 @@ export async function holdLock(db: TestPostgres): Promise<Undo> {
   };
 }
 
-/** Four sessions run a statement of class checkout (it calls pg_sleep) far over its objective. */
+/** Four sessions run a statement of class checkout (it calls pg_sleep) far over its objective: about 20 slow calls a second. */
 export async function slowClassedStatements(db: TestPostgres): Promise<Undo> {
   const slow = new pg.Pool({ connectionString: db.urlFor('shop'), max: 4, application_name: 'e2e-slow' });
   const workers = Array.from({ length: 4 }, () => loop(() => slow.query('SELECT pg_sleep(0.2), count(*) FROM orders WHERE id = $1', [1])));

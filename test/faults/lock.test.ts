@@ -7,9 +7,10 @@ import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 
-// An ALTER TABLE / VACUUM FULL holds ACCESS EXCLUSIVE on a table collectors read (FIELD-NOTES #6,
-// PE #1228). A naive size query waits on it: pgvigil must give up within lock_timeout, keep
-// serving /metrics fast, and never stack up waiting sessions.
+// An ALTER TABLE / VACUUM FULL holds ACCESS EXCLUSIVE on a table collectors read. A naive size
+// query (pg_relation_size takes a lock on the relation) waits on it, and an exporter that polls
+// again piles up connections until the application's run out: pgvigil must give up within
+// lock_timeout, keep serving /metrics fast, and never stack up waiting sessions.
 
 const POOL_SIZE = 2;
 const LOCK_TIMEOUT_S = 0.5;

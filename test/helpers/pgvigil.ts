@@ -1,5 +1,5 @@
 import type { CollectorDefinition } from '../../src/collectors/types.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/pgvigil-config.js';
 import { createLogger } from '../../src/logger.js';
 import { createPgvigil, type Pgvigil } from '../../src/pgvigil.js';
 import { parseMetrics, type ParsedMetrics } from './metrics.js';

@@ -16,8 +16,9 @@ export interface MainProcess {
 }
 
 export function spawnMain(env: Record<string, string>): MainProcess {
-  // tap's TypeScript loader only (not its process-info hooks); type checking is the typecheck step's job.
-  const loader = process.execArgv.filter((a) => a.includes('typescript') || a === '--enable-source-maps');
+  // tap's TypeScript loader only (not its process-info hooks), and its export conditions (the workspace
+  // package from its sources); type checking is the typecheck step's job.
+  const loader = process.execArgv.filter((a) => a.includes('typescript') || a.startsWith('--conditions') || a === '--enable-source-maps');
   const child = spawn(process.execPath, [...loader, MAIN], {
     // Only what the test gives, plus PATH: the developer's PG* variables must not leak in.
     env: { PATH: process.env.PATH ?? '', TS_NODE_TRANSPILE_ONLY: '1', ...env },

@@ -14,7 +14,7 @@ const SCHEMA_VERSION = 41;
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 const BUILTIN_ANNOTATIONS = { type: 'grafana', uid: '-- Grafana --' };
 const PANEL_TYPES = new Set(['row', 'timeseries', 'stat', 'table', 'heatmap', 'bargauge', 'gauge']);
-const EXPECTED_UIDS = ['pgvigil-connections', 'pgvigil-overview', 'pgvigil-queries', 'pgvigil-self', 'pgvigil-storage', 'pgvigil-tables'];
+const EXPECTED_UIDS = ['pgvigil-connections', 'pgvigil-overview', 'pgvigil-queries', 'pgvigil-self', 'pgvigil-slo', 'pgvigil-storage', 'pgvigil-tables'];
 
 const boards = dashboards();
 
@@ -42,7 +42,7 @@ function datasourceRefs(node: unknown, path = '$'): { path: string; ref: unknown
 }
 
 t.test('every dashboard is a valid Grafana model', async (t) => {
-  t.same(boards.map((b) => b.json.uid).sort(), EXPECTED_UIDS, 'the six boards with stable uids');
+  t.same(boards.map((b) => b.json.uid).sort(), EXPECTED_UIDS, 'the seven boards with stable uids');
   for (const { json } of boards) {
     const name = json.uid;
     t.equal(json.schemaVersion, SCHEMA_VERSION, `${name}: schemaVersion`);

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import t from 'tap';
-import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-readme.js';
+import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-docs.js';
 import { allRules, dashboardQueries, familyOf, metricNames, repoRoot, selectorLabels, variableQueries } from '../helpers/mixin.js';
 
-// No alert or panel may read a metric pgvigil does not emit (FIELD-NOTES #12, #15). The list of
-// emitted families is the golden file, which test/golden.test.ts proves equal to what a real
-// primary, standby, PgBouncer and instrumented client pool emit (helpers/emitted-families.ts).
+// No alert or panel may read a metric pgvigil does not emit: a rule on a renamed metric never
+// fires and a panel on one stays empty, silently. The list of emitted families is the golden file,
+// which test/golden.test.ts proves equal to what a real primary, standby, PgBouncer and
+// instrumented client pool emit (helpers/emitted-families.ts).
 
 function goldenFamilies() {
   const golden = JSON.parse(readFileSync(GOLDEN_PATH, 'utf8')) as GoldenFamily[];

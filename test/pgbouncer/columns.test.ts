@@ -3,7 +3,8 @@ import type { Family } from '../../src/exposition.js';
 import { pgbouncerFamilies, PGBOUNCER_FAMILIES } from '../../src/collectors/pgbouncer.js';
 
 // Hand-written SHOW rows as different PgBouncer versions send them: columns are found by name,
-// unknown ones are ignored, missing ones only drop their own sample (FIELD-NOTES #13).
+// unknown ones are ignored, missing ones only drop their own sample. PgBouncer adds and renames
+// SHOW columns between versions, and a parser bound to fixed positions breaks on each one.
 
 const sample = (families: Family[], name: string, labels: Record<string, string> = {}) => {
   const f = families.find((x) => x.name === name);

@@ -1,6 +1,11 @@
 import t from 'tap';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/pgvigil-config.js';
 import { checkPgbouncerUrl, parseExpectedPoolSizes } from '../../src/pool-settings.js';
+
+// Each collector's settings, as the configuration resolved them from its own variables.
+const poolSizes = (env: Record<string, string>) =>
+  (loadConfig(env).collectorSettings.get('client_pools') as { expectedPoolSizes: Map<string, number> }).expectedPoolSizes;
+const pgbouncerUrl = (env: Record<string, string>) => (loadConfig(env).collectorSettings.get('pgbouncer') as { url?: string }).url;
 
 t.test('PGVIGIL_EXPECTED_POOL_SIZES', async (t) => {
   const problems: string[] = [];
@@ -13,16 +18,16 @@ t.test('PGVIGIL_EXPECTED_POOL_SIZES', async (t) => {
     t.match(p[0], /^PGVIGIL_EXPECTED_POOL_SIZES: /, 'message names the variable');
   }
   t.throws(() => loadConfig({ PGVIGIL_EXPECTED_POOL_SIZES: 'web=ten' }), /PGVIGIL_EXPECTED_POOL_SIZES: "web=ten" is not application_name=size/);
-  t.same([...loadConfig({ PGVIGIL_EXPECTED_POOL_SIZES: 'web=10' }).expectedPoolSizes], [['web', 10]]);
-  t.equal(loadConfig({}).expectedPoolSizes.size, 0);
+  t.same([...poolSizes({ PGVIGIL_EXPECTED_POOL_SIZES: 'web=10' })], [['web', 10]]);
+  t.equal(poolSizes({}).size, 0);
 });
 
 t.test('PGVIGIL_PGBOUNCER_URL and its _FILE variant', async (t) => {
   const url = 'postgres://stats:s3cret@127.0.0.1:6432/pgbouncer';
-  t.equal(loadConfig({ PGVIGIL_PGBOUNCER_URL: url }).pgbouncerUrl, url);
-  t.equal(loadConfig({}).pgbouncerUrl, undefined);
+  t.equal(pgbouncerUrl({ PGVIGIL_PGBOUNCER_URL: url }), url);
+  t.equal(pgbouncerUrl({}), undefined);
   const dir = t.testdir({ url: `${url}\n` });
-  t.equal(loadConfig({ PGVIGIL_PGBOUNCER_URL_FILE: `${dir}/url` }).pgbouncerUrl, url, 'read from the secret file');
+  t.equal(pgbouncerUrl({ PGVIGIL_PGBOUNCER_URL_FILE: `${dir}/url` }), url, 'read from the secret file');
   const wrongDb = 'postgres://stats:s3cret@127.0.0.1:6432/app';
   t.throws(() => loadConfig({ PGVIGIL_PGBOUNCER_URL: wrongDb }), /PGVIGIL_PGBOUNCER_URL: must name the admin console database/);
   try {

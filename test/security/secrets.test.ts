@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/pgvigil-config.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { classify, parseQueryClasses, tablesTouched } from '../../src/statements/classes.js';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { classify, parseQueryClasses, tablesTouched } from 'pgvigil-pool/classes';
+import { ConfigError, loadConfig } from '../../src/pgvigil-config.js';
 
 const demo = parseQueryClasses(readFileSync('deploy/examples/query-classes.yaml', 'utf8'), 'query-classes.yaml');
 

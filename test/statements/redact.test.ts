@@ -1,5 +1,5 @@
 import t from 'tap';
-import { redactSql, truncateText } from '../../src/statements/redact.js';
+import { redactSql, truncateText } from 'pgvigil-pool/redact';
 
 t.test('literals that survived normalization are replaced', async (t) => {
   const cases: [string, string, number][] = [

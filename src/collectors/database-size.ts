@@ -1,10 +1,10 @@
-import { gauge, type Family } from '../exposition.js';
-import { databaseSelected } from './pg-stat-database.js';
-import type { CollectorDefinition, QueryFn } from './types.js';
+import { databaseSelected } from '../config.js';
+import { defineCollector, query } from './define.js';
+import type { QueryFn } from './types.js';
 
 // Size of every database the role may connect to. pg_database_size() stats every file of a
-// database (it was 95 % of postgres_exporter's database time on a 12,000-relation database,
-// FIELD-NOTES), so this has its own, slow default interval instead of riding on stat_database.
+// database (it was 95 % of postgres_exporter's database time on a 12,000-relation database),
+// so this has its own, slow default interval instead of riding on stat_database.
 //
 // A database dropped while the query runs: up to 17 pg_database_size() returns NULL for a
 // superuser (skipped); for other roles, and from 18 for superusers too, it fails with "database
@@ -45,27 +45,31 @@ export async function readSizes(query: QueryFn, only: readonly string[] | null):
   }
 }
 
-export const pgDatabaseSize: CollectorDefinition = {
+const SIZES = query({
+  columns: { datname: 'text', size_bytes: 'float?' },
+  run: async ({ query, config }) => {
+    const filtered = config.includeDatabases !== undefined || config.excludeDatabases !== undefined;
+    const only = filtered
+      ? (await query<{ datname: string }>(LIST_SQL)).map((r) => r.datname).filter((d) => databaseSelected(config, d))
+      : null;
+    return readSizes(query, only);
+  },
+  metrics: [
+    {
+      name: 'pg_database_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help: 'Disk space used by the database (pg_database_size), for every database the role may CONNECT to.',
+      labels: ['datname'],
+      value: 'size_bytes',
+    },
+  ],
+});
+
+export const databaseSize = defineCollector({
   name: 'database_size',
   description: 'pg_database_size() of every database the role may connect to',
   scope: 'cluster',
   defaultIntervalSeconds: 300,
-  create(config) {
-    return {
-      async collect({ query }): Promise<Family[]> {
-        const filtered = config.includeDatabases !== undefined || config.excludeDatabases !== undefined;
-        const only = filtered
-          ? (await query<{ datname: string }>(LIST_SQL)).map((r) => r.datname).filter((d) => databaseSelected(config, d))
-          : null;
-        const rows = await readSizes(query, only);
-        return [
-          gauge(
-            'pg_database_size_bytes',
-            'Disk space used by the database (pg_database_size), for every database the role may CONNECT to.',
-            rows.flatMap((r) => (r.size_bytes === null ? [] : [{ labels: { datname: r.datname }, value: r.size_bytes }])),
-          ),
-        ];
-      },
-    };
-  },
-};
+  queries: [SIZES],
+});

@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { isVanishedDatabase, pgDatabaseSize } from '../../src/collectors/pg-database-size.js';
+import { databaseSize, isVanishedDatabase } from '../../src/collectors/database-size.js';
 import type { QueryFn } from '../../src/collectors/types.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
@@ -77,7 +77,7 @@ t.test('a database dropped during the query does not fail the collector', async 
     if (++calls === 1) throw vanished;
     return (await watcher.query(sql, params)).rows;
   };
-  const { families } = await collectDirectly(watcher, pgDatabaseSize, { query: racing });
+  const { families } = await collectDirectly(watcher, databaseSize, { query: racing });
   t.equal(calls, 2, 'read again once');
   t.ok(sampleValue(families, 'pg_database_size_bytes', { datname: 'keeper' })! > 0, 'keeper measured');
   t.equal(sampleValue(families, 'pg_database_size_bytes', { datname: 'doomed' }), undefined);
@@ -88,6 +88,6 @@ t.test('a database dropped during the query does not fail the collector', async 
     others++;
     throw Object.assign(new Error('permission denied for function pg_database_size'), { code: '42501' });
   };
-  await t.rejects(collectDirectly(watcher, pgDatabaseSize, { query: denied }), /permission denied/);
+  await t.rejects(collectDirectly(watcher, databaseSize, { query: denied }), /permission denied/);
   t.equal(others, 1, 'not retried');
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { EXPORTED_SETTINGS, pgSettings, settingMetricName } from '../../src/collectors/pg-settings.js';
+import { EXPORTED_SETTINGS, SETTING_METRICS, settings } from '../../src/collectors/settings.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
 import { collectDirectly, sampleValue } from './collect-directly.js';
@@ -67,8 +67,8 @@ t.test('settings in base units, equal to SHOW', async (t) => {
     [EXPORTED_SETTINGS.map(([name]) => name)],
   );
   const show = new Map(shown.map((r) => [r.name, r.v]));
-  for (const [name, suffix] of EXPORTED_SETTINGS) {
-    const metric = settingMetricName(name, suffix);
+  for (const { value, name: metric } of SETTING_METRICS) {
+    const name = String(value);
     const v = show.get(name) ?? null;
     if (v === null) {
       t.equal(m.find(metric).length, 0, `${name} absent on this server, absent from /metrics`);
@@ -103,7 +103,7 @@ t.test('settings in base units, equal to SHOW', async (t) => {
   const client = await pg.client();
   await client.query(`SET work_mem = '1MB'`);
   await client.query(`SET statement_timeout = '2s'`);
-  const { families } = await collectDirectly(client, pgSettings);
+  const { families } = await collectDirectly(client, settings);
   t.equal(sampleValue(families, 'pg_settings_work_mem_bytes'), 8 * 1024 * 1024, 'not the session override of 1MB');
   t.equal(sampleValue(families, 'pg_settings_statement_timeout_seconds'), 60, 'not the session override of 2 s');
 });

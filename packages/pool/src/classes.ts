@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 
 // Query classes: named groups of statements with a latency objective, loaded once at startup
-// from PGVIGIL_QUERY_CLASSES_FILE (YAML, or JSON which is YAML too). The first class whose
-// rules all match wins; a statement no class claims is in class "other". Problems name the
-// file, line and field, because this file is written by hand.
+// (YAML, or JSON which is YAML too): by the exporter from PGVIGIL_QUERY_CLASSES_FILE, by an
+// application from instrumentPool's classesFile, so both sides put a statement in the same
+// class. The first class whose rules all match wins; a statement no class claims is in class
+// "other". Problems name the file, line and field, because this file is written by hand.
 //
 //   classes:
 //     - name: login
@@ -161,14 +162,14 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
   return { classes, problems };
 }
 
-/** Reads the file named by PGVIGIL_QUERY_CLASSES_FILE; problems are prefixed with the variable. */
-export function loadQueryClasses(file: string): { classes: QueryClass[]; problems: string[] } {
+/** Reads a classes file; problems are prefixed with the setting that named it (the exporter's variable by default). */
+export function loadQueryClasses(file: string, setting = 'PGVIGIL_QUERY_CLASSES_FILE'): { classes: QueryClass[]; problems: string[] } {
   let source: string;
   try {
     source = readFileSync(file, 'utf8');
   } catch (err) {
-    return { classes: [], problems: [`PGVIGIL_QUERY_CLASSES_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
+    return { classes: [], problems: [`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
   }
   const parsed = parseQueryClasses(source, file);
-  return { classes: parsed.classes, problems: parsed.problems.map((p) => `PGVIGIL_QUERY_CLASSES_FILE: ${p}`) };
+  return { classes: parsed.classes, problems: parsed.problems.map((p) => `${setting}: ${p}`) };
 }

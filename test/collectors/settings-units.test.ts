@@ -1,5 +1,5 @@
 import t from 'tap';
-import { settingMetricName, settingValue } from '../../src/collectors/pg-settings.js';
+import { SETTING_METRICS, settingValue } from '../../src/collectors/settings.js';
 
 // pg_settings rows as PostgreSQL 15 prints them (setting, unit, vartype), converted to base units.
 
@@ -39,9 +39,13 @@ t.test('sentinels, unitless, booleans and non-numbers', async (t) => {
   t.equal(settingValue('12', 'furlongs', 'integer'), undefined, 'unknown unit: no guess');
 });
 
-t.test('metric names', async (t) => {
-  t.equal(settingMetricName('shared_buffers', 'bytes'), 'pg_settings_shared_buffers_bytes');
-  t.equal(settingMetricName('statement_timeout', 'seconds'), 'pg_settings_statement_timeout_seconds');
-  t.equal(settingMetricName('max_connections', ''), 'pg_settings_max_connections');
-  t.equal(settingMetricName('pg_stat_statements.track_planning', ''), 'pg_settings_pg_stat_statements_track_planning');
+t.test('metric names follow postgres_exporter: pg_settings_<name, dots as _>[_unit]', async (t) => {
+  for (const m of SETTING_METRICS) {
+    const expected = `pg_settings_${String(m.value).replace(/\./g, '_')}${m.unit === undefined ? '' : `_${m.unit}`}`;
+    t.equal(m.name, expected, `${String(m.value)} is exported as ${expected}`);
+  }
+  const names = new Map(SETTING_METRICS.map((m) => [m.value, m.name]));
+  t.equal(names.get('shared_buffers'), 'pg_settings_shared_buffers_bytes');
+  t.equal(names.get('statement_timeout'), 'pg_settings_statement_timeout_seconds');
+  t.equal(names.get('pg_stat_statements.track_planning'), 'pg_settings_pg_stat_statements_track_planning');
 });

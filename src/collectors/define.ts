@@ -1,0 +1,330 @@
+import type { Logger } from 'pino';
+import type { Config, SettingsSpec } from '../config.js';
+import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
+import type { ServerFacts } from '../server-facts.js';
+import { checkCollectorSpec } from './check-definition.js';
+import { describeRange, inRange, variantApplies } from './variants.js';
+import type { CollectContext, Collector, CollectorDefinition, QueryFn } from './types.js';
+
+// The one shape every collector is written in: queries (SQL variants for the servers each applies
+// to, all returning one declared row shape) with the metrics each row feeds, written out as data.
+// defineCollector checks the definition when the module loads and compiles it to the runtime
+// CollectorDefinition the poller runs. Which SQL variant and which families apply is planned
+// once per set of server facts (one connection to one server), never decided inside a poll.
+
+/** How a column arrives from node-postgres: cast numbers to float8 in SQL, so they arrive as numbers. */
+export type ColumnKind = 'text' | 'float' | 'float?' | 'bool';
+export type Columns = Readonly<Record<string, ColumnKind>>;
+
+type KindType<K> = K extends 'text'
+  ? string
+  : K extends 'float'
+    ? number
+    : K extends 'float?'
+      ? number | null
+      : boolean;
+export type RowOf<C extends Columns> = { -readonly [K in keyof C]: KindType<C[K]> };
+type ColumnsOfKind<C extends Columns, Kind> = { [K in keyof C]: C[K] extends Kind ? K : never }[keyof C] & string;
+export type TextColumn<C extends Columns> = ColumnsOfKind<C, 'text'>;
+export type NumberColumn<C extends Columns> = ColumnsOfKind<C, 'float' | 'float?'>;
+
+/** A sample's value: a numeric column, or a small transform of the row. null/undefined: no sample. */
+export type ValueSource<C extends Columns> = NumberColumn<C> | ((row: RowOf<C>) => number | null | undefined);
+
+/** One sample per entry, the entry's key as the value of `label` (e.g. kind="timed" from column timed). */
+export interface ValuesByLabel<C extends Columns> {
+  readonly label: string;
+  readonly values: Readonly<Record<string, ValueSource<C>>>;
+}
+
+/** Base units a family name may end in (before `_total`). */
+export type Unit = 'seconds' | 'bytes' | 'ratio';
+
+/** PostgreSQL majors: from (inclusive) up to before (exclusive). */
+export interface MajorRange {
+  readonly from?: number;
+  readonly before?: number;
+}
+
+export interface MetricSpec<C extends Columns> {
+  /** Full family name, written out so a grep finds this definition. */
+  readonly name: string;
+  readonly type: 'gauge' | 'counter';
+  readonly help: string;
+  /** Required when the name ends in a unit; must agree with it. */
+  readonly unit?: Unit;
+  /** Text columns that become labels, in this order (after datname when the query adds it). */
+  readonly labels?: readonly TextColumn<C>[];
+  readonly value: ValueSource<C> | ValuesByLabel<C>;
+  /** The family exists only on these majors (its columns are NULL on the others). */
+  readonly server?: MajorRange;
+  /** Leave the family out, HELP and TYPE included, when it has no sample (a setting the server lacks). */
+  readonly omitWhenEmpty?: boolean;
+}
+
+/** What the role may do, as ServerFacts tells it. */
+export type Privilege = 'superuser' | 'pg_monitor' | 'pg_ls_waldir';
+
+export interface SqlVariant {
+  readonly sql: string;
+  /** Majors this variant is for; absent: every major. */
+  readonly server?: MajorRange;
+  /** An extension (installed in the database) and the versions this variant is for. */
+  readonly extension?: { readonly name: string; readonly from?: string; readonly before?: string };
+  /** Privileges this variant needs (true) or is the fallback for (false). */
+  readonly privilege?: Readonly<Partial<Record<Privilege, boolean>>>;
+}
+
+/** What a query's `run` gets: the poll, the collector's settings and the state it keeps across polls. */
+export interface RunInput<Settings, State> {
+  readonly query: QueryFn;
+  readonly ctx: CollectContext;
+  readonly settings: Settings;
+  readonly state: State;
+  readonly config: Config;
+}
+
+export interface QuerySpec<C extends Columns, Settings = unknown, State = unknown> {
+  /** The row shape every variant returns, checked on the first row of every result. */
+  readonly columns: C;
+  /** SQL variants; exactly one applies to a server, or none (then the collector is not applicable there). */
+  readonly sql?: readonly SqlVariant[];
+  /**
+   * How the rows are read when it is more than running the planned SQL once (parameters, retries,
+   * caches, another source). Default: ctx.query(sql).
+   */
+  readonly run?: (input: RunInput<Settings, State>, sql: string | undefined) => Promise<RowOf<C>[]> | RowOf<C>[];
+  /** Label every sample with the database polled (datname), before the label columns. */
+  readonly datnameLabel?: boolean;
+  /** No rows: none of this query's families (HELP and TYPE included), e.g. no WAL receiver on a primary. */
+  readonly noRowsNoFamilies?: boolean;
+  readonly metrics: readonly MetricSpec<C>[];
+}
+
+/** Types one query: its metrics are checked against its columns. */
+export function query<const C extends Columns, Settings = unknown, State = unknown>(
+  spec: QuerySpec<C, Settings, State>,
+): QuerySpec<C, Settings, State> {
+  return spec;
+}
+
+export interface CollectorSpec<Settings = Record<string, never>, State = undefined> {
+  /** Config key (PGVIGIL_<NAME>_INTERVAL_SECONDS, PGVIGIL_DISABLED_COLLECTORS) and `collector` label. */
+  readonly name: string;
+  readonly description: string;
+  readonly scope: 'cluster' | 'database';
+  readonly defaultIntervalSeconds: number;
+  /**
+   * Prefixes of every family name. Default `pg_<name>`; anything else needs namesReason (one line:
+   * why the family names do not follow the collector name).
+   */
+  readonly subsystems?: readonly string[];
+  readonly namesReason?: string;
+  readonly needsPostgres?: boolean;
+  readonly settings?: SettingsSpec<Settings>;
+  readonly unconfigured?: (settings: Settings) => string | undefined;
+  /** Beyond the SQL variants: why the collector does not apply to this server. */
+  readonly notApplicable?: (facts: ServerFacts) => string | undefined;
+  readonly state?: (settings: Settings, config: Config, log: Logger) => State;
+  readonly close?: (state: State) => Promise<void>;
+  /** Methods the collector offers beyond collect (e.g. the last role seen, for the /primary route). */
+  readonly expose?: (state: State) => object;
+  /** Queries run in this order; their families appear in this order. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly queries: readonly QuerySpec<any, Settings, State>[];
+}
+
+/** The compiled collector, with its definition kept for checks and documentation. */
+export interface DefinedCollector<Settings = unknown, State = unknown> extends CollectorDefinition {
+  readonly spec: CollectorSpec<Settings, State>;
+  /** Every family name this collector can emit. */
+  readonly familyNames: readonly string[];
+}
+
+interface QueryPlan {
+  readonly query: QuerySpec<Columns>;
+  readonly sql: string | undefined;
+  readonly metrics: readonly MetricSpec<Columns>[];
+}
+
+type Plan =
+  | { readonly notApplicable: string }
+  | { readonly notApplicable?: undefined; readonly queries: readonly QueryPlan[] };
+
+/** The plan for one server: which SQL variant of each query, which families; or why none. */
+function planFor(spec: CollectorSpec<unknown, unknown>, facts: ServerFacts): Plan {
+  const reason = spec.notApplicable?.(facts);
+  if (reason !== undefined) return { notApplicable: reason };
+  const queries: QueryPlan[] = [];
+  for (const [i, q] of spec.queries.entries()) {
+    let sql: string | undefined;
+    if (q.sql !== undefined) {
+      const variant = q.sql.find((v) => variantApplies(v, facts));
+      if (variant === undefined) {
+        const servers = q.sql.map((v) => describeRange(v.server)).join(', ');
+        const reason = `query ${i + 1} has no variant for PostgreSQL ${facts.major} (variants for: ${servers})`;
+        return { notApplicable: reason };
+      }
+      sql = variant.sql;
+    }
+    queries.push({ query: q, sql, metrics: q.metrics.filter((m) => inRange(facts.major, m.server)) });
+  }
+  return { queries };
+}
+
+/** The plan of a collector that never reads server facts (needsPostgres: false, or no SQL at all). */
+function staticPlan(spec: CollectorSpec<unknown, unknown>): Plan {
+  return { queries: spec.queries.map((q) => ({ query: q, sql: undefined, metrics: q.metrics })) };
+}
+
+function readValue(source: ValueSource<Columns>, row: Record<string, unknown>): number | null | undefined {
+  return typeof source === 'function' ? source(row as RowOf<Columns>) : (row[source] as number | null | undefined);
+}
+
+/** Checks the first row against the declared shape, so a variant returning other columns fails loudly. */
+export function checkRowShape(collector: string, columns: Columns, row: Record<string, unknown> | undefined): void {
+  if (row === undefined) return;
+  for (const [column, kind] of Object.entries(columns)) {
+    const v = row[column];
+    const ok =
+      kind === 'text'
+        ? typeof v === 'string'
+        : kind === 'bool'
+          ? typeof v === 'boolean'
+          : typeof v === 'number' || (kind === 'float?' && v === null);
+    const got = v === null ? 'null' : typeof v;
+    if (!ok) throw new Error(`collector ${collector}: column ${column} should be ${kind}, the query returned ${got}`);
+  }
+}
+
+/** The families of one query's rows. Each row's labels object is built once and shared by its families. */
+export function mapRows(q: QueryPlan, rows: readonly Record<string, unknown>[], datname: string): Family[] {
+  if (rows.length === 0 && q.query.noRowsNoFamilies === true) return [];
+  const labelSets = new Map<string, Labels[]>();
+  const labelsFor = (columns: readonly string[]): Labels[] => {
+    const key = columns.join(',');
+    let sets = labelSets.get(key);
+    if (sets === undefined) {
+      sets = rows.map((row) => {
+        const labels: Record<string, string> = q.query.datnameLabel === true ? { datname } : {};
+        for (const c of columns) labels[c] = row[c] as string;
+        return labels;
+      });
+      labelSets.set(key, sets);
+    }
+    return sets;
+  };
+  const families: Family[] = [];
+  for (const m of q.metrics) {
+    const labels = labelsFor(m.labels ?? []);
+    const samples: ValueSample[] = [];
+    const value = m.value;
+    if (typeof value === 'object') {
+      const entries = Object.entries(value.values);
+      for (let i = 0; i < rows.length; i++) {
+        for (const [labelValue, source] of entries) {
+          const v = readValue(source, rows[i]!);
+          if (typeof v === 'number') samples.push({ labels: { ...labels[i]!, [value.label]: labelValue }, value: v });
+        }
+      }
+    } else {
+      for (let i = 0; i < rows.length; i++) {
+        const v = readValue(value, rows[i]!);
+        if (typeof v === 'number') samples.push({ labels: labels[i]!, value: v });
+      }
+    }
+    if (samples.length === 0 && m.omitWhenEmpty === true) continue;
+    families.push(m.type === 'counter' ? counter(m.name, m.help, samples) : gauge(m.name, m.help, samples));
+  }
+  return families;
+}
+
+/** The families of one query's rows, as a poll on any server would map them (for unit tests of pure mappings). */
+export function familiesOf<C extends Columns>(
+  q: QuerySpec<C, never, never>,
+  rows: readonly RowOf<C>[],
+  datname = '',
+): Family[] {
+  const general = q as unknown as QuerySpec<Columns>;
+  return mapRows({ query: general, sql: undefined, metrics: general.metrics }, rows, datname);
+}
+
+/** Every family name a collector can emit, in order. */
+export function familyNamesOf(spec: CollectorSpec<unknown, unknown>): string[] {
+  return spec.queries.flatMap((q) => q.metrics.map((m) => m.name));
+}
+
+/**
+ * Checks a collector definition (throws, naming the collector and the problem) and compiles it to
+ * what the poller runs. Called at module load: a bad definition stops pgvigil at start-up.
+ */
+export function defineCollector<Settings = Record<string, never>, State = undefined>(
+  spec: CollectorSpec<Settings, State>,
+): DefinedCollector<Settings, State> {
+  const general = spec as unknown as CollectorSpec<unknown, unknown>;
+  checkCollectorSpec(general);
+  const plansFromFacts = spec.queries.some((q) => q.sql !== undefined || q.metrics.some((m) => m.server !== undefined));
+  const needsFacts = spec.needsPostgres !== false && (spec.notApplicable !== undefined || plansFromFacts);
+  const fixed = needsFacts ? undefined : staticPlan(general);
+  const settingsOf = (config: Config): Settings =>
+    (config.collectorSettings.get(spec.name) ?? spec.settings?.resolve({}, {}, []) ?? {}) as Settings;
+  const definition: DefinedCollector<Settings, State> = {
+    spec,
+    familyNames: familyNamesOf(general),
+    name: spec.name,
+    description: spec.description,
+    scope: spec.scope,
+    defaultIntervalSeconds: spec.defaultIntervalSeconds,
+    ...(spec.settings !== undefined ? { settings: spec.settings as SettingsSpec<unknown> } : {}),
+    ...(spec.needsPostgres !== undefined ? { needsPostgres: spec.needsPostgres } : {}),
+    ...(needsFacts
+      ? {
+          notApplicable: (facts: ServerFacts) => {
+            const plan = planFor(general, facts);
+            return plan.notApplicable;
+          },
+        }
+      : {}),
+    ...(spec.unconfigured !== undefined
+      ? { unconfigured: (config: Config) => spec.unconfigured!(settingsOf(config)) }
+      : {}),
+    create(config: Config, log: Logger): Collector {
+      const settings = settingsOf(config);
+      const state = (spec.state?.(settings, config, log) ?? undefined) as State;
+      // One plan per facts object: the pool reads facts once per connection (and refreshes them
+      // every few minutes), so a plan is made once per connection to a server, not per poll.
+      const plans = new WeakMap<ServerFacts, Plan>();
+      const planOf = (ctx: CollectContext): Plan => {
+        if (fixed !== undefined) return fixed;
+        let plan = plans.get(ctx.facts);
+        if (plan === undefined) {
+          plan = planFor(general, ctx.facts);
+          plans.set(ctx.facts, plan);
+        }
+        return plan;
+      };
+      const collector: Collector = {
+        families: definition.familyNames,
+        async collect(ctx: CollectContext): Promise<Family[]> {
+          const plan = planOf(ctx);
+          if (plan.notApplicable !== undefined) {
+            throw new Error(`collector ${spec.name} is not applicable: ${plan.notApplicable}`);
+          }
+          const input: RunInput<Settings, State> = { query: ctx.query, ctx, settings, state, config };
+          const families: Family[] = [];
+          for (const q of plan.queries) {
+            const run = q.query.run as QuerySpec<Columns, Settings, State>['run'];
+            const read = run !== undefined ? await run(input, q.sql) : await ctx.query(q.sql!);
+            const rows = read as Record<string, unknown>[];
+            checkRowShape(spec.name, q.query.columns, rows[0]);
+            families.push(...mapRows(q, rows, ctx.datname));
+          }
+          return families;
+        },
+        ...(spec.close !== undefined ? { close: () => spec.close!(state) } : {}),
+      };
+      return spec.expose === undefined ? collector : Object.assign(collector, spec.expose(state));
+    },
+  };
+  return definition;
+}

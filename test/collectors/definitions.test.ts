@@ -1,0 +1,176 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { collectorDefinitions } from '../../src/collectors/index.js';
+import { checkCollectorSet, CollectorDefinitionError } from '../../src/collectors/check-definition.js';
+import { defineCollector, query, type CollectorSpec, type DefinedCollector } from '../../src/collectors/define.js';
+import { GOLDEN_PATH, repoRoot, type GoldenFamily } from '../../src/dev/update-docs.js';
+import type { ServerFacts } from '../../src/server-facts.js';
+
+// The collector definitions as data: every one passes the load-time checks, the checks reject
+// what they should, plans are made from server facts, and every family a user sees is written
+// out in full in exactly one place in src/ (so a grep of the name finds its definition).
+
+const defined = collectorDefinitions.filter((d): d is DefinedCollector => 'spec' in d);
+
+const facts = (major: number, extra: Partial<ServerFacts> = {}): ServerFacts => ({
+  serverVersionNum: major * 10000,
+  major,
+  inRecovery: false,
+  datname: 'postgres',
+  user: 'pgvigil',
+  isSuperuser: false,
+  hasPgMonitor: true,
+  canListWalDir: true,
+  extensions: new Map(),
+  statementsPreloaded: false,
+  ...extra,
+});
+
+t.test('every collector but statements is defined as data, and the set is consistent', async (t) => {
+  t.same(
+    collectorDefinitions.filter((d) => !('spec' in d)).map((d) => d.name),
+    ['statements'],
+    'only the statements collector is still hand-written',
+  );
+  t.doesNotThrow(() => checkCollectorSet(collectorDefinitions));
+  for (const d of defined) t.ok(d.familyNames.length > 0, `${d.name} declares its families`);
+});
+
+const good: CollectorSpec = {
+  name: 'sample',
+  description: 'a test collector',
+  scope: 'cluster',
+  defaultIntervalSeconds: 10,
+  queries: [
+    query({
+      sql: [{ sql: 'SELECT 1' }],
+      columns: { datname: 'text', n: 'float' },
+      metrics: [{ name: 'pg_sample_things_total', type: 'counter', help: 'Things.', labels: ['datname'], value: 'n' }],
+    }),
+  ],
+};
+
+t.test('bad definitions fail when they are defined, naming the problem', async (t) => {
+  t.doesNotThrow(() => defineCollector(good));
+  type Metric = Record<string, unknown>;
+  const withMetric = (m: Metric, q: Record<string, unknown> = {}): CollectorSpec => ({
+    ...good,
+    queries: [{ ...good.queries[0]!, ...q, metrics: [{ ...good.queries[0]!.metrics[0]!, ...m }] }],
+  });
+  const cases: [string, CollectorSpec, RegExp][] = [
+    ['illegal name', withMetric({ name: 'pg_sample-things_total' }), /invalid metric name/],
+    ['_total on a gauge', withMetric({ type: 'gauge' }), /_total is reserved for counters/],
+    ['counter without _total', withMetric({ name: 'pg_sample_things' }), /must end in _total/],
+    ['unit missing', withMetric({ name: 'pg_sample_wait_seconds_total' }), /unit \(none\) does not match/],
+    ['non-base unit', withMetric({ name: 'pg_sample_wait_milliseconds_total' }), /base units/],
+    ['label column not in the row', withMetric({ labels: ['relname'] }), /label column relname is not a text column/],
+    ['numeric label column', withMetric({ labels: ['n'] }), /label column n is not a text column/],
+    ['value column not numeric', withMetric({ value: 'datname' }), /value column datname is not a numeric column/],
+    ['outside the subsystem', withMetric({ name: 'pg_other_things_total' }), /outside its subsystems pg_sample/],
+    ['datname twice', withMetric({}, { datnameLabel: true }), /a label appears twice/],
+    [
+      'overlapping SQL variants',
+      withMetric({}, { sql: [{ sql: 'a', server: { from: 14 } }, { sql: 'b', server: { from: 16 } }] }),
+      /2 SQL variants apply to PostgreSQL 16/,
+    ],
+    [
+      'overlapping privilege variants',
+      withMetric({}, { sql: [{ sql: 'a', privilege: { pg_monitor: true } }, { sql: 'b' }] }),
+      /2 SQL variants apply/,
+    ],
+    [
+      'overlapping extension variants',
+      withMetric({}, {
+        sql: [
+          { sql: 'a', extension: { name: 'pg_stat_statements', from: '1.8' } },
+          { sql: 'b', extension: { name: 'pg_stat_statements', before: '1.11' } },
+        ],
+      }),
+      /2 SQL variants apply .*pg_stat_statements/,
+    ],
+    [
+      'the same family twice',
+      { ...good, queries: [good.queries[0]!, good.queries[0]!] },
+      /family pg_sample_things_total is defined twice/,
+    ],
+    ['other prefixes without a reason', { ...good, subsystems: ['pg_other'] }, /give namesReason/],
+    ['a settings variable outside PGVIGIL_', { ...good, settings: { variables: { SAMPLE: {} as never }, resolve: () => ({}) } }, /PGVIGIL_/],
+  ];
+  for (const [what, spec, message] of cases) {
+    t.throws(() => defineCollector(spec), message, what);
+    t.throws(() => defineCollector(spec), CollectorDefinitionError, `${what}: a CollectorDefinitionError`);
+  }
+  const twice = defineCollector(good);
+  t.throws(() => checkCollectorSet([twice, { ...twice, name: 'other' }]), /pg_sample_things_total is also defined by sample/);
+});
+
+t.test('the plan comes from the server facts: SQL variant, families, or not applicable', async (t) => {
+  const byName = new Map(defined.map((d) => [d.name, d]));
+  const statIo = byName.get('stat_io')!;
+  t.match(statIo.notApplicable?.(facts(15)), /no variant for PostgreSQL 15 \(variants for: 16–17, 18\+\)/);
+  t.equal(statIo.notApplicable?.(facts(16)), undefined);
+  t.equal(byName.get('stat_wal')!.notApplicable?.(facts(14)), undefined);
+  t.match(byName.get('stat_wal')!.notApplicable?.(facts(13)), /PostgreSQL 13/);
+  t.equal(byName.get('wal')!.notApplicable?.(facts(13, { canListWalDir: false })), undefined, 'estimated without pg_ls_waldir');
+  t.equal(byName.get('volume')!.notApplicable, undefined, 'needs no server facts');
+
+  // Which SQL runs is decided from the facts object once, not on every poll.
+  const seen: string[] = [];
+  const collector = byName.get('checkpointer')!.create({ collectorSettings: new Map() } as never, undefined as never);
+  const once = facts(17);
+  const ctx = (f: ServerFacts) => ({
+    query: async <Row,>(sql: string) => {
+      seen.push(sql.includes('pg_stat_checkpointer') ? 'checkpointer' : 'bgwriter');
+      const row = { timed: 1, requested: 2, write_seconds: 0, sync_seconds: 0, buffers_written: 3, restartpoints_timed: null, restartpoints_requested: null, restartpoints_done: null };
+      return [row] as Row[];
+    },
+    facts: f,
+    datname: 'postgres',
+    log: undefined as never,
+    now: 0,
+  });
+  await collector.collect(ctx(once));
+  await collector.collect(ctx(once));
+  await collector.collect(ctx(facts(16)));
+  t.same(seen, ['checkpointer', 'checkpointer', 'bgwriter'], 'pg_stat_checkpointer from 17, pg_stat_bgwriter before');
+  await t.rejects(
+    collector.collect({ ...ctx(once), query: async <Row,>() => [{ timed: '1' }] as Row[] }),
+    /column timed should be float, the query returned string/,
+    'a row of another shape fails loudly',
+  );
+});
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
+
+/** Where a family name is written out as a string literal of its own in the given sources. */
+export function definitionsOf(name: string, sources: ReadonlyMap<string, string>): string[] {
+  const literal = new RegExp(`['"\`]${name}['"\`]`, 'g');
+  return [...sources].flatMap(([path, text]) => (text.match(literal) ?? []).map(() => path));
+}
+
+t.test('every family in the golden file is written out in full in exactly one place in the sources', async (t) => {
+  const golden = JSON.parse(readFileSync(GOLDEN_PATH, 'utf8')) as GoldenFamily[];
+  // The exporter (src/) and the application-side package (packages/pool/src/) together.
+  const files = [...sourceFiles(join(repoRoot, 'src')), ...sourceFiles(join(repoRoot, 'packages', 'pool', 'src'))];
+  const sources = new Map(files.map((p) => [p, readFileSync(p, 'utf8')]));
+  // prom-client's default process and Node.js metrics are defined in prom-client, not here.
+  const ours = golden.filter((f) => !/^(nodejs|process)_/.test(f.name));
+  t.ok(ours.length > 250, `${ours.length} families checked`);
+  for (const f of ours) t.equal(definitionsOf(f.name, sources).length, 1, `${f.name}: one definition`);
+
+  // A family hidden behind a template is not found, and a second definition is.
+  const templated = new Map([['a.ts', "const I = 'pg_stat_user_indexes'; const n = `${I}_idx_scan_total`;"]]);
+  t.equal(definitionsOf('pg_stat_user_indexes_idx_scan_total', templated).length, 0, 'a template name is not found');
+  t.equal(definitionsOf('pg_locks', new Map([['a.ts', "'pg_locks'"], ['b.ts', "name: 'pg_locks'"]])).length, 2);
+
+  // The golden owners agree with the definitions.
+  for (const d of defined) {
+    for (const f of golden.filter((g) => g.collector === d.name)) t.ok(d.familyNames.includes(f.name), `${f.name} is defined by ${d.name}`);
+  }
+});
