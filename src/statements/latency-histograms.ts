@@ -87,7 +87,7 @@ export class LatencyHistograms {
         this.classNames().map((c) => ({ labels: { class: c, source: this.source }, value: 1 })),
       ),
       counter(
-        'pgvigil_statements_histogram_fallbacks_total',
+        'pgvigil_statements_latency_fallbacks_total',
         "Statement intervals counted at their mean because the view's moments were inconsistent, by reason.",
         [...this.fallbacks].map(([reason, value]) => ({ labels: { reason }, value })),
       ),

@@ -147,10 +147,10 @@ t.test('an interval is spread by its own mean and variance; inconsistent moments
   t.equal(le(0.25), 100, '10 at 120 ms');
   const source = { class: 'reads', source: 'pg_stat_statements_moments' };
   t.equal(value(f, 'pg_statement_class_latency_source_info', source), 1);
-  t.equal(value(f, 'pgvigil_statements_histogram_fallbacks_total', { reason: 'variance_above_bound' }), 0);
+  t.equal(value(f, 'pgvigil_statements_latency_fallbacks_total', { reason: 'variance_above_bound' }), 0);
   // The view's max went below calls it already counted: impossible, so the calls count at their mean.
   const broken = { ...sample('a', 300, mean * 200 + 100 * 0.05), ...moments, meanSeconds: 0.05, stddevSeconds: 0.2 };
   f = await engine.poll(input(20_000, [broken]), io);
-  t.equal(value(f, 'pgvigil_statements_histogram_fallbacks_total', { reason: 'variance_above_bound' }), 1);
+  t.equal(value(f, 'pgvigil_statements_latency_fallbacks_total', { reason: 'variance_above_bound' }), 1);
   t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 200, 'the count stays exact');
 });
