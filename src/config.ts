@@ -91,6 +91,13 @@ const baseProperties = {
     description: 'Memory cap of the redacted statement-text cache (texts of top statements are kept first)',
   }),
   PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS: seconds(2, 0.1, 600, 'statement_timeout of the separate statement-text fetch (and of EXPLAIN)'),
+  PGVIGIL_STATEMENTS_MINMAX_RESET: Type.Boolean({
+    default: false,
+    description:
+      'pg_stat_statements 1.11+ (PostgreSQL 17+): reset min/max_exec_time after every poll (minmax_only), so latency ' +
+      "histograms are bounded by each interval's own extremes; other readers of the view then see per-interval " +
+      'min/max',
+  }),
   PGVIGIL_QUERY_CLASSES_FILE: Type.String({
     default: '',
     description: 'YAML or JSON file of query classes with latency objectives (see deploy/examples/query-classes.yaml); empty: every statement is class "other"',

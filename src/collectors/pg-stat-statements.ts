@@ -55,6 +55,7 @@ SELECT s.dbid, s.userid,
        ${v18 ? 's.wal_bytes::float8' : '0::float8'} AS wal_bytes,
        ${ms(`s.mean_${exec}`)} AS mean_seconds,
        ${ms(`s.stddev_${exec}`)} AS stddev_seconds,
+       ${ms(`s.min_${exec}`)} AS min_seconds,
        ${ms(`s.max_${exec}`)} AS max_seconds
 FROM ${schema}.pg_stat_statements(false) s
 LEFT JOIN pg_database d ON d.oid = s.dbid
@@ -81,6 +82,7 @@ interface StatementRow {
   wal_bytes: number;
   mean_seconds: number;
   stddev_seconds: number;
+  min_seconds: number;
   max_seconds: number;
 }
 
@@ -143,6 +145,7 @@ function toSample(r: StatementRow): StatementSample {
     },
     meanSeconds: r.mean_seconds,
     stddevSeconds: r.stddev_seconds,
+    minSeconds: r.min_seconds,
     maxSeconds: r.max_seconds,
   };
 }
@@ -163,6 +166,10 @@ export const pgStatStatements: CollectorDefinition = {
     const textTimeoutMs = config.PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS * 1000;
     // Enough of the text for class rules to see the WHERE clause even when the kept text is short.
     const fetchChars = Math.max(config.PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH, 4096);
+    // Opt-in: resetting min/max changes what every other reader of the view sees.
+    let minmaxReset = config.PGVIGIL_STATEMENTS_MINMAX_RESET;
+    /** The previous poll reset min/max on this server incarnation: this poll's extremes are the interval's. */
+    let resetSince: number | undefined;
     const engine = new StatementsEngine(
       {
         topN: config.PGVIGIL_STATEMENTS_TOP_N,
@@ -193,6 +200,18 @@ export const pgStatStatements: CollectorDefinition = {
         const infoBefore = await readInfo();
         const rows = await query<StatementRow>(statementsSql(meta.schema, v));
         const info = await readInfo();
+        const intervalExtremes = resetSince === meta.server_start;
+        resetSince = undefined;
+        if (minmaxReset && versionAtLeast(v, '1.11')) {
+          try {
+            // Right after the read, so the next poll's min/max cover (nearly) exactly its interval.
+            await query(`SELECT ${meta.schema}.pg_stat_statements_reset(0, 0, 0, true)`);
+            resetSince = meta.server_start;
+          } catch (err) {
+            minmaxReset = false; // usually permission: pg_stat_statements_reset is superuser-only unless granted
+            log.warn({ err }, 'pg_stat_statements min/max reset failed; latency histograms use lifetime min/max');
+          }
+        }
         return engine.poll(
           {
             now,
@@ -207,6 +226,7 @@ export const pgStatStatements: CollectorDefinition = {
             extversion: v,
             connectionDatname: datname,
             major: facts.major,
+            intervalExtremes,
           },
           {
             query,

@@ -4,10 +4,9 @@ import type { HistogramSample, Labels } from '../exposition.js';
 export { BASE_BOUNDS, bucketBounds } from 'pgvigil-pool/buckets';
 
 // Latency histograms built from pg_stat_statements deltas. PostgreSQL keeps no per-call
-// durations, only sums, so each interval a statement's Δcalls are all counted in the bucket of
-// its interval mean (Δtime / Δcalls). _sum and _count grow by exactly Δtime and Δcalls, so
-// rate(_sum)/rate(_count) is the true mean; quantiles are exact only at the granularity of
-// "one statement in one interval".
+// durations, only sums, so each interval a statement's Δcalls are spread over the buckets as
+// expected counts (latency-fit.ts), kept as floats. _sum and _count grow by exactly Δtime and
+// Δcalls, so rate(_sum)/rate(_count) is the true mean.
 
 /** Index of the first bound >= value (Prometheus `le`), or bounds.length for +Inf. */
 export function bucketIndex(bounds: readonly number[], value: number): number {
@@ -27,32 +26,51 @@ export class DeltaHistograms {
 
   constructor(readonly bounds: readonly number[]) {}
 
-  /** Counts `calls` observations at `meanSeconds`, adding `totalSeconds` to the sum. */
+  /** Counts `calls` observations at their mean (`totalSeconds / calls`), adding `totalSeconds` to the sum. */
   observe(labels: Labels, calls: number, totalSeconds: number): void {
     if (!(calls > 0)) return;
+    const s = this.seriesOf(labels);
+    s.counts[bucketIndex(this.bounds, totalSeconds / calls)]! += calls;
+    s.sum += totalSeconds;
+    s.count += calls;
+  }
+
+  /**
+   * Adds expected counts per bucket (index bounds.length is +Inf) that sum to `calls`; the sum
+   * and count grow by the exact `totalSeconds` and `calls`.
+   */
+  observeSpread(labels: Labels, expected: readonly number[], calls: number, totalSeconds: number): void {
+    if (!(calls > 0)) return;
+    const s = this.seriesOf(labels);
+    for (let i = 0; i < s.counts.length; i++) s.counts[i]! += expected[i]!;
+    s.sum += totalSeconds;
+    s.count += calls;
+  }
+
+  private seriesOf(labels: Labels): { labels: Labels; counts: number[]; sum: number; count: number } {
     const key = JSON.stringify(labels);
     let s = this.series.get(key);
     if (s === undefined) {
       s = { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 };
       this.series.set(key, s);
     }
-    s.counts[bucketIndex(this.bounds, totalSeconds / calls)]! += calls;
-    s.sum += totalSeconds;
-    s.count += calls;
+    return s;
   }
 
   /** Makes a label set present (all zero) so dashboards see it before its first call. */
   ensure(labels: Labels): void {
-    const key = JSON.stringify(labels);
-    if (!this.series.has(key)) {
-      this.series.set(key, { labels, counts: new Array<number>(this.bounds.length + 1).fill(0), sum: 0, count: 0 });
-    }
+    this.seriesOf(labels);
   }
 
+  /**
+   * Cumulative buckets as whole calls: the running float total rounded, never above the exact
+   * count, so buckets are monotonic (in `le` and over time, since the floats only grow) and +Inf
+   * is exactly _count.
+   */
   samples(): HistogramSample[] {
     return [...this.series.values()].map((s) => {
       let running = 0;
-      const buckets = this.bounds.map((_, i) => (running += s.counts[i]!));
+      const buckets = this.bounds.map((_, i) => Math.min(s.count, Math.round((running += s.counts[i]!))));
       return { labels: s.labels, buckets, sum: s.sum, count: s.count };
     });
   }

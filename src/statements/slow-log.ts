@@ -1,4 +1,10 @@
+import type { Logger } from 'pino';
 import type { QueryFn } from '../collectors/types.js';
+import type { QueryClass } from 'pgvigil-pool/classes';
+import type { EntryState } from './entry-states.js';
+import type { PollInput, PollIo } from './statement-sample.js';
+import type { CachedText } from './text-cache.js';
+import { roundMicro } from './round-micro.js';
 
 // The slow-statement log: one warn line when a statement's interval mean exceeds its class
 // objective (or the global threshold), at most once per queryid per interval of
@@ -88,5 +94,84 @@ export async function explainGeneric(query: QueryFn, text: string, timeoutMs: nu
     return undefined;
   } finally {
     await query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+const LOG_TEXT_LENGTH = 200;
+
+export interface SlowLogSettings {
+  readonly classes: readonly QueryClass[];
+  readonly slowThresholdSeconds: number;
+  readonly slowLogIntervalMs: number;
+  readonly explain: boolean;
+  readonly textTimeoutMs: number;
+  readonly seqScanMinRows: number;
+}
+
+/** Writes the slow-statement lines of one poll and counts what it wrote and suppressed. */
+export class SlowStatementLog {
+  private readonly limiter: RateLimiter;
+  lines = 0;
+  suppressed = 0;
+
+  constructor(
+    private readonly settings: SlowLogSettings,
+    private readonly log: Logger,
+  ) {
+    this.limiter = new RateLimiter(settings.slowLogIntervalMs);
+  }
+
+  objectiveOf(className: string): number {
+    const objective = this.settings.classes.find((c) => c.name === className)?.objectiveSeconds;
+    return objective ?? this.settings.slowThresholdSeconds;
+  }
+
+  async write(
+    entries: Iterable<EntryState>,
+    textOf: (state: EntryState) => CachedText | undefined,
+    input: PollInput,
+    io: PollIo,
+  ): Promise<void> {
+    for (const state of entries) {
+      const { calls, exec_seconds: seconds } = state.delta;
+      if (calls <= 0) continue;
+      const mean = seconds / calls;
+      const objective = this.objectiveOf(state.className);
+      if (mean <= objective) continue;
+      const s = state.sample;
+      if (!this.limiter.allow(s.queryid, input.now)) {
+        this.suppressed++;
+        continue;
+      }
+      const cached = textOf(state);
+      let plan: PlanSummary | undefined;
+      if (
+        this.settings.explain &&
+        input.major >= 16 &&
+        s.datname === input.connectionDatname &&
+        cached !== undefined &&
+        cached.literals === 0 &&
+        !cached.truncated &&
+        isExplainable(cached.text)
+      ) {
+        plan = await explainGeneric(io.query, cached.text, this.settings.textTimeoutMs, this.settings.seqScanMinRows);
+      }
+      this.lines++;
+      this.log.warn(
+        {
+          queryid: s.queryid,
+          datname: s.datname,
+          usename: s.usename,
+          toplevel: s.toplevel,
+          class: state.className,
+          calls,
+          mean_seconds: roundMicro(mean),
+          objective_seconds: objective,
+          query: cached === undefined ? null : cached.text.slice(0, LOG_TEXT_LENGTH),
+          ...(plan === undefined ? {} : { plan }),
+        },
+        'slow statement',
+      );
+    }
   }
 }

@@ -40,3 +40,13 @@ export function selectTop(scores: ReadonlyMap<string, number>, members: Readonly
   }
   return result;
 }
+
+/**
+ * How many statements may have their own series: every member costs one series per statement
+ * family plus its info series, and each database with folded entries costs one "other" series
+ * per family.
+ */
+export function topNSize(settings: { topN: number; maxSeries: number }, families: number, databases: number): number {
+  const labelSets = Math.floor(settings.maxSeries / (families + 1));
+  return Math.max(0, Math.min(settings.topN, labelSets - databases));
+}

@@ -31,6 +31,7 @@ const sample = (queryid: string, calls: number, seconds: number): StatementSampl
   counters: { ...zeroCounters(), calls, exec_seconds: seconds },
   meanSeconds: calls > 0 ? seconds / calls : 0,
   stddevSeconds: 0,
+  minSeconds: calls > 0 ? seconds / calls : 0,
   maxSeconds: calls > 0 ? seconds / calls : 0,
 });
 
@@ -123,4 +124,33 @@ t.test('a snapshot torn by a full reset is only a new baseline', async (t) => {
   t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'nothing counted from the torn snapshot');
   f = await engine.poll({ ...input(20_000, [sample('a', 5, 0.5)]), statsReset: 200 }, io);
   t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), 3, 'then deltas from it: 3, not the 5 since the reset');
+});
+
+t.test('an interval is spread by its own mean and variance; inconsistent moments fall back, counted', async (t) => {
+  const engine = new StatementsEngine(settings, log);
+  const io = { query: async () => [], fetchTexts: async () => new Map([['5/10/a', 'SELECT a']]) };
+  // 100 calls so far, all 2 ms; then 100 more: 90 at 2 ms and 10 at 120 ms (min 2 ms, max 120 ms).
+  const before = sample('a', 100, 0.2);
+  const xs = [...Array<number>(190).fill(0.002), ...Array<number>(10).fill(0.12)];
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const stddev = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
+  const moments = { meanSeconds: mean, stddevSeconds: stddev, minSeconds: 0.002, maxSeconds: 0.12 };
+  const after = { ...sample('a', 200, mean * 200), ...moments };
+  await engine.poll(input(0, [before]), io);
+  let f = await engine.poll(input(10_000, [after]), io);
+  const h = f.find((x) => x.name === 'pg_statement_class_duration_seconds');
+  const reads = h?.type === 'histogram' ? h.samples.find((s) => s.labels.class === 'reads') : undefined;
+  const le = (bound: number) => reads!.buckets[(h as { bounds: readonly number[] }).bounds.indexOf(bound)];
+  t.equal(reads?.count, 100, 'the interval\'s 100 calls');
+  t.equal(le(0.0025), 90, '90 at 2 ms');
+  t.equal(le(0.1), 90, 'none between');
+  t.equal(le(0.25), 100, '10 at 120 ms');
+  const source = { class: 'reads', source: 'pg_stat_statements_moments' };
+  t.equal(value(f, 'pg_statement_class_latency_source_info', source), 1);
+  t.equal(value(f, 'pgvigil_statements_latency_fallbacks_total', { reason: 'variance_above_bound' }), 0);
+  // The view's max went below calls it already counted: impossible, so the calls count at their mean.
+  const broken = { ...sample('a', 300, mean * 200 + 100 * 0.05), ...moments, meanSeconds: 0.05, stddevSeconds: 0.2 };
+  f = await engine.poll(input(20_000, [broken]), io);
+  t.equal(value(f, 'pgvigil_statements_latency_fallbacks_total', { reason: 'variance_above_bound' }), 1);
+  t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 200, 'the count stays exact');
 });

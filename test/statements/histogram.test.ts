@@ -29,3 +29,16 @@ t.test('calls land at their interval mean; sum and count are exact', async (t) =
   t.equal(s!.sum, 0.65);
   t.equal(quantileFromCounts([1, 2], [0, 10, 0], 0.5), 1.5, 'linear inside the bucket');
 });
+
+t.test('expected counts are kept as floats; emitted buckets are whole, monotonic, +Inf exact', async (t) => {
+  const h = new DeltaHistograms([0.001, 0.01, 0.1]);
+  for (let i = 0; i < 3; i++) h.observeSpread({ class: 'x' }, [0.4, 0.4, 0.2, 0], 1, 0.005);
+  const [s] = h.samples();
+  t.same(s!.buckets, [1, 2, 3], 'running totals 1.2, 2.4, 3.0 rounded');
+  t.equal(s!.count, 3);
+  t.equal(s!.sum, 0.015);
+  h.observeSpread({ class: 'x' }, [0, 0, 0.3, 0.7], 1, 0.2);
+  const [later] = h.samples();
+  t.same(later!.buckets, [1, 2, 3], 'never above the count, never down');
+  t.equal(later!.count, 4);
+});

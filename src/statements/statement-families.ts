@@ -1,0 +1,185 @@
+import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
+import type { QueryClass } from 'pgvigil-pool/classes';
+import { classObjectiveFamilies } from './class-objective-families.js';
+import type { CounterField, Counters } from './deltas.js';
+import type { EntryState } from './entry-states.js';
+import type { PollInput, StatementSample } from './statement-sample.js';
+import type { CachedText } from './text-cache.js';
+
+// The families of one statements poll, in exposition order: per-statement counters (top N plus
+// queryid="other"), the query info, latency histograms, class objectives, the state of the
+// pg_stat_statements store, and pgvigil's own bookkeeping.
+
+const TOP_N_NOTE = ' Top statements by recent time; the rest summed in queryid="other".';
+
+export const STATEMENT_COUNTER_FAMILIES: readonly { field: CounterField; name: string; help: string }[] = [
+  { field: 'calls', name: 'pg_stat_statements_calls_total', help: 'Times the statement was executed.' },
+  {
+    field: 'exec_seconds',
+    name: 'pg_stat_statements_seconds_total',
+    help: 'Time spent executing the statement (total_exec_time).',
+  },
+  {
+    field: 'plan_seconds',
+    name: 'pg_stat_statements_plan_seconds_total',
+    help: 'Time spent planning the statement (needs pg_stat_statements.track_planning).',
+  },
+  { field: 'rows', name: 'pg_stat_statements_rows_total', help: 'Rows retrieved or affected by the statement.' },
+  {
+    field: 'shared_blks_hit',
+    name: 'pg_stat_statements_shared_blks_hit_total',
+    help: 'Shared buffer hits of the statement.',
+  },
+  {
+    field: 'shared_blks_read',
+    name: 'pg_stat_statements_shared_blks_read_total',
+    help: 'Shared blocks the statement read from disk or OS cache.',
+  },
+  {
+    field: 'temp_blks_written',
+    name: 'pg_stat_statements_temp_blks_written_total',
+    help: 'Temporary blocks the statement wrote (work_mem spills).',
+  },
+  {
+    field: 'blk_read_seconds',
+    name: 'pg_stat_statements_block_read_seconds_total',
+    help: 'Time reading shared blocks (blk_read_time / shared_blk_read_time; needs track_io_timing).',
+  },
+  {
+    field: 'blk_write_seconds',
+    name: 'pg_stat_statements_block_write_seconds_total',
+    help: 'Time writing shared blocks (blk_write_time / shared_blk_write_time; needs track_io_timing).',
+  },
+  { field: 'wal_bytes', name: 'pg_stat_statements_wal_bytes_total', help: 'WAL bytes the statement generated.' },
+];
+
+/** The counter families this poll exports: plan time only when PostgreSQL collects it. */
+export function counterFamiliesFor(trackPlanning: boolean): typeof STATEMENT_COUNTER_FAMILIES {
+  return STATEMENT_COUNTER_FAMILIES.filter((f) => f.field !== 'plan_seconds' || trackPlanning);
+}
+
+export interface FamiliesInput {
+  readonly poll: PollInput;
+  readonly counterFamilies: typeof STATEMENT_COUNTER_FAMILIES;
+  readonly members: readonly EntryState[];
+  /** "other" counters of databases that still have entries. */
+  readonly others: readonly [string, Counters][];
+  readonly textOf: (state: EntryState) => CachedText | undefined;
+  readonly latency: readonly Family[];
+  readonly classes: readonly QueryClass[];
+  /** Bucket bounds of the class histograms: each objective's bucket is named by its `le`. */
+  readonly bounds: readonly number[];
+  readonly entries: number;
+  readonly folded: number;
+  readonly resets: { readonly full: number; readonly entry: number; readonly dealloc: number };
+  readonly textFetches: { readonly ok: number; readonly error: number };
+  readonly textCacheBytes: number;
+  readonly slowLog: { readonly lines: number; readonly suppressed: number };
+}
+
+export function buildFamilies(input: FamiliesInput): Family[] {
+  const { poll } = input;
+  const labelsOf = (s: StatementSample): Labels => ({
+    datname: s.datname,
+    usename: s.usename,
+    queryid: s.queryid,
+    ...(poll.hasToplevel ? { toplevel: String(s.toplevel ?? true) } : {}),
+  });
+  const out: Family[] = input.counterFamilies.map(({ field, name, help }) =>
+    counter(name, `${help}${TOP_N_NOTE}`, [
+      ...input.members.map((s): ValueSample => ({ labels: labelsOf(s.sample), value: s.acc[field] })),
+      ...input.others.map(
+        ([datname, acc]): ValueSample => ({ labels: { datname, queryid: 'other' }, value: acc[field] }),
+      ),
+    ]),
+  );
+  out.push(
+    gauge(
+      'pg_stat_statements_query_info',
+      'Redacted, truncated text and query class of each top statement (value 1).',
+      input.members.map((s) => ({
+        labels: { ...labelsOf(s.sample), class: s.className, query: input.textOf(s)?.text ?? '' },
+        value: 1,
+      })),
+    ),
+    ...input.latency,
+    ...classObjectiveFamilies(input.classes, input.bounds),
+    ...storeFamilies(poll, input.entries, input.resets.dealloc),
+    ...bookkeepingFamilies(input),
+  );
+  return out;
+}
+
+function storeFamilies(poll: PollInput, entries: number, dealloc: number): Family[] {
+  const out: Family[] = [
+    gauge('pg_stat_statements_entries', 'Entries currently in pg_stat_statements.', [{ labels: {}, value: entries }]),
+    gauge(
+      'pg_stat_statements_entries_limit',
+      'pg_stat_statements.max: entries kept before the least used are deallocated.',
+      [{ labels: {}, value: poll.maxEntries }],
+    ),
+    gauge(
+      'pg_stat_statements_fill_ratio',
+      'Entries divided by pg_stat_statements.max (near 1: entries are being evicted).',
+      [{ labels: {}, value: poll.maxEntries > 0 ? entries / poll.maxEntries : 0 }],
+    ),
+    gauge('pg_stat_statements_extension_info', 'Installed pg_stat_statements extension version (value 1).', [
+      { labels: { version: poll.extversion }, value: 1 },
+    ]),
+  ];
+  if (poll.dealloc !== null) {
+    out.push(
+      counter(
+        'pg_stat_statements_dealloc_total',
+        'Times pg_stat_statements evicted its least used entries (pg_stat_statements_info.dealloc), across resets.',
+        [{ labels: {}, value: dealloc }],
+      ),
+    );
+  }
+  if (poll.statsReset !== null) {
+    out.push(
+      gauge(
+        'pg_stat_statements_stats_reset_timestamp_seconds',
+        'Unix time of the last full pg_stat_statements_reset().',
+        [{ labels: {}, value: poll.statsReset }],
+      ),
+    );
+  }
+  return out;
+}
+
+function bookkeepingFamilies(input: FamiliesInput): Family[] {
+  return [
+    gauge('pgvigil_statements_tracked_entries', 'pg_stat_statements entries pgvigil tracks deltas for.', [
+      { labels: {}, value: input.entries },
+    ]),
+    gauge(
+      'pgvigil_statements_folded_entries',
+      'Entries summed into queryid="other" in the last poll (not in the top N or over the series cap).',
+      [{ labels: {}, value: input.folded }],
+    ),
+    counter(
+      'pgvigil_statements_resets_total',
+      'pg_stat_statements resets detected: full (stats_reset moved) or entry (counters went back).',
+      [
+        { labels: { kind: 'full' }, value: input.resets.full },
+        { labels: { kind: 'entry' }, value: input.resets.entry },
+      ],
+    ),
+    counter('pgvigil_statements_text_fetches_total', 'Separate fetches of statement texts, by result.', [
+      { labels: { result: 'ok' }, value: input.textFetches.ok },
+      { labels: { result: 'error' }, value: input.textFetches.error },
+    ]),
+    gauge('pgvigil_statements_text_cache_bytes', 'Approximate memory held by redacted statement texts.', [
+      { labels: {}, value: input.textCacheBytes },
+    ]),
+    counter('pgvigil_statements_slow_log_lines_total', 'Slow-statement log lines written.', [
+      { labels: {}, value: input.slowLog.lines },
+    ]),
+    counter(
+      'pgvigil_statements_slow_log_suppressed_total',
+      'Slow statements not logged because their queryid was logged recently.',
+      [{ labels: {}, value: input.slowLog.suppressed }],
+    ),
+  ];
+}
