@@ -1,5 +1,5 @@
 import type { ServerFacts } from '../server-facts.js';
-import type { CollectorSpec, MetricSpec, Privilege, QuerySpec, SqlVariant, Unit } from './define.js';
+import type { CollectorSpec, FamilySpec, MetricSpec, Privilege, QuerySpec, SqlVariant, Unit } from './define.js';
 import { variantApplies } from './variants.js';
 
 // The checks defineCollector runs on every collector definition when its module loads (and the
@@ -29,13 +29,8 @@ function unitOf(name: string): Unit | undefined {
   return UNITS.find((u) => base.endsWith(`_${u}`));
 }
 
-function checkMetric(
-  spec: CollectorSpec<unknown, unknown>,
-  q: QuerySpec<Record<string, never>>,
-  m: MetricSpec<Record<string, never>>,
-  fail: (problem: string) => never,
-): void {
-  const columns = q.columns as Record<string, string>;
+/** What every family must satisfy, mapped from rows or built by code: name, help, type, unit, prefix. */
+function checkFamily(spec: CollectorSpec<unknown, unknown>, m: FamilySpec, fail: (problem: string) => never): void {
   if (!METRIC_NAME.test(m.name)) fail(`invalid metric name ${JSON.stringify(m.name)}`);
   if (m.help.trim() === '') fail(`${m.name} has no help`);
   if (m.type === 'counter' && !m.name.endsWith('_total')) fail(`counter ${m.name} must end in _total`);
@@ -48,6 +43,16 @@ function checkMetric(
   if (!prefixes.some((p) => m.name === p || m.name.startsWith(`${p}_`))) {
     fail(`${m.name} is outside its subsystems ${prefixes.join(', ')}`);
   }
+}
+
+function checkMetric(
+  spec: CollectorSpec<unknown, unknown>,
+  q: QuerySpec<Record<string, never>>,
+  m: MetricSpec<Record<string, never>>,
+  fail: (problem: string) => never,
+): void {
+  checkFamily(spec, m, fail);
+  const columns = q.columns as Record<string, string>;
   const labels = [...(q.datnameLabel === true ? ['datname'] : []), ...((m.labels ?? []) as string[])];
   if (typeof m.value === 'object') labels.push(m.value.label);
   for (const label of labels) {
@@ -132,18 +137,28 @@ export function checkCollectorSpec(spec: CollectorSpec<unknown, unknown>): void 
   for (const [i, q] of spec.queries.entries()) {
     const general = q as unknown as QuerySpec<Record<string, never>>;
     if (q.sql === undefined && q.run === undefined) fail(`query ${i + 1} has neither sql nor run`);
-    if (q.sql !== undefined) {
-      if (q.sql.length === 0) fail(`query ${i + 1} has an empty list of SQL variants`);
-      for (const facts of factsGrid(q.sql)) {
-        const matching = q.sql.filter((v) => variantApplies(v, facts)).length;
+    const variantLists = [
+      ...(q.sql !== undefined ? [['SQL variants', q.sql] as const] : []),
+      ...Object.entries(q.companionSql ?? {}).map(([name, list]) => [`${name} variants`, list] as const),
+    ];
+    if (q.companionSql !== undefined && q.run === undefined) fail(`query ${i + 1} has companion SQL but no run`);
+    for (const [what, variants] of variantLists) {
+      if (variants.length === 0) fail(`query ${i + 1} has an empty list of ${what}`);
+      for (const facts of factsGrid(variants)) {
+        const matching = variants.filter((v) => variantApplies(v, facts)).length;
         if (matching > 1) {
-          fail(`query ${i + 1}: ${matching} SQL variants apply to ${describeFacts(facts)}; ranges must not overlap`);
+          fail(`query ${i + 1}: ${matching} ${what} apply to ${describeFacts(facts)}; ranges must not overlap`);
         }
       }
     }
     if (Object.keys(q.columns).length === 0) fail(`query ${i + 1} declares no columns`);
-    for (const m of general.metrics) {
-      checkMetric(spec, general, m, fail);
+    if ((q.metrics === undefined) === (q.built === undefined)) fail(`query ${i + 1} needs either metrics or built`);
+    const own = [
+      ...(general.metrics ?? []).map((m) => [m, () => checkMetric(spec, general, m, fail)] as const),
+      ...(q.built?.families ?? []).map((m) => [m, () => checkFamily(spec, m, fail)] as const),
+    ];
+    for (const [m, check] of own) {
+      check();
       if (names.has(m.name)) fail(`family ${m.name} is defined twice`);
       names.add(m.name);
     }

@@ -75,6 +75,22 @@ export interface SqlVariant {
   readonly privilege?: Readonly<Partial<Record<Privilege, boolean>>>;
 }
 
+/**
+ * A family whose samples code builds from the rows (a stateful engine such as the statements
+ * engine), declared with its name, type and help so it is checked at load like a mapped metric.
+ */
+export interface FamilySpec {
+  /** Full family name, written out so a grep finds this definition. */
+  readonly name: string;
+  readonly type: 'gauge' | 'counter' | 'histogram';
+  readonly help: string;
+  /** Required when the name ends in a unit; must agree with it. */
+  readonly unit?: Unit;
+}
+
+/** The planned SQL of a query's companion statements, by name; undefined where none applies. */
+export type PlannedSql = Readonly<Record<string, string | undefined>>;
+
 /** What a query's `run` gets: the poll, the collector's settings and the state it keeps across polls. */
 export interface RunInput<Settings, State> {
   readonly query: QueryFn;
@@ -93,12 +109,31 @@ export interface QuerySpec<C extends Columns, Settings = unknown, State = unknow
    * How the rows are read when it is more than running the planned SQL once (parameters, retries,
    * caches, another source). Default: ctx.query(sql).
    */
-  readonly run?: (input: RunInput<Settings, State>, sql: string | undefined) => Promise<RowOf<C>[]> | RowOf<C>[];
+  readonly run?: (
+    input: RunInput<Settings, State>,
+    sql: string | undefined,
+    companions: PlannedSql,
+  ) => Promise<RowOf<C>[]> | RowOf<C>[];
+  /**
+   * Further statements `run` issues besides the main read (a read before and after it, a reset),
+   * each with its own variants, planned with it. A companion with no variant for the server is
+   * undefined in the plan: run does without it; the collector stays applicable.
+   */
+  readonly companionSql?: Readonly<Record<string, readonly SqlVariant[]>>;
   /** Label every sample with the database polled (datname), before the label columns. */
   readonly datnameLabel?: boolean;
   /** No rows: none of this query's families (HELP and TYPE included), e.g. no WAL receiver on a primary. */
   readonly noRowsNoFamilies?: boolean;
-  readonly metrics: readonly MetricSpec<C>[];
+  /** How each row becomes samples; or, for families code builds, `built`. */
+  readonly metrics?: readonly MetricSpec<C>[];
+  /**
+   * Families built by code from the rows instead of mapped by `metrics`: their declarations (checked
+   * at load), and the build (every family it returns must be declared, with the declared type).
+   */
+  readonly built?: {
+    readonly families: readonly FamilySpec[];
+    readonly build: (input: RunInput<Settings, State>, rows: RowOf<C>[]) => Promise<Family[]> | Family[];
+  };
 }
 
 /** Types one query: its metrics are checked against its columns. */
@@ -144,6 +179,7 @@ export interface DefinedCollector<Settings = unknown, State = unknown> extends C
 interface QueryPlan {
   readonly query: QuerySpec<Columns>;
   readonly sql: string | undefined;
+  readonly companions: PlannedSql;
   readonly metrics: readonly MetricSpec<Columns>[];
 }
 
@@ -167,14 +203,21 @@ function planFor(spec: CollectorSpec<unknown, unknown>, facts: ServerFacts): Pla
       }
       sql = variant.sql;
     }
-    queries.push({ query: q, sql, metrics: q.metrics.filter((m) => inRange(facts.major, m.server)) });
+    const companions = Object.fromEntries(
+      Object.entries(q.companionSql ?? {}).map(([name, variants]) => [
+        name,
+        variants.find((v) => variantApplies(v, facts))?.sql,
+      ]),
+    );
+    const metrics = (q.metrics ?? []).filter((m) => inRange(facts.major, m.server));
+    queries.push({ query: q, sql, companions, metrics });
   }
   return { queries };
 }
 
 /** The plan of a collector that never reads server facts (needsPostgres: false, or no SQL at all). */
 function staticPlan(spec: CollectorSpec<unknown, unknown>): Plan {
-  return { queries: spec.queries.map((q) => ({ query: q, sql: undefined, metrics: q.metrics })) };
+  return { queries: spec.queries.map((q) => ({ query: q, sql: undefined, companions: {}, metrics: q.metrics ?? [] })) };
 }
 
 function readValue(source: ValueSource<Columns>, row: Record<string, unknown>): number | null | undefined {
@@ -246,12 +289,22 @@ export function familiesOf<C extends Columns>(
   datname = '',
 ): Family[] {
   const general = q as unknown as QuerySpec<Columns>;
-  return mapRows({ query: general, sql: undefined, metrics: general.metrics }, rows, datname);
+  return mapRows({ query: general, sql: undefined, companions: {}, metrics: general.metrics ?? [] }, rows, datname);
 }
 
 /** Every family name a collector can emit, in order. */
 export function familyNamesOf(spec: CollectorSpec<unknown, unknown>): string[] {
-  return spec.queries.flatMap((q) => q.metrics.map((m) => m.name));
+  return spec.queries.flatMap((q) => [...(q.metrics ?? []), ...(q.built?.families ?? [])].map((m) => m.name));
+}
+
+/** Every family built by code must be one its query declares, with the declared type. */
+export function checkBuiltFamilies(collector: string, declared: readonly FamilySpec[], families: readonly Family[]): void {
+  const types = new Map(declared.map((f) => [f.name, f.type]));
+  for (const f of families) {
+    const type = types.get(f.name);
+    if (type === undefined) throw new Error(`collector ${collector}: built family ${f.name} is not declared`);
+    if (type !== f.type) throw new Error(`collector ${collector}: built family ${f.name} is a ${f.type}, declared ${type}`);
+  }
 }
 
 /**
@@ -263,7 +316,9 @@ export function defineCollector<Settings = Record<string, never>, State = undefi
 ): DefinedCollector<Settings, State> {
   const general = spec as unknown as CollectorSpec<unknown, unknown>;
   checkCollectorSpec(general);
-  const plansFromFacts = spec.queries.some((q) => q.sql !== undefined || q.metrics.some((m) => m.server !== undefined));
+  const plansFromFacts = spec.queries.some(
+    (q) => q.sql !== undefined || q.companionSql !== undefined || (q.metrics ?? []).some((m) => m.server !== undefined),
+  );
   const needsFacts = spec.needsPostgres !== false && (spec.notApplicable !== undefined || plansFromFacts);
   const fixed = needsFacts ? undefined : staticPlan(general);
   const settingsOf = (config: Config): Settings =>
@@ -314,10 +369,17 @@ export function defineCollector<Settings = Record<string, never>, State = undefi
           const families: Family[] = [];
           for (const q of plan.queries) {
             const run = q.query.run as QuerySpec<Columns, Settings, State>['run'];
-            const read = run !== undefined ? await run(input, q.sql) : await ctx.query(q.sql!);
+            const read = run !== undefined ? await run(input, q.sql, q.companions) : await ctx.query(q.sql!);
             const rows = read as Record<string, unknown>[];
             checkRowShape(spec.name, q.query.columns, rows[0]);
-            families.push(...mapRows(q, rows, ctx.datname));
+            const built = q.query.built as QuerySpec<Columns, Settings, State>['built'];
+            if (built === undefined) {
+              families.push(...mapRows(q, rows, ctx.datname));
+              continue;
+            }
+            const own = await built.build(input, rows as RowOf<Columns>[]);
+            checkBuiltFamilies(spec.name, built.families, own);
+            families.push(...own);
           }
           return families;
         },

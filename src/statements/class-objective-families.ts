@@ -1,3 +1,4 @@
+import type { FamilySpec } from '../collectors/define.js';
 import { formatValue, gauge, type Family } from '../exposition.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
 
@@ -15,6 +16,33 @@ import type { QueryClass } from 'pgvigil-pool/classes';
 // `bucket and on (class, le) label_replace(pg_statement_class_objective_info, "le", "$1",
 // "objective_le", "(.*)")` then picks exactly one bucket per class on either version, and never
 // two, because a bucket series has only one spelling.
+
+const OBJECTIVE = {
+  seconds: {
+    name: 'pg_statement_class_objective_seconds',
+    type: 'gauge',
+    unit: 'seconds',
+    help: 'Latency objective of each query class.',
+  },
+  target: {
+    name: 'pg_statement_class_target_ratio',
+    type: 'gauge',
+    unit: 'ratio',
+    help:
+      'Share of calls of each query class that must finish within its objective ' +
+      '(the SLO; 1 - target is the error budget).',
+  },
+  info: {
+    name: 'pg_statement_class_objective_info',
+    type: 'gauge',
+    help:
+      "The le of the class histograms' bucket at each query class's objective, as objective_le, once per " +
+      'spelling Prometheus may store (as exposed, and the float form Prometheus 3 gives bucket bounds) (value 1).',
+  },
+} as const satisfies Record<string, FamilySpec>;
+
+/** The class objective families, in the order classObjectiveFamilies returns them. */
+export const CLASS_OBJECTIVE_FAMILIES: readonly FamilySpec[] = Object.values(OBJECTIVE);
 
 /** The spelling Prometheus 3 gives a bucket bound: Go's strconv 'g' format, with ".0" on whole numbers. */
 export function prometheusFloatLabel(value: number): string {
@@ -50,20 +78,18 @@ export function classObjectiveFamilies(classes: readonly QueryClass[], bounds: r
   }
   return [
     gauge(
-      'pg_statement_class_objective_seconds',
-      'Latency objective of each query class.',
+      OBJECTIVE.seconds.name,
+      OBJECTIVE.seconds.help,
       classes.map((c) => ({ labels: { class: c.name }, value: c.objectiveSeconds })),
     ),
     gauge(
-      'pg_statement_class_target_ratio',
-      'Share of calls of each query class that must finish within its objective ' +
-        '(the SLO; 1 - target is the error budget).',
+      OBJECTIVE.target.name,
+      OBJECTIVE.target.help,
       classes.map((c) => ({ labels: { class: c.name }, value: c.target })),
     ),
     gauge(
-      'pg_statement_class_objective_info',
-      'The le of the class histograms\' bucket at each query class\'s objective, as objective_le, once per ' +
-        'spelling Prometheus may store (as exposed, and the float form Prometheus 3 gives bucket bounds) (value 1).',
+      OBJECTIVE.info.name,
+      OBJECTIVE.info.help,
       classes.flatMap((c) =>
         leSpellings(c.objectiveSeconds).map((le) => ({ labels: { class: c.name, objective_le: le }, value: 1 })),
       ),

@@ -1,3 +1,4 @@
+import type { FamilySpec } from '../collectors/define.js';
 import { counter, gauge, type Family, type HistogramFamily } from '../exposition.js';
 import { OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import type { EntryState } from './entry-states.js';
@@ -10,6 +11,43 @@ import { spreadCalls, type LatencyFit } from './latency-fit.js';
 // distribution fitted to the interval's mean and variance within the entry's min and max
 // (latency-fit.ts). Only top-level statements are observed, so a statement run inside a function
 // is not counted twice.
+
+const LATENCY = {
+  byDatabase: {
+    name: 'pg_statement_duration_seconds',
+    type: 'histogram',
+    unit: 'seconds',
+    help:
+      'Top-level statement latency per database, from pg_stat_statements deltas: each interval a ' +
+      "statement's calls are spread by a distribution fitted to the interval's mean and variance " +
+      "within the statement's min and max; _sum and _count are exact.",
+  },
+  byClass: {
+    name: 'pg_statement_class_duration_seconds',
+    type: 'histogram',
+    unit: 'seconds',
+    help:
+      'Top-level statement latency per query class (PGVIGIL_QUERY_CLASSES_FILE), ' +
+      'built like pg_statement_duration_seconds.',
+  },
+  source: {
+    name: 'pg_statement_class_latency_source_info',
+    type: 'gauge',
+    help:
+      'Where each class histogram comes from (value 1): pg_stat_statements_moments = fitted to each ' +
+      "interval's count, mean and variance within the statement's lifetime min and max; " +
+      "pg_stat_statements_interval_extremes = the same within the interval's own min and max " +
+      '(PGVIGIL_STATEMENTS_MINMAX_RESET).',
+  },
+  fallbacks: {
+    name: 'pgvigil_statements_latency_fallbacks_total',
+    type: 'counter',
+    help: "Statement intervals counted at their mean because the view's moments were inconsistent, by reason.",
+  },
+} as const satisfies Record<string, FamilySpec>;
+
+/** The latency families, in the order families() returns them. */
+export const LATENCY_FAMILIES: readonly FamilySpec[] = Object.values(LATENCY);
 
 /** The fit the exporter uses; bench/latency-accuracy.ts measures it against the others. */
 export const LATENCY_FIT: LatencyFit = 'beta';
@@ -57,38 +95,24 @@ export class LatencyHistograms {
   }
 
   families(): Family[] {
-    const histogram = (name: string, help: string, h: DeltaHistograms): HistogramFamily => ({
+    const histogram = (spec: FamilySpec, h: DeltaHistograms): HistogramFamily => ({
       type: 'histogram',
-      name,
-      help,
+      name: spec.name,
+      help: spec.help,
       bounds: h.bounds,
       samples: h.samples(),
     });
     return [
-      histogram(
-        'pg_statement_duration_seconds',
-        'Top-level statement latency per database, from pg_stat_statements deltas: each interval a ' +
-          "statement's calls are spread by a distribution fitted to the interval's mean and variance " +
-          'within the statement\'s min and max; _sum and _count are exact.',
-        this.byDatabase,
-      ),
-      histogram(
-        'pg_statement_class_duration_seconds',
-        'Top-level statement latency per query class (PGVIGIL_QUERY_CLASSES_FILE), ' +
-          'built like pg_statement_duration_seconds.',
-        this.byClass,
-      ),
+      histogram(LATENCY.byDatabase, this.byDatabase),
+      histogram(LATENCY.byClass, this.byClass),
       gauge(
-        'pg_statement_class_latency_source_info',
-        'Where each class histogram comes from (value 1): pg_stat_statements_moments = fitted to each ' +
-          "interval's count, mean and variance within the statement's lifetime min and max; " +
-          "pg_stat_statements_interval_extremes = the same within the interval's own min and max " +
-          '(PGVIGIL_STATEMENTS_MINMAX_RESET).',
+        LATENCY.source.name,
+        LATENCY.source.help,
         this.classNames().map((c) => ({ labels: { class: c, source: this.source }, value: 1 })),
       ),
       counter(
-        'pgvigil_statements_latency_fallbacks_total',
-        "Statement intervals counted at their mean because the view's moments were inconsistent, by reason.",
+        LATENCY.fallbacks.name,
+        LATENCY.fallbacks.help,
         [...this.fallbacks].map(([reason, value]) => ({ labels: { reason }, value })),
       ),
     ];

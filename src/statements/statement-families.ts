@@ -1,6 +1,8 @@
 import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
-import { classObjectiveFamilies } from './class-objective-families.js';
+import type { FamilySpec } from '../collectors/define.js';
+import { CLASS_OBJECTIVE_FAMILIES, classObjectiveFamilies } from './class-objective-families.js';
+import { LATENCY_FAMILIES } from './latency-histograms.js';
 import type { CounterField, Counters } from './deltas.js';
 import type { EntryState } from './entry-states.js';
 import type { PollInput, StatementSample } from './statement-sample.js';
@@ -8,49 +10,161 @@ import type { CachedText } from './text-cache.js';
 
 // The families of one statements poll, in exposition order: per-statement counters (top N plus
 // queryid="other"), the query info, latency histograms, class objectives, the state of the
-// pg_stat_statements store, and pgvigil's own bookkeeping.
+// pg_stat_statements store, and pgvigil's own bookkeeping. Each family is declared once here (or
+// beside the code that builds it) with its full name, type and help; STATEMENT_FAMILIES lists them
+// all for the statements collector's definition, which checks them at load.
 
 const TOP_N_NOTE = ' Top statements by recent time; the rest summed in queryid="other".';
 
-export const STATEMENT_COUNTER_FAMILIES: readonly { field: CounterField; name: string; help: string }[] = [
-  { field: 'calls', name: 'pg_stat_statements_calls_total', help: 'Times the statement was executed.' },
+type CounterFamily = FamilySpec & { readonly type: 'counter'; readonly field: CounterField };
+
+export const STATEMENT_COUNTER_FAMILIES: readonly CounterFamily[] = [
+  { field: 'calls', name: 'pg_stat_statements_calls_total', type: 'counter', help: 'Times the statement was executed.' },
   {
     field: 'exec_seconds',
     name: 'pg_stat_statements_seconds_total',
+    type: 'counter',
+    unit: 'seconds',
     help: 'Time spent executing the statement (total_exec_time).',
   },
   {
     field: 'plan_seconds',
     name: 'pg_stat_statements_plan_seconds_total',
+    type: 'counter',
+    unit: 'seconds',
     help: 'Time spent planning the statement (needs pg_stat_statements.track_planning).',
   },
-  { field: 'rows', name: 'pg_stat_statements_rows_total', help: 'Rows retrieved or affected by the statement.' },
+  {
+    field: 'rows',
+    name: 'pg_stat_statements_rows_total',
+    type: 'counter',
+    help: 'Rows retrieved or affected by the statement.',
+  },
   {
     field: 'shared_blks_hit',
     name: 'pg_stat_statements_shared_blks_hit_total',
+    type: 'counter',
     help: 'Shared buffer hits of the statement.',
   },
   {
     field: 'shared_blks_read',
     name: 'pg_stat_statements_shared_blks_read_total',
+    type: 'counter',
     help: 'Shared blocks the statement read from disk or OS cache.',
   },
   {
     field: 'temp_blks_written',
     name: 'pg_stat_statements_temp_blks_written_total',
+    type: 'counter',
     help: 'Temporary blocks the statement wrote (work_mem spills).',
   },
   {
     field: 'blk_read_seconds',
     name: 'pg_stat_statements_block_read_seconds_total',
+    type: 'counter',
+    unit: 'seconds',
     help: 'Time reading shared blocks (blk_read_time / shared_blk_read_time; needs track_io_timing).',
   },
   {
     field: 'blk_write_seconds',
     name: 'pg_stat_statements_block_write_seconds_total',
+    type: 'counter',
+    unit: 'seconds',
     help: 'Time writing shared blocks (blk_write_time / shared_blk_write_time; needs track_io_timing).',
   },
-  { field: 'wal_bytes', name: 'pg_stat_statements_wal_bytes_total', help: 'WAL bytes the statement generated.' },
+  {
+    field: 'wal_bytes',
+    name: 'pg_stat_statements_wal_bytes_total',
+    type: 'counter',
+    unit: 'bytes',
+    help: 'WAL bytes the statement generated.',
+  },
+];
+
+const QUERY_INFO = {
+  name: 'pg_stat_statements_query_info',
+  type: 'gauge',
+  help: 'Redacted, truncated text and query class of each top statement (value 1).',
+} as const satisfies FamilySpec;
+
+const STORE = {
+  entries: { name: 'pg_stat_statements_entries', type: 'gauge', help: 'Entries currently in pg_stat_statements.' },
+  limit: {
+    name: 'pg_stat_statements_entries_limit',
+    type: 'gauge',
+    help: 'pg_stat_statements.max: entries kept before the least used are deallocated.',
+  },
+  fill: {
+    name: 'pg_stat_statements_fill_ratio',
+    type: 'gauge',
+    unit: 'ratio',
+    help: 'Entries divided by pg_stat_statements.max (near 1: entries are being evicted).',
+  },
+  extension: {
+    name: 'pg_stat_statements_extension_info',
+    type: 'gauge',
+    help: 'Installed pg_stat_statements extension version (value 1).',
+  },
+  dealloc: {
+    name: 'pg_stat_statements_dealloc_total',
+    type: 'counter',
+    help: 'Times pg_stat_statements evicted its least used entries (pg_stat_statements_info.dealloc), across resets.',
+  },
+  statsReset: {
+    name: 'pg_stat_statements_stats_reset_timestamp_seconds',
+    type: 'gauge',
+    unit: 'seconds',
+    help: 'Unix time of the last full pg_stat_statements_reset().',
+  },
+} as const satisfies Record<string, FamilySpec>;
+
+const BOOKKEEPING = {
+  tracked: {
+    name: 'pgvigil_statements_tracked_entries',
+    type: 'gauge',
+    help: 'pg_stat_statements entries pgvigil tracks deltas for.',
+  },
+  folded: {
+    name: 'pgvigil_statements_folded_entries',
+    type: 'gauge',
+    help: 'Entries summed into queryid="other" in the last poll (not in the top N or over the series cap).',
+  },
+  resets: {
+    name: 'pgvigil_statements_resets_total',
+    type: 'counter',
+    help: 'pg_stat_statements resets detected: full (stats_reset moved) or entry (counters went back).',
+  },
+  textFetches: {
+    name: 'pgvigil_statements_text_fetches_total',
+    type: 'counter',
+    help: 'Separate fetches of statement texts, by result.',
+  },
+  textCache: {
+    name: 'pgvigil_statements_text_cache_bytes',
+    type: 'gauge',
+    unit: 'bytes',
+    help: 'Approximate memory held by redacted statement texts.',
+  },
+  slowLines: {
+    name: 'pgvigil_statements_slow_log_lines_total',
+    type: 'counter',
+    help: 'Slow-statement log lines written.',
+  },
+  slowSuppressed: {
+    name: 'pgvigil_statements_slow_log_suppressed_total',
+    type: 'counter',
+    help: 'Slow statements not logged because their queryid was logged recently.',
+  },
+} as const satisfies Record<string, FamilySpec>;
+
+/** Every family a statements poll can build, in exposition order. */
+export const STATEMENT_FAMILIES: readonly FamilySpec[] = [
+  ...STATEMENT_COUNTER_FAMILIES,
+  QUERY_INFO,
+  ...LATENCY_FAMILIES,
+  ...CLASS_OBJECTIVE_FAMILIES,
+  ...Object.values(STORE),
+  ...Object.values(BOOKKEEPING),
 ];
 
 /** The counter families this poll exports: plan time only when PostgreSQL collects it. */
@@ -95,8 +209,8 @@ export function buildFamilies(input: FamiliesInput): Family[] {
   );
   out.push(
     gauge(
-      'pg_stat_statements_query_info',
-      'Redacted, truncated text and query class of each top statement (value 1).',
+      QUERY_INFO.name,
+      QUERY_INFO.help,
       input.members.map((s) => ({
         labels: { ...labelsOf(s.sample), class: s.className, query: input.textOf(s)?.text ?? '' },
         value: 1,
@@ -112,74 +226,37 @@ export function buildFamilies(input: FamiliesInput): Family[] {
 
 function storeFamilies(poll: PollInput, entries: number, dealloc: number): Family[] {
   const out: Family[] = [
-    gauge('pg_stat_statements_entries', 'Entries currently in pg_stat_statements.', [{ labels: {}, value: entries }]),
-    gauge(
-      'pg_stat_statements_entries_limit',
-      'pg_stat_statements.max: entries kept before the least used are deallocated.',
-      [{ labels: {}, value: poll.maxEntries }],
-    ),
-    gauge(
-      'pg_stat_statements_fill_ratio',
-      'Entries divided by pg_stat_statements.max (near 1: entries are being evicted).',
-      [{ labels: {}, value: poll.maxEntries > 0 ? entries / poll.maxEntries : 0 }],
-    ),
-    gauge('pg_stat_statements_extension_info', 'Installed pg_stat_statements extension version (value 1).', [
-      { labels: { version: poll.extversion }, value: 1 },
+    gauge(STORE.entries.name, STORE.entries.help, [{ labels: {}, value: entries }]),
+    gauge(STORE.limit.name, STORE.limit.help, [{ labels: {}, value: poll.maxEntries }]),
+    gauge(STORE.fill.name, STORE.fill.help, [
+      { labels: {}, value: poll.maxEntries > 0 ? entries / poll.maxEntries : 0 },
     ]),
+    gauge(STORE.extension.name, STORE.extension.help, [{ labels: { version: poll.extversion }, value: 1 }]),
   ];
-  if (poll.dealloc !== null) {
-    out.push(
-      counter(
-        'pg_stat_statements_dealloc_total',
-        'Times pg_stat_statements evicted its least used entries (pg_stat_statements_info.dealloc), across resets.',
-        [{ labels: {}, value: dealloc }],
-      ),
-    );
-  }
+  // pg_stat_statements_info (extension 1.9+) is where both come from; before it they are absent.
+  if (poll.dealloc !== null) out.push(counter(STORE.dealloc.name, STORE.dealloc.help, [{ labels: {}, value: dealloc }]));
   if (poll.statsReset !== null) {
-    out.push(
-      gauge(
-        'pg_stat_statements_stats_reset_timestamp_seconds',
-        'Unix time of the last full pg_stat_statements_reset().',
-        [{ labels: {}, value: poll.statsReset }],
-      ),
-    );
+    out.push(gauge(STORE.statsReset.name, STORE.statsReset.help, [{ labels: {}, value: poll.statsReset }]));
   }
   return out;
 }
 
 function bookkeepingFamilies(input: FamiliesInput): Family[] {
   return [
-    gauge('pgvigil_statements_tracked_entries', 'pg_stat_statements entries pgvigil tracks deltas for.', [
-      { labels: {}, value: input.entries },
+    gauge(BOOKKEEPING.tracked.name, BOOKKEEPING.tracked.help, [{ labels: {}, value: input.entries }]),
+    gauge(BOOKKEEPING.folded.name, BOOKKEEPING.folded.help, [{ labels: {}, value: input.folded }]),
+    counter(BOOKKEEPING.resets.name, BOOKKEEPING.resets.help, [
+      { labels: { kind: 'full' }, value: input.resets.full },
+      { labels: { kind: 'entry' }, value: input.resets.entry },
     ]),
-    gauge(
-      'pgvigil_statements_folded_entries',
-      'Entries summed into queryid="other" in the last poll (not in the top N or over the series cap).',
-      [{ labels: {}, value: input.folded }],
-    ),
-    counter(
-      'pgvigil_statements_resets_total',
-      'pg_stat_statements resets detected: full (stats_reset moved) or entry (counters went back).',
-      [
-        { labels: { kind: 'full' }, value: input.resets.full },
-        { labels: { kind: 'entry' }, value: input.resets.entry },
-      ],
-    ),
-    counter('pgvigil_statements_text_fetches_total', 'Separate fetches of statement texts, by result.', [
+    counter(BOOKKEEPING.textFetches.name, BOOKKEEPING.textFetches.help, [
       { labels: { result: 'ok' }, value: input.textFetches.ok },
       { labels: { result: 'error' }, value: input.textFetches.error },
     ]),
-    gauge('pgvigil_statements_text_cache_bytes', 'Approximate memory held by redacted statement texts.', [
-      { labels: {}, value: input.textCacheBytes },
+    gauge(BOOKKEEPING.textCache.name, BOOKKEEPING.textCache.help, [{ labels: {}, value: input.textCacheBytes }]),
+    counter(BOOKKEEPING.slowLines.name, BOOKKEEPING.slowLines.help, [{ labels: {}, value: input.slowLog.lines }]),
+    counter(BOOKKEEPING.slowSuppressed.name, BOOKKEEPING.slowSuppressed.help, [
+      { labels: {}, value: input.slowLog.suppressed },
     ]),
-    counter('pgvigil_statements_slow_log_lines_total', 'Slow-statement log lines written.', [
-      { labels: {}, value: input.slowLog.lines },
-    ]),
-    counter(
-      'pgvigil_statements_slow_log_suppressed_total',
-      'Slow statements not logged because their queryid was logged recently.',
-      [{ labels: {}, value: input.slowLog.suppressed }],
-    ),
   ];
 }

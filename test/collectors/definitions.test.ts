@@ -56,7 +56,7 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
   type Metric = Record<string, unknown>;
   const withMetric = (m: Metric, q: Record<string, unknown> = {}): CollectorSpec => ({
     ...good,
-    queries: [{ ...good.queries[0]!, ...q, metrics: [{ ...good.queries[0]!.metrics[0]!, ...m }] }],
+    queries: [{ ...good.queries[0]!, ...q, metrics: [{ ...good.queries[0]!.metrics![0]!, ...m }] }],
   });
   const cases: [string, CollectorSpec, RegExp][] = [
     ['illegal name', withMetric({ name: 'pg_sample-things_total' }), /invalid metric name/],
