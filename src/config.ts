@@ -3,9 +3,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import envSchema from 'env-schema';
 import type { ErrorObject } from 'ajv';
 import type { ClientConfig } from 'pg';
-import { loadQueryClasses, type QueryClass } from 'pgvigil-pool/classes';
 
-// The process-wide variables (connection, HTTP, polling, statements) and how a configuration is
+// The process-wide variables (connection, HTTP, polling) and how a configuration is
 // loaded. Collectors declare their own variables (SettingsSpec); the full schema is composed from
 // both in pgvigil-config.ts, so this module knows no collector. Connection variables keep libpq's
 // names (DATABASE_URL, PGHOST ...) so existing deployments work unchanged; everything of our own
@@ -72,47 +71,6 @@ const baseProperties = {
   PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
-  PGVIGIL_STATEMENTS_TOP_N: Type.Integer({ default: 50, minimum: 1, maximum: 1000, description: 'Statements exported with their own queryid series' }),
-  PGVIGIL_STATEMENTS_MAX_SERIES: Type.Integer({
-    default: 2000,
-    minimum: 10,
-    maximum: 100000,
-    description: 'Hard cap on per-statement series across all statement families',
-  }),
-  PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH: Type.Integer({
-    default: 1000,
-    minimum: 50,
-    maximum: 100000,
-    description: 'Statement texts (redacted) are cut to this many characters in /api/statements and pg_stat_statements_query_info',
-  }),
-  PGVIGIL_STATEMENTS_TEXT_CACHE_BYTES: Type.Integer({
-    default: 4 * 1024 * 1024,
-    minimum: 65536,
-    description: 'Memory cap of the redacted statement-text cache (texts of top statements are kept first)',
-  }),
-  PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS: seconds(2, 0.1, 600, 'statement_timeout of the separate statement-text fetch (and of EXPLAIN)'),
-  PGVIGIL_STATEMENTS_MINMAX_RESET: Type.Boolean({
-    default: false,
-    description:
-      'pg_stat_statements 1.11+ (PostgreSQL 17+): reset min/max_exec_time after every poll (minmax_only), so latency ' +
-      "histograms are bounded by each interval's own extremes; other readers of the view then see per-interval " +
-      'min/max',
-  }),
-  PGVIGIL_QUERY_CLASSES_FILE: Type.String({
-    default: '',
-    description: 'YAML or JSON file of query classes with latency objectives (see deploy/examples/query-classes.yaml); empty: every statement is class "other"',
-  }),
-  PGVIGIL_SLOW_QUERY_THRESHOLD_SECONDS: seconds(0.1, 0.000001, 3600, 'Slow-statement log: interval mean above which a statement of no class (class "other") is logged'),
-  PGVIGIL_SLOW_QUERY_LOG_INTERVAL_SECONDS: seconds(300, 1, 86400, 'Slow-statement log: at most one line per queryid per this many seconds'),
-  PGVIGIL_SLOW_QUERY_EXPLAIN: Type.Boolean({
-    default: true,
-    description: 'PostgreSQL 16+: attach EXPLAIN (GENERIC_PLAN) of the slow statement (plan only, never executed) when it is on the connection database',
-  }),
-  PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS: Type.Number({
-    default: 10000,
-    minimum: 0,
-    description: 'Slow-statement log: flag sequential scans on tables with at least this many rows (pg_class.reltuples)',
-  }),
   PGVIGIL_AUTH_USERNAME: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth user for /metrics and /api/* (with PGVIGIL_AUTH_PASSWORD)' })),
   PGVIGIL_AUTH_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth password' })),
   PGVIGIL_AUTH_PASSWORD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the basic auth password' })),
@@ -174,8 +132,6 @@ export interface Config extends BaseEnv {
   readonly enabledCollectors: ReadonlySet<string>;
   /** Poll interval in seconds per collector name. */
   readonly intervals: ReadonlyMap<string, number>;
-  /** Query classes from PGVIGIL_QUERY_CLASSES_FILE (empty when unset). */
-  readonly queryClasses: readonly QueryClass[];
   /** Each collector's settings, resolved from its own variables (SettingsSpec), by collector name. */
   readonly collectorSettings: ReadonlyMap<string, unknown>;
   /** Credentials /metrics and /api/* demand; undefined: open (secrets: never log). */
@@ -310,13 +266,6 @@ function connectionFrom(env: BaseEnv, databaseUrl: string | undefined, password:
   return connection;
 }
 
-function queryClassesFrom(file: string, problems: string[]): QueryClass[] {
-  if (file === '') return [];
-  const loaded = loadQueryClasses(file);
-  problems.push(...loaded.problems);
-  return loaded.classes;
-}
-
 /** Loads the configuration for these collectors; throws ConfigError naming every bad variable. */
 export function loadConfigFor(
   collectors: readonly ConfiguredCollector[],
@@ -369,7 +318,6 @@ export function loadConfigFor(
     collectorSettings,
     httpAuth: httpAuthFrom(env, base, problems),
     tls: tlsFrom(base, problems),
-    queryClasses: queryClassesFrom(base.PGVIGIL_QUERY_CLASSES_FILE, problems),
   };
   let connection: ClientConfig = {};
   try {

@@ -13,7 +13,7 @@ import type { CollectContext, Collector, CollectorDefinition, QueryFn } from './
 // once per set of server facts (one connection to one server), never decided inside a poll.
 
 /** How a column arrives from node-postgres: cast numbers to float8 in SQL, so they arrive as numbers. */
-export type ColumnKind = 'text' | 'float' | 'float?' | 'bool';
+export type ColumnKind = 'text' | 'float' | 'float?' | 'bool' | 'bool?';
 export type Columns = Readonly<Record<string, ColumnKind>>;
 
 type KindType<K> = K extends 'text'
@@ -22,7 +22,9 @@ type KindType<K> = K extends 'text'
     ? number
     : K extends 'float?'
       ? number | null
-      : boolean;
+      : K extends 'bool'
+        ? boolean
+        : boolean | null;
 export type RowOf<C extends Columns> = { -readonly [K in keyof C]: KindType<C[K]> };
 type ColumnsOfKind<C extends Columns, Kind> = { [K in keyof C]: C[K] extends Kind ? K : never }[keyof C] & string;
 export type TextColumn<C extends Columns> = ColumnsOfKind<C, 'text'>;
@@ -232,8 +234,8 @@ export function checkRowShape(collector: string, columns: Columns, row: Record<s
     const ok =
       kind === 'text'
         ? typeof v === 'string'
-        : kind === 'bool'
-          ? typeof v === 'boolean'
+        : kind === 'bool' || kind === 'bool?'
+          ? typeof v === 'boolean' || (kind === 'bool?' && v === null)
           : typeof v === 'number' || (kind === 'float?' && v === null);
     const got = v === null ? 'null' : typeof v;
     if (!ok) throw new Error(`collector ${collector}: column ${column} should be ${kind}, the query returned ${got}`);
@@ -298,12 +300,18 @@ export function familyNamesOf(spec: CollectorSpec<unknown, unknown>): string[] {
 }
 
 /** Every family built by code must be one its query declares, with the declared type. */
-export function checkBuiltFamilies(collector: string, declared: readonly FamilySpec[], families: readonly Family[]): void {
+export function checkBuiltFamilies(
+  collector: string,
+  declared: readonly FamilySpec[],
+  families: readonly Family[],
+): void {
   const types = new Map(declared.map((f) => [f.name, f.type]));
   for (const f of families) {
     const type = types.get(f.name);
     if (type === undefined) throw new Error(`collector ${collector}: built family ${f.name} is not declared`);
-    if (type !== f.type) throw new Error(`collector ${collector}: built family ${f.name} is a ${f.type}, declared ${type}`);
+    if (type !== f.type) {
+      throw new Error(`collector ${collector}: built family ${f.name} is a ${f.type}, declared ${type}`);
+    }
   }
 }
 

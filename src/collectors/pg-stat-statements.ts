@@ -1,16 +1,27 @@
-import type { Config } from '../config.js';
+import { Type } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import { loadQueryClasses } from 'pgvigil-pool/classes';
+import { seconds } from '../config.js';
 import { MissingExtensionError } from '../errors.js';
-import { versionAtLeast } from '../server-facts.js';
 import type { EntrySnapshot } from '../statements/deltas.js';
-import { StatementsEngine, type ApiSnapshot, type StatementSample } from '../statements/engine.js';
+import { StatementsEngine, type ApiSnapshot, type StatementsSettings } from '../statements/engine.js';
+import { STATEMENT_FAMILIES } from '../statements/statement-families.js';
 import { textKey } from '../statements/text-cache.js';
-import type { Collector, CollectorDefinition, QueryFn } from './types.js';
+import { defineCollector, query, type RowOf, type RunInput } from './define.js';
+import type { Collector, QueryFn } from './types.js';
 
 // pg_stat_statements: the view is cluster-wide, but its functions exist only in databases where
 // the extension was created, so this runs on the connection database. Statistics are read
 // without text every poll (pg_stat_statements(false) skips reading the query-text file); texts
 // are fetched separately, only for entries not seen before. Columns follow the installed
-// EXTENSION version, not the server version: a PostgreSQL 17 server may still run 1.10.
+// EXTENSION version, not the server version: a PostgreSQL 17 server may still run 1.10. The
+// statements engine (src/statements/) keeps the deltas and builds the families.
+//
+// The extension's functions live in the schema it was created in, which need not be on the
+// search_path: the SQL below names it `@extschema@` (as extension scripts do) and each poll puts
+// in the schema pg_extension gives.
+
+const PGSS = 'pg_stat_statements';
 
 const META_SQL = `
 SELECT e.extversion,
@@ -29,81 +40,100 @@ interface MetaRow {
   server_start: number;
 }
 
-/** Column expressions per extension version; every variant returns the same row shape. */
-function statementsSql(schema: string, v: string): string {
-  const v18 = versionAtLeast(v, '1.8');
-  const v19 = versionAtLeast(v, '1.9');
-  const v111 = versionAtLeast(v, '1.11');
-  const exec = v18 ? 'exec_time' : 'time'; // 1.8 renamed total_time → total_exec_time
+/** What the extension versions differ in, for the columns read here. */
+interface ExtensionColumns {
+  /** 1.8: total_time split into total_exec_time and total_plan_time (mean_, min_ ... alike); wal_bytes. */
+  readonly execAndPlan: boolean;
+  /** 1.9: toplevel (a statement run inside a function is an entry of its own). */
+  readonly toplevel: boolean;
+  /** 1.11: blk_read_time / blk_write_time renamed shared_blk_read_time / shared_blk_write_time; stats_since. */
+  readonly sharedBlkTimeAndStatsSince: boolean;
+}
+
+/** The statistics of every entry; every variant returns the same row (STATEMENT_COLUMNS). */
+function statementsSql(v: ExtensionColumns): string {
+  const exec = v.execAndPlan ? 'exec_time' : 'time';
   const ms = (col: string) => `(${col} / 1000.0)::float8`;
   return `
 SELECT s.dbid, s.userid,
        coalesce(s.queryid::text, '') AS queryid,
-       ${v19 ? 's.toplevel' : 'NULL::bool'} AS toplevel,
+       ${v.toplevel ? 's.toplevel' : 'NULL::bool'} AS toplevel,
        coalesce(d.datname, s.dbid::text) AS datname,
        coalesce(r.rolname, s.userid::text) AS usename,
-       ${v111 ? 'extract(epoch FROM s.stats_since)::float8' : 'NULL::float8'} AS stats_since,
+       ${v.sharedBlkTimeAndStatsSince ? 'extract(epoch FROM s.stats_since)::float8' : 'NULL::float8'} AS stats_since,
        s.calls::float8 AS calls,
        ${ms(`s.total_${exec}`)} AS exec_seconds,
-       ${v18 ? ms('s.total_plan_time') : '0::float8'} AS plan_seconds,
+       ${v.execAndPlan ? ms('s.total_plan_time') : '0::float8'} AS plan_seconds,
        s.rows::float8 AS rows,
        s.shared_blks_hit::float8 AS shared_blks_hit,
        s.shared_blks_read::float8 AS shared_blks_read,
        s.temp_blks_written::float8 AS temp_blks_written,
-       ${ms(v111 ? 's.shared_blk_read_time' : 's.blk_read_time')} AS blk_read_seconds,
-       ${ms(v111 ? 's.shared_blk_write_time' : 's.blk_write_time')} AS blk_write_seconds,
-       ${v18 ? 's.wal_bytes::float8' : '0::float8'} AS wal_bytes,
+       ${ms(v.sharedBlkTimeAndStatsSince ? 's.shared_blk_read_time' : 's.blk_read_time')} AS blk_read_seconds,
+       ${ms(v.sharedBlkTimeAndStatsSince ? 's.shared_blk_write_time' : 's.blk_write_time')} AS blk_write_seconds,
+       ${v.execAndPlan ? 's.wal_bytes::float8' : '0::float8'} AS wal_bytes,
        ${ms(`s.mean_${exec}`)} AS mean_seconds,
        ${ms(`s.stddev_${exec}`)} AS stddev_seconds,
        ${ms(`s.min_${exec}`)} AS min_seconds,
        ${ms(`s.max_${exec}`)} AS max_seconds
-FROM ${schema}.pg_stat_statements(false) s
+FROM @extschema@.pg_stat_statements(false) s
 LEFT JOIN pg_database d ON d.oid = s.dbid
 LEFT JOIN pg_roles r ON r.oid = s.userid`;
 }
 
-interface StatementRow {
-  dbid: number;
-  userid: number;
-  queryid: string;
-  toplevel: boolean | null;
-  datname: string;
-  usename: string;
-  stats_since: number | null;
-  calls: number;
-  exec_seconds: number;
-  plan_seconds: number;
-  rows: number;
-  shared_blks_hit: number;
-  shared_blks_read: number;
-  temp_blks_written: number;
-  blk_read_seconds: number;
-  blk_write_seconds: number;
-  wal_bytes: number;
-  mean_seconds: number;
-  stddev_seconds: number;
-  min_seconds: number;
-  max_seconds: number;
-}
+const STATEMENT_COLUMNS = {
+  // oids: node-postgres parses them as numbers.
+  dbid: 'float',
+  userid: 'float',
+  queryid: 'text',
+  toplevel: 'bool?',
+  datname: 'text',
+  usename: 'text',
+  stats_since: 'float?',
+  calls: 'float',
+  exec_seconds: 'float',
+  plan_seconds: 'float',
+  rows: 'float',
+  shared_blks_hit: 'float',
+  shared_blks_read: 'float',
+  temp_blks_written: 'float',
+  blk_read_seconds: 'float',
+  blk_write_seconds: 'float',
+  wal_bytes: 'float',
+  mean_seconds: 'float',
+  stddev_seconds: 'float',
+  min_seconds: 'float',
+  max_seconds: 'float',
+} as const;
+
+type StatementRow = RowOf<typeof STATEMENT_COLUMNS>;
 
 // 1.9+: evictions and the time of the last full reset.
-const infoSql = (schema: string) => `
+const INFO_SQL = `
 SELECT dealloc::float8 AS dealloc, extract(epoch FROM stats_reset)::float8 AS stats_reset
-FROM ${schema}.pg_stat_statements_info`;
+FROM @extschema@.pg_stat_statements_info`;
+
+interface InfoRow {
+  dealloc: number;
+  stats_reset: number;
+}
+
+// 1.11+: minmax_only resets min/max of every entry and keeps its counters.
+const MINMAX_RESET_SQL = 'SELECT @extschema@.pg_stat_statements_reset(0, 0, 0, true)';
 
 // Texts of the given queryids only; left() bounds what crosses the wire and sits in memory
 // before redaction. Own transaction and statement_timeout: the text file can be hundreds of MB.
-const textsSql = (schema: string) => `
+const TEXTS_SQL = `
 SELECT dbid, userid, queryid::text AS queryid, left(query, $2) AS query
-FROM ${schema}.pg_stat_statements(true)
+FROM @extschema@.pg_stat_statements(true)
 WHERE queryid = ANY($1::int8[])`;
 
-export interface StatementsCollector extends Collector {
-  /** Current top statements for GET /api/statements. */
-  snapshot(): ApiSnapshot;
-}
-
-async function fetchTexts(query: QueryFn, schema: string, entries: readonly EntrySnapshot[], timeoutMs: number, maxChars: number) {
+async function fetchTexts(
+  query: QueryFn,
+  sql: string,
+  entries: readonly EntrySnapshot[],
+  timeoutMs: number,
+  maxChars: number,
+): Promise<Map<string, string>> {
   const wanted = new Set(entries.map((e) => textKey(e.dbid, e.userid, e.queryid)));
   const ids = [...new Set(entries.map((e) => e.queryid).filter((q) => q !== ''))];
   const texts = new Map<string, string>();
@@ -111,7 +141,8 @@ async function fetchTexts(query: QueryFn, schema: string, entries: readonly Entr
   await query('BEGIN');
   try {
     await query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
-    const rows = await query<{ dbid: number; userid: number; queryid: string; query: string | null }>(textsSql(schema), [ids, maxChars]);
+    type TextRow = { dbid: number; userid: number; queryid: string; query: string | null };
+    const rows = await query<TextRow>(sql, [ids, maxChars]);
     for (const r of rows) {
       const key = textKey(r.dbid, r.userid, r.queryid);
       if (r.query !== null && wanted.has(key)) texts.set(key, r.query);
@@ -122,118 +153,272 @@ async function fetchTexts(query: QueryFn, schema: string, entries: readonly Entr
   return texts;
 }
 
-function toSample(r: StatementRow): StatementSample {
-  return {
-    dbid: r.dbid,
-    userid: r.userid,
-    queryid: r.queryid,
-    toplevel: r.toplevel,
-    datname: r.datname,
-    usename: r.usename,
-    statsSince: r.stats_since,
-    counters: {
-      calls: r.calls,
-      exec_seconds: r.exec_seconds,
-      plan_seconds: r.plan_seconds,
-      rows: r.rows,
-      shared_blks_hit: r.shared_blks_hit,
-      shared_blks_read: r.shared_blks_read,
-      temp_blks_written: r.temp_blks_written,
-      blk_read_seconds: r.blk_read_seconds,
-      blk_write_seconds: r.blk_write_seconds,
-      wal_bytes: r.wal_bytes,
+interface Settings extends StatementsSettings {
+  /** Opt-in: resetting min/max changes what every other reader of the view sees. */
+  readonly minmaxReset: boolean;
+}
+
+/** What this poll's run read besides the rows, for build. */
+interface StoreRead {
+  readonly meta: MetaRow;
+  readonly info: InfoRow | undefined;
+  /** stats_reset moved while the entries were read. */
+  readonly torn: boolean;
+  readonly intervalExtremes: boolean;
+}
+
+interface State {
+  readonly engine: StatementsEngine;
+  readonly log: Logger;
+  /** Turned off when a min/max reset fails (usually permission). */
+  minmaxReset: boolean;
+  /** The server start of the incarnation whose min/max the previous poll reset. */
+  resetSince: number | undefined;
+  read: StoreRead | undefined;
+}
+
+export interface StatementsCollector extends Collector {
+  /** Current top statements for GET /api/statements. */
+  snapshot(): ApiSnapshot;
+}
+
+const inSchema = (sql: string, meta: MetaRow) => sql.replaceAll('@extschema@', meta.schema);
+
+async function readStatements(
+  { query, ctx, state }: RunInput<Settings, State>,
+  sql: string | undefined,
+  companions: Readonly<Record<string, string | undefined>>,
+): Promise<StatementRow[]> {
+  const [meta] = await query<MetaRow>(META_SQL);
+  if (meta === undefined) throw new MissingExtensionError(PGSS, `not created in database ${ctx.datname}`);
+  const planned = ctx.facts.extensions.get(PGSS);
+  if (meta.extversion !== planned) {
+    // ALTER EXTENSION UPDATE since this connection's facts were read: the planned columns may be gone.
+    const what = `${PGSS} is ${meta.extversion} now, the plan was made for ${planned}`;
+    throw new Error(`${what}; the plan follows when this connection's server facts are next read`);
+  }
+  // stats_reset read before and after the entries: a full reset in between would make this
+  // snapshot half old, half new, so such a poll only sets a new baseline.
+  const readInfo = async () =>
+    companions.info === undefined ? undefined : (await query<InfoRow>(inSchema(companions.info, meta)))[0];
+  const infoBefore = await readInfo();
+  const rows = await query<StatementRow>(inSchema(sql!, meta));
+  const info = await readInfo();
+  const intervalExtremes = state.resetSince === meta.server_start;
+  state.resetSince = undefined;
+  if (state.minmaxReset && companions.minmaxReset !== undefined) {
+    try {
+      // Right after the read, so the next poll's min/max cover (nearly) exactly its interval.
+      await query(inSchema(companions.minmaxReset, meta));
+      state.resetSince = meta.server_start;
+    } catch (err) {
+      state.minmaxReset = false; // pg_stat_statements_reset is superuser-only unless granted
+      state.log.warn({ err }, 'pg_stat_statements min/max reset failed; latency histograms use lifetime min/max');
+    }
+  }
+  state.read = { meta, info, torn: infoBefore?.stats_reset !== info?.stats_reset, intervalExtremes };
+  return rows;
+}
+
+async function buildFamilies({ query, ctx, settings, state }: RunInput<Settings, State>, rows: StatementRow[]) {
+  const { meta, info, torn, intervalExtremes } = state.read!;
+  state.read = undefined;
+  // Enough of the text for class rules to see the WHERE clause even when the kept text is short.
+  const fetchChars = Math.max(settings.textMaxLength, 4096);
+  const textsSql = inSchema(TEXTS_SQL, meta);
+  return state.engine.poll(
+    {
+      now: ctx.now,
+      entries: rows.map((r) => ({
+        dbid: r.dbid,
+        userid: r.userid,
+        queryid: r.queryid,
+        toplevel: r.toplevel,
+        datname: r.datname,
+        usename: r.usename,
+        statsSince: r.stats_since,
+        counters: {
+          calls: r.calls,
+          exec_seconds: r.exec_seconds,
+          plan_seconds: r.plan_seconds,
+          rows: r.rows,
+          shared_blks_hit: r.shared_blks_hit,
+          shared_blks_read: r.shared_blks_read,
+          temp_blks_written: r.temp_blks_written,
+          blk_read_seconds: r.blk_read_seconds,
+          blk_write_seconds: r.blk_write_seconds,
+          wal_bytes: r.wal_bytes,
+        },
+        meanSeconds: r.mean_seconds,
+        stddevSeconds: r.stddev_seconds,
+        minSeconds: r.min_seconds,
+        maxSeconds: r.max_seconds,
+      })),
+      statsReset: info?.stats_reset ?? null,
+      dealloc: info?.dealloc ?? null,
+      maxEntries: meta.max_entries,
+      trackPlanning: meta.track_planning,
+      // toplevel is NULL only in the variants before 1.9, which have no such column.
+      hasToplevel: rows.some((r) => r.toplevel !== null),
+      serverStart: meta.server_start,
+      torn,
+      extversion: meta.extversion,
+      connectionDatname: ctx.datname,
+      major: ctx.facts.major,
+      intervalExtremes,
     },
-    meanSeconds: r.mean_seconds,
-    stddevSeconds: r.stddev_seconds,
-    minSeconds: r.min_seconds,
-    maxSeconds: r.max_seconds,
+    {
+      query,
+      fetchTexts: (entries) => fetchTexts(query, textsSql, entries, settings.textTimeoutMs, fetchChars),
+    },
+  );
+}
+
+const STATEMENTS = query({
+  sql: [
+    {
+      extension: { name: PGSS, before: '1.8' },
+      sql: statementsSql({ execAndPlan: false, toplevel: false, sharedBlkTimeAndStatsSince: false }),
+    },
+    {
+      extension: { name: PGSS, from: '1.8', before: '1.9' },
+      sql: statementsSql({ execAndPlan: true, toplevel: false, sharedBlkTimeAndStatsSince: false }),
+    },
+    {
+      extension: { name: PGSS, from: '1.9', before: '1.11' },
+      sql: statementsSql({ execAndPlan: true, toplevel: true, sharedBlkTimeAndStatsSince: false }),
+    },
+    {
+      extension: { name: PGSS, from: '1.11' },
+      sql: statementsSql({ execAndPlan: true, toplevel: true, sharedBlkTimeAndStatsSince: true }),
+    },
+  ],
+  companionSql: {
+    info: [{ extension: { name: PGSS, from: '1.9' }, sql: INFO_SQL }],
+    minmaxReset: [{ extension: { name: PGSS, from: '1.11' }, sql: MINMAX_RESET_SQL }],
+  },
+  columns: STATEMENT_COLUMNS,
+  run: readStatements,
+  built: { families: STATEMENT_FAMILIES, build: buildFamilies },
+});
+
+const VARIABLES = {
+  PGVIGIL_STATEMENTS_TOP_N: Type.Integer({
+    default: 50,
+    minimum: 1,
+    maximum: 1000,
+    description: 'Statements exported with their own queryid series',
+  }),
+  PGVIGIL_STATEMENTS_MAX_SERIES: Type.Integer({
+    default: 2000,
+    minimum: 10,
+    maximum: 100000,
+    description: 'Hard cap on per-statement series across all statement families',
+  }),
+  PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH: Type.Integer({
+    default: 1000,
+    minimum: 50,
+    maximum: 100000,
+    description:
+      'Statement texts (redacted) are cut to this many characters in /api/statements and pg_stat_statements_query_info',
+  }),
+  PGVIGIL_STATEMENTS_TEXT_CACHE_BYTES: Type.Integer({
+    default: 4 * 1024 * 1024,
+    minimum: 65536,
+    description: 'Memory cap of the redacted statement-text cache (texts of top statements are kept first)',
+  }),
+  PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS: seconds(
+    2,
+    0.1,
+    600,
+    'statement_timeout of the separate statement-text fetch (and of EXPLAIN)',
+  ),
+  PGVIGIL_STATEMENTS_MINMAX_RESET: Type.Boolean({
+    default: false,
+    description:
+      'pg_stat_statements 1.11+ (PostgreSQL 17+): reset min/max_exec_time after every poll (minmax_only), so latency ' +
+      "histograms are bounded by each interval's own extremes; other readers of the view then see per-interval " +
+      'min/max',
+  }),
+  PGVIGIL_QUERY_CLASSES_FILE: Type.String({
+    default: '',
+    description:
+      'YAML or JSON file of query classes with latency objectives (see deploy/examples/query-classes.yaml); ' +
+      'empty: every statement is class "other"',
+  }),
+  PGVIGIL_SLOW_QUERY_THRESHOLD_SECONDS: seconds(
+    0.1,
+    0.000001,
+    3600,
+    'Slow-statement log: interval mean above which a statement of no class (class "other") is logged',
+  ),
+  PGVIGIL_SLOW_QUERY_LOG_INTERVAL_SECONDS: seconds(
+    300,
+    1,
+    86400,
+    'Slow-statement log: at most one line per queryid per this many seconds',
+  ),
+  PGVIGIL_SLOW_QUERY_EXPLAIN: Type.Boolean({
+    default: true,
+    description:
+      'PostgreSQL 16+: attach EXPLAIN (GENERIC_PLAN) of the slow statement (plan only, never executed) ' +
+      'when it is on the connection database',
+  }),
+  PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS: Type.Number({
+    default: 10000,
+    minimum: 0,
+    description:
+      'Slow-statement log: flag sequential scans on tables with at least this many rows (pg_class.reltuples)',
+  }),
+};
+
+function resolveSettings(values: Readonly<Record<string, unknown>>, problems: string[]): Settings {
+  const value = <T>(name: keyof typeof VARIABLES) => (values[name] ?? VARIABLES[name].default) as T;
+  const classesFile = value<string>('PGVIGIL_QUERY_CLASSES_FILE');
+  const classes = classesFile === '' ? undefined : loadQueryClasses(classesFile);
+  problems.push(...(classes?.problems ?? []));
+  return {
+    topN: value('PGVIGIL_STATEMENTS_TOP_N'),
+    maxSeries: value('PGVIGIL_STATEMENTS_MAX_SERIES'),
+    textMaxLength: value('PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH'),
+    textCacheBytes: value('PGVIGIL_STATEMENTS_TEXT_CACHE_BYTES'),
+    textTimeoutMs: value<number>('PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS') * 1000,
+    slowThresholdSeconds: value('PGVIGIL_SLOW_QUERY_THRESHOLD_SECONDS'),
+    slowLogIntervalMs: value<number>('PGVIGIL_SLOW_QUERY_LOG_INTERVAL_SECONDS') * 1000,
+    explain: value('PGVIGIL_SLOW_QUERY_EXPLAIN'),
+    seqScanMinRows: value('PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS'),
+    classes: classes?.classes ?? [],
+    minmaxReset: value('PGVIGIL_STATEMENTS_MINMAX_RESET'),
   };
 }
 
-export const pgStatStatements: CollectorDefinition = {
+export const pgStatStatements = defineCollector<Settings, State>({
   name: 'statements',
-  description: 'pg_stat_statements: per-statement counters (top N + other), latency histograms per database and query class, slow-statement log',
+  description:
+    'pg_stat_statements: per-statement counters (top N + other), latency histograms per database and query class, ' +
+    'slow-statement log',
   scope: 'cluster',
   defaultIntervalSeconds: 15,
+  subsystems: ['pg_stat_statements', 'pg_statement', 'pgvigil_statements'],
+  namesReason:
+    'pg_stat_statements_* keep the view\'s name as postgres_exporter does; pg_statement_* are histograms across ' +
+    "statements; pgvigil_statements_* count pgvigil's own bookkeeping",
+  settings: { variables: VARIABLES, resolve: (values, _env, problems) => resolveSettings(values, problems) },
   notApplicable(facts) {
     if (!facts.statementsPreloaded) return 'pg_stat_statements is not in shared_preload_libraries';
-    if (!facts.extensions.has('pg_stat_statements')) {
-      return `extension pg_stat_statements is not created in database ${facts.datname} (run CREATE EXTENSION pg_stat_statements there)`;
+    if (!facts.extensions.has(PGSS)) {
+      const fix = 'run CREATE EXTENSION pg_stat_statements there';
+      return `extension pg_stat_statements is not created in database ${facts.datname} (${fix})`;
     }
     return undefined;
   },
-  create(config: Config, log): StatementsCollector {
-    const textTimeoutMs = config.PGVIGIL_STATEMENTS_TEXT_TIMEOUT_SECONDS * 1000;
-    // Enough of the text for class rules to see the WHERE clause even when the kept text is short.
-    const fetchChars = Math.max(config.PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH, 4096);
-    // Opt-in: resetting min/max changes what every other reader of the view sees.
-    let minmaxReset = config.PGVIGIL_STATEMENTS_MINMAX_RESET;
-    /** The previous poll reset min/max on this server incarnation: this poll's extremes are the interval's. */
-    let resetSince: number | undefined;
-    const engine = new StatementsEngine(
-      {
-        topN: config.PGVIGIL_STATEMENTS_TOP_N,
-        maxSeries: config.PGVIGIL_STATEMENTS_MAX_SERIES,
-        textMaxLength: config.PGVIGIL_STATEMENTS_TEXT_MAX_LENGTH,
-        textCacheBytes: config.PGVIGIL_STATEMENTS_TEXT_CACHE_BYTES,
-        textTimeoutMs,
-        slowThresholdSeconds: config.PGVIGIL_SLOW_QUERY_THRESHOLD_SECONDS,
-        slowLogIntervalMs: config.PGVIGIL_SLOW_QUERY_LOG_INTERVAL_SECONDS * 1000,
-        explain: config.PGVIGIL_SLOW_QUERY_EXPLAIN,
-        seqScanMinRows: config.PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS,
-        classes: config.queryClasses,
-      },
-      log,
-    );
-    return {
-      snapshot: () => engine.snapshot(),
-      async collect({ query, facts, datname, now }) {
-        const [meta] = await query<MetaRow>(META_SQL);
-        if (meta === undefined) {
-          throw new MissingExtensionError('pg_stat_statements', `not created in database ${datname}`);
-        }
-        const v = meta.extversion;
-        // stats_reset read before and after the entries: a full reset in between would make
-        // this snapshot half old, half new, so such a poll only sets a new baseline.
-        const readInfo = async () =>
-          versionAtLeast(v, '1.9') ? (await query<{ dealloc: number; stats_reset: number }>(infoSql(meta.schema)))[0] : undefined;
-        const infoBefore = await readInfo();
-        const rows = await query<StatementRow>(statementsSql(meta.schema, v));
-        const info = await readInfo();
-        const intervalExtremes = resetSince === meta.server_start;
-        resetSince = undefined;
-        if (minmaxReset && versionAtLeast(v, '1.11')) {
-          try {
-            // Right after the read, so the next poll's min/max cover (nearly) exactly its interval.
-            await query(`SELECT ${meta.schema}.pg_stat_statements_reset(0, 0, 0, true)`);
-            resetSince = meta.server_start;
-          } catch (err) {
-            minmaxReset = false; // usually permission: pg_stat_statements_reset is superuser-only unless granted
-            log.warn({ err }, 'pg_stat_statements min/max reset failed; latency histograms use lifetime min/max');
-          }
-        }
-        return engine.poll(
-          {
-            now,
-            entries: rows.map(toSample),
-            statsReset: info?.stats_reset ?? null,
-            dealloc: info?.dealloc ?? null,
-            maxEntries: meta.max_entries,
-            trackPlanning: meta.track_planning,
-            hasToplevel: versionAtLeast(v, '1.9'),
-            serverStart: meta.server_start,
-            torn: infoBefore?.stats_reset !== info?.stats_reset,
-            extversion: v,
-            connectionDatname: datname,
-            major: facts.major,
-            intervalExtremes,
-          },
-          {
-            query,
-            fetchTexts: (entries) => fetchTexts(query, meta.schema, entries, textTimeoutMs, fetchChars),
-          },
-        );
-      },
-    };
-  },
-};
+  state: (settings, _config, log): State => ({
+    engine: new StatementsEngine(settings, log),
+    log,
+    minmaxReset: settings.minmaxReset,
+    resetSince: undefined,
+    read: undefined,
+  }),
+  expose: (state): Pick<StatementsCollector, 'snapshot'> => ({ snapshot: () => state.engine.snapshot() }),
+  queries: [STATEMENTS],
+});

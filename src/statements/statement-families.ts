@@ -19,7 +19,12 @@ const TOP_N_NOTE = ' Top statements by recent time; the rest summed in queryid="
 type CounterFamily = FamilySpec & { readonly type: 'counter'; readonly field: CounterField };
 
 export const STATEMENT_COUNTER_FAMILIES: readonly CounterFamily[] = [
-  { field: 'calls', name: 'pg_stat_statements_calls_total', type: 'counter', help: 'Times the statement was executed.' },
+  {
+    field: 'calls',
+    name: 'pg_stat_statements_calls_total',
+    type: 'counter',
+    help: 'Times the statement was executed.',
+  },
   {
     field: 'exec_seconds',
     name: 'pg_stat_statements_seconds_total',
@@ -234,7 +239,9 @@ function storeFamilies(poll: PollInput, entries: number, dealloc: number): Famil
     gauge(STORE.extension.name, STORE.extension.help, [{ labels: { version: poll.extversion }, value: 1 }]),
   ];
   // pg_stat_statements_info (extension 1.9+) is where both come from; before it they are absent.
-  if (poll.dealloc !== null) out.push(counter(STORE.dealloc.name, STORE.dealloc.help, [{ labels: {}, value: dealloc }]));
+  if (poll.dealloc !== null) {
+    out.push(counter(STORE.dealloc.name, STORE.dealloc.help, [{ labels: {}, value: dealloc }]));
+  }
   if (poll.statsReset !== null) {
     out.push(gauge(STORE.statsReset.name, STORE.statsReset.help, [{ labels: {}, value: poll.statsReset }]));
   }

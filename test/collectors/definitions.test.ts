@@ -27,11 +27,11 @@ const facts = (major: number, extra: Partial<ServerFacts> = {}): ServerFacts => 
   ...extra,
 });
 
-t.test('every collector but statements is defined as data, and the set is consistent', async (t) => {
+t.test('every collector is defined as data, and the set is consistent', async (t) => {
   t.same(
     collectorDefinitions.filter((d) => !('spec' in d)).map((d) => d.name),
-    ['statements'],
-    'only the statements collector is still hand-written',
+    [],
+    'no collector is hand-written',
   );
   t.doesNotThrow(() => checkCollectorSet(collectorDefinitions));
   for (const d of defined) t.ok(d.familyNames.length > 0, `${d.name} declares its families`);
@@ -58,6 +58,9 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
     ...good,
     queries: [{ ...good.queries[0]!, ...q, metrics: [{ ...good.queries[0]!.metrics![0]!, ...m }] }],
   });
+  const withQuery = (q: Record<string, unknown>): CollectorSpec => ({ ...good, queries: [{ ...good.queries[0]!, ...q }] });
+  const withBuilt = (family: Record<string, unknown>): CollectorSpec =>
+    withQuery({ metrics: undefined, built: { families: [{ help: 'Built.', ...family }], build: () => [] } });
   const cases: [string, CollectorSpec, RegExp][] = [
     ['illegal name', withMetric({ name: 'pg_sample-things_total' }), /invalid metric name/],
     ['_total on a gauge', withMetric({ type: 'gauge' }), /_total is reserved for counters/],
@@ -96,6 +99,20 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
     ],
     ['other prefixes without a reason', { ...good, subsystems: ['pg_other'] }, /give namesReason/],
     ['a settings variable outside PGVIGIL_', { ...good, settings: { variables: { SAMPLE: {} as never }, resolve: () => ({}) } }, /PGVIGIL_/],
+    ['neither metrics nor built', withQuery({ metrics: undefined }), /needs either metrics or built/],
+    ['both metrics and built', withMetric({}, { built: { families: [], build: () => [] } }), /either metrics or built/],
+    ['a built counter without _total', withBuilt({ name: 'pg_sample_built', type: 'counter' }), /must end in _total/],
+    ['a built histogram without its unit', withBuilt({ name: 'pg_sample_wait_seconds', type: 'histogram' }), /unit/],
+    ['a built family outside the subsystem', withBuilt({ name: 'pg_other_built', type: 'gauge' }), /outside its subsystems/],
+    [
+      'overlapping companion variants',
+      withMetric({}, {
+        run: () => [],
+        companionSql: { info: [{ sql: 'a', extension: { name: 'ext', from: '1.9' } }, { sql: 'b' }] },
+      }),
+      /2 info variants apply .*ext/,
+    ],
+    ['companion SQL without run', withMetric({}, { companionSql: { info: [{ sql: 'a' }] } }), /companion SQL but no run/],
   ];
   for (const [what, spec, message] of cases) {
     t.throws(() => defineCollector(spec), message, what);
@@ -139,6 +156,57 @@ t.test('the plan comes from the server facts: SQL variant, families, or not appl
     /column timed should be float, the query returned string/,
     'a row of another shape fails loudly',
   );
+});
+
+t.test('a query hands its rows to code that builds declared families, with companion SQL planned once', async (t) => {
+  const seen: { sql: string | undefined; info: string | undefined }[] = [];
+  let emit = 'pg_sample_built_rows';
+  const built = defineCollector({
+    name: 'sample',
+    description: 'a collector whose families code builds',
+    scope: 'cluster',
+    defaultIntervalSeconds: 10,
+    queries: [
+      query({
+        sql: [
+          { sql: 'old', extension: { name: 'ext', before: '1.9' } },
+          { sql: 'new', extension: { name: 'ext', from: '1.9' } },
+        ],
+        companionSql: { info: [{ sql: 'info', extension: { name: 'ext', from: '1.9' } }] },
+        columns: { n: 'float', flag: 'bool?' },
+        run: (_input, sql, companions) => {
+          seen.push({ sql, info: companions.info });
+          return [{ n: 2, flag: null }];
+        },
+        built: {
+          families: [{ name: 'pg_sample_built_rows', type: 'gauge', help: 'Rows seen.' }],
+          build: (_input, rows) => [
+            { type: 'gauge' as const, name: emit, help: 'Rows seen.', samples: [{ labels: {}, value: rows[0]!.n }] },
+          ],
+        },
+      }),
+    ],
+  });
+  t.same(built.familyNames, ['pg_sample_built_rows'], 'declared built families are the collector\'s families');
+  t.match(built.notApplicable?.(facts(17)), /no variant/, 'no extension: no variant of the main read');
+  const collector = built.create({ collectorSettings: new Map() } as never, undefined as never);
+  const ctx = (f: ServerFacts) => ({ query: async () => [], facts: f, datname: 'postgres', log: undefined as never, now: 0 });
+  const v18 = facts(13, { extensions: new Map([['ext', '1.8']]) });
+  const v111 = facts(17, { extensions: new Map([['ext', '1.11']]) });
+  const families = await collector.collect(ctx(v18));
+  t.same(families.map((f) => f.name), ['pg_sample_built_rows']);
+  await collector.collect(ctx(v111));
+  t.same(seen, [{ sql: 'old', info: undefined }, { sql: 'new', info: 'info' }], 'a companion absent before 1.9 is undefined');
+  emit = 'pg_sample_undeclared';
+  await t.rejects(collector.collect(ctx(v111)), /built family pg_sample_undeclared is not declared/);
+
+  const statements = defined.find((d) => d.name === 'statements')!;
+  const preloaded = (extensions: [string, string][]) => facts(17, { statementsPreloaded: true, extensions: new Map(extensions) });
+  t.match(statements.notApplicable?.(facts(17)), /not in shared_preload_libraries/);
+  t.match(statements.notApplicable?.(preloaded([])), /not created in database postgres/);
+  for (const version of ['1.7', '1.8', '1.9', '1.10', '1.11', '1.12']) {
+    t.equal(statements.notApplicable?.(preloaded([['pg_stat_statements', version]])), undefined, `extension ${version}`);
+  }
 });
 
 function sourceFiles(dir: string): string[] {
