@@ -3,13 +3,10 @@ import type { Collector, CollectorDefinition, CollectContext } from './collector
 import type { Config } from './config.js';
 import { ConnectionTimeoutError, type Database } from './db.js';
 import { classifyError, errorSummary } from './errors.js';
-import {
-  assertValidFamily,
-  type ExpositionFormat,
-  type Family,
-} from './exposition.js';
-import { render, renderSliced, type RenderResult } from './exposition-render.js';
-import { combined, deflateSegment, finalSegment, gzipJoin, type Segment } from './gzip-segments.js';
+import { assertValidFamily, type Family } from './exposition/families.js';
+import type { ExpositionFormat } from './exposition/format.js';
+import { render, renderSliced, type RenderResult } from './exposition/render.js';
+import { combined, deflateSegment, finalSegment, gzipJoin, type Segment } from './exposition/gzip-segments.js';
 import type { SelfMetrics } from './self-metrics.js';
 
 // Polls every collector on its own fixed-rate schedule and keeps the last good series set of

@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import type { Family, HistogramSample, Labels, ValueSample } from './exposition.js';
+import type { Family, HistogramSample, Labels, ValueSample } from './exposition/families.js';
 
 // pgvigil's own metrics live in an explicit prom-client registry (never the global one) and are
 // rendered by the same code as the collectors' families, so both exposition formats stay uniform.
