@@ -107,7 +107,8 @@ const realTimers: DeadlineTimers = {
 /**
  * `work`, or the error `onTimeout` returns once `ms` have passed first. The work is not cancelled
  * (a promise cannot be): `onTimeout` is where the caller stops what the work holds, e.g. marks its
- * connection broken. A late failure of the work is swallowed, as the timeout was reported instead.
+ * connection broken. A late failure of the work goes nowhere (the race has handled it): the timeout
+ * was reported instead.
  */
 export async function withDeadline<T>(
   work: Promise<T>,
@@ -115,7 +116,6 @@ export async function withDeadline<T>(
   onTimeout: () => Error,
   timers: DeadlineTimers = realTimers,
 ): Promise<T> {
-  work.catch(() => undefined);
   let handle: unknown;
   const expired = new Promise<never>((_, reject) => {
     handle = timers.setTimeout(() => reject(onTimeout()), Math.max(0, ms));
