@@ -42,7 +42,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   };
   // The HTTPS instance type differs only in its server type; routes and hooks are the same.
-  const app = (config.tls === undefined ? Fastify(options) : Fastify({ ...options, https: config.tls })) as unknown as FastifyInstance;
+  const server = config.tls === undefined ? Fastify(options) : Fastify({ ...options, https: config.tls });
+  const app = server as unknown as FastifyInstance;
   registerAuth(app, config.httpAuth);
 
   // Never a stack trace or internal message in a response.
@@ -89,7 +90,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/readyz', async (_request, reply) => {
     if (readiness.isReady()) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: 'PostgreSQL has not answered within the staleness limit' });
+    const reason = 'PostgreSQL has not answered within the staleness limit';
+    return reply.code(503).send({ status: 'not ready', reason });
   });
 
   app.get('/', async (_request, reply) => {

@@ -50,6 +50,9 @@ const CONNECTION_CODES = new Set([
   'ENOENT',
 ]);
 
+const CONNECTION_LOST =
+  /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|^SASL: /i;
+
 /** True when the error means the server could not be reached or dropped us, not that a query failed. */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -62,8 +65,7 @@ export function isConnectionError(err: unknown): boolean {
     if (code === '28P01' || code === '28000') return true; // authentication failed: we cannot use the server
   }
   // SASL/auth errors of node-postgres carry no code (e.g. no password given for a SCRAM role).
-  const lost = /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|^SASL: /i;
-  return lost.test(err.message);
+  return CONNECTION_LOST.test(err.message);
 }
 
 /** Maps a collector failure to the reason label of pgvigil_collector_errors_total. */

@@ -144,7 +144,8 @@ export class Poller {
     for (const state of this.states) this.clock.clearTimeout(state.timer);
     // Let runs in flight finish (their connections are closed by Database.close()).
     const inFlight = Promise.all(this.states.map((s) => s.running));
-    await withDeadline(inFlight, STOP_GRACE_MS, () => new Error('runs still in flight'), this.clock).catch(() => undefined);
+    const gaveUp = () => new Error('runs still in flight');
+    await withDeadline(inFlight, STOP_GRACE_MS, gaveUp, this.clock).catch(() => undefined);
     await Promise.all(this.states.map((s) => s.collector.close?.()));
   }
 
@@ -229,7 +230,8 @@ export class Poller {
       for (const datname of targets) {
         try {
           const families = await this.collectOne(state, datname);
-          if (families !== undefined) this.snapshots.put(name, snapshotKey(state, datname), { families, at: this.clock.now() });
+          const at = this.clock.now();
+          if (families !== undefined) this.snapshots.put(name, snapshotKey(state, datname), { families, at });
         } catch (err) {
           failures++;
           lastError = err;
@@ -262,7 +264,8 @@ export class Poller {
       const reason = state.def.notApplicable?.(lease.facts);
       if (reason !== state.notApplicableReason) {
         // Logged once per change, not every poll.
-        if (reason !== undefined) this.log.info({ collector: state.def.name, datname, reason }, 'collector not applicable');
+        const fields = { collector: state.def.name, datname, reason };
+        if (reason !== undefined) this.log.info(fields, 'collector not applicable');
         state.notApplicableReason = reason;
         this.metrics.collectorEnabled.set({ collector: state.def.name }, reason === undefined ? 1 : 0);
       }
@@ -285,7 +288,7 @@ export class Poller {
   private async collectOffServer(state: CollectorState): Promise<Family[]> {
     const name = state.def.name;
     const ctx: CollectContext = {
-      query: () => Promise.reject(new Error(`collector ${name} declared needsPostgres: false and cannot query PostgreSQL`)),
+      query: () => Promise.reject(new Error(`collector ${name} declared needsPostgres: false and cannot query`)),
       get facts(): never {
         throw new Error(`collector ${name} declared needsPostgres: false and has no server facts`);
       },

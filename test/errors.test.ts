@@ -37,7 +37,8 @@ t.test('withDeadline: the work, or the timeout error once the deadline passes', 
   t.equal(await withDeadline(Promise.resolve(5), 100, () => new Error('late'), clock), 5, 'in time: the result');
 
   let late!: (v: number) => void;
-  const pending = withDeadline(new Promise<number>((r) => (late = r)), 100, () => new ConnectionTimeoutError('late'), clock);
+  const work = new Promise<number>((r) => (late = r));
+  const pending = withDeadline(work, 100, () => new ConnectionTimeoutError('late'), clock);
   let settled = false;
   pending.then(() => (settled = true), () => (settled = true));
   await clock.advance(99);

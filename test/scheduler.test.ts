@@ -123,12 +123,16 @@ t.test('a run asked for while one is going joins it instead of running twice', a
 
 t.test('a run that outlives the collector timeout fails as a timeout and frees the schedule', async (t) => {
   const stuck = scripted('stuck');
-  const h = harness(t, [stuck.definition], { PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '2', PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '1' });
+  const h = harness(t, [stuck.definition], {
+    PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '2',
+    PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '1',
+  });
   h.poller.start();
   await h.clock.advance(1999);
-  t.equal(await h.value('collectorErrors', { collector: 'stuck', reason: 'timeout' }), undefined, 'not before the timeout');
+  const timeouts = () => h.value('collectorErrors', { collector: 'stuck', reason: 'timeout' });
+  t.equal(await timeouts(), undefined, 'not before the timeout');
   await h.clock.advance(1);
-  t.equal(await h.value('collectorErrors', { collector: 'stuck', reason: 'timeout' }), 1, 'reason timeout');
+  t.equal(await timeouts(), 1, 'reason timeout');
   t.equal(await h.value('collectorSuccess', { collector: 'stuck' }), 0);
   t.match(h.logs(), /"reason":"timeout".*"msg":"collector failed"/, 'logged once, with its reason');
   await h.clock.advance(INTERVAL_MS - 2000);
@@ -151,7 +155,7 @@ t.test('a snapshot leaves /metrics once it is older than the staleness limit', a
   await h.clock.advance(staleMs);
   t.match(await h.exposition.text('prometheus'), /^test_once 3$/m, 'still served at exactly the limit');
   await h.clock.advance(1);
-  t.notMatch(await h.exposition.text('prometheus'), /test_once/, 'gone one millisecond later, with nothing else happening');
+  t.notMatch(await h.exposition.text('prometheus'), /test_once/, 'gone 1 ms later, with nothing else happening');
 });
 
 t.test('per-database collectors run on every discovered database; a database gone leaves the snapshot', async (t) => {
@@ -198,7 +202,8 @@ t.test('a failure is logged at warn once, then at debug, and its recovery once',
   for (let i = 0; i < 3; i++) await h.poller.pollCollector('flaky');
   t.equal(lines('collector failed').length, 1, 'one warning for three failures');
   t.equal(lines('collector failed again').length, 2, 'the repeats at debug');
-  t.match(lines('collector failed')[0], /"level":40.*"reason":"permission".*"stack":"Error: permission denied/, 'warn, reason and stack');
+  const warning = /"level":40.*"reason":"permission".*"stack":"Error: permission denied/;
+  t.match(lines('collector failed')[0], warning, 'warn, reason and stack');
   t.equal(await h.value('collectorErrors', { collector: 'flaky', reason: 'permission' }), 3, 'every failure counted');
   fail = false;
   await h.poller.pollCollector('flaky');

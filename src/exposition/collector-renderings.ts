@@ -127,7 +127,8 @@ export class CollectorRenderings {
    * bytes may be rendered again: they count once per snapshot key.
    */
   private counted(cache: CollectorCache, key: string, rendered: RenderResult): RenderResult {
-    if (rendered.duplicates > 0 && cache.duplicatesCountedKey !== key) this.metrics.duplicatesDropped.inc(rendered.duplicates);
+    const uncounted = rendered.duplicates > 0 && cache.duplicatesCountedKey !== key;
+    if (uncounted) this.metrics.duplicatesDropped.inc(rendered.duplicates);
     cache.duplicatesCountedKey = key;
     return rendered;
   }

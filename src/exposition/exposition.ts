@@ -89,7 +89,7 @@ export class Exposition implements MetricsBody {
   /** The segments' combined CRC, recomputed only when one of them changed since the last scrape. */
   private combinedCrc(format: ExpositionFormat, segments: Segment[]): { crc: number; length: number } {
     const last = this.crcs.get(format);
-    const same = last !== undefined && last.segments.length === segments.length && last.segments.every((s, i) => s === segments[i]);
+    const same = last?.segments.length === segments.length && last.segments.every((s, i) => s === segments[i]);
     if (same) return last.value;
     const value = combined(segments);
     this.crcs.set(format, { segments, value });
