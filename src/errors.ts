@@ -31,6 +31,23 @@ export class ReconnectBackoffError extends Error {
   }
 }
 
+/**
+ * A collector's run failed on one database (or on the cluster: datname ''). Wraps what PostgreSQL
+ * or the collector threw as its cause, so the log says where it happened and keeps what happened.
+ */
+export class CollectorRunError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly collector: string,
+    readonly datname: string,
+    cause: unknown,
+  ) {
+    super(`collector ${collector} failed${datname === '' ? '' : ` on database ${datname}`}`, { cause });
+    this.name = 'CollectorRunError';
+    this.code = codeOf(cause);
+  }
+}
+
 export class MissingExtensionError extends Error {
   constructor(extension: string, detail: string, options?: ErrorOptions) {
     super(`${extension}: ${detail}`, options);
@@ -68,8 +85,19 @@ export function isConnectionError(err: unknown): boolean {
   return CONNECTION_LOST.test(err.message);
 }
 
-/** Maps a collector failure to the reason label of pgvigil_collector_errors_total. */
+/**
+ * Maps a collector failure to the reason label of pgvigil_collector_errors_total: the first error
+ * along the cause chain that has a reason other than 'other' decides.
+ */
 export function classifyError(err: unknown): ErrorReason {
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 10; e = causeOf(e), depth++) {
+    const reason = reasonOf(e);
+    if (reason !== 'other') return reason;
+  }
+  return 'other';
+}
+
+function reasonOf(err: unknown): ErrorReason {
   if (err instanceof ConnectionTimeoutError) return 'timeout';
   const code = codeOf(err);
   // 57014 query_canceled (statement_timeout), 55P03 lock_not_available (lock_timeout).
@@ -85,9 +113,15 @@ export function classifyError(err: unknown): ErrorReason {
   return 'other';
 }
 
-/** What makes two failures "the same" for logging: the reason and the SQLSTATE or message. */
+/** What makes two failures "the same" for logging: the reason and the root cause's SQLSTATE or message. */
 export function failureIdentity(err: unknown): string {
-  return `${classifyError(err)}:${codeOf(err) ?? (err instanceof Error ? err.message : String(err))}`;
+  let root = err;
+  for (let depth = 0; causeOf(root) !== undefined && depth < 10; depth++) root = causeOf(root);
+  return `${classifyError(err)}:${codeOf(root) ?? (root instanceof Error ? root.message : String(root))}`;
+}
+
+function causeOf(err: unknown): unknown {
+  return err instanceof Error ? err.cause : undefined;
 }
 
 function codeOf(err: unknown): string | undefined {

@@ -4,7 +4,7 @@ import type { Collector, CollectorDefinition, CollectContext } from './collector
 import type { Config } from './config.js';
 import { DatabaseDiscovery } from './database-discovery.js';
 import type { ContactListener, Lease } from './db.js';
-import { classifyError, ConnectionTimeoutError, failureIdentity, withDeadline } from './errors.js';
+import { classifyError, CollectorRunError, ConnectionTimeoutError, failureIdentity, withDeadline } from './errors.js';
 import { assertValidFamily, type Family } from './exposition/families.js';
 import type { SelfMetrics } from './self-metrics.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -232,7 +232,8 @@ export class Poller {
           const families = await this.collectOne(state, datname);
           const at = this.clock.now();
           if (families !== undefined) this.snapshots.put(name, snapshotKey(state, datname), { families, at });
-        } catch (err) {
+        } catch (caught) {
+          const err = new CollectorRunError(name, datname, caught);
           failures++;
           lastError = err;
           this.metrics.collectorErrors.inc({ collector: name, reason: classifyError(err) });

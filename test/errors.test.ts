@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   classifyError,
+  CollectorRunError,
   ConnectionTimeoutError,
   failureIdentity,
   MissingExtensionError,
@@ -25,6 +26,22 @@ t.test('every failure maps to one reason label', async (t) => {
   t.equal(classifyError(pgError('42P01', 'relation "pg_stat_statements" does not exist')), 'missing_extension');
   t.equal(classifyError(pgError('42P01', 'relation "other" does not exist')), 'other');
   t.equal(classifyError('not even an Error'), 'other');
+});
+
+t.test('a wrapped failure keeps the reason of its cause', async (t) => {
+  t.equal(classifyError(new CollectorRunError('tables', 'shop', pgError('42501'))), 'permission');
+  t.equal(classifyError(new CollectorRunError('tables', 'shop', new ConnectionTimeoutError('gave up'))), 'timeout');
+  const missing = new MissingExtensionError('pg_stat_statements', 'not created');
+  t.equal(classifyError(new CollectorRunError('statements', 'shop', missing)), 'missing_extension');
+  t.equal(classifyError(new CollectorRunError('tables', 'shop', new Error('boom'))), 'other');
+  const wrapped = new CollectorRunError('tables', 'shop', pgError('42501', 'permission denied for table t'));
+  t.equal(wrapped.message, 'collector tables failed on database shop');
+  t.equal(wrapped.code, '42501', 'the SQLSTATE is on the wrapper too, for the log');
+  t.equal(
+    failureIdentity(new CollectorRunError('tables', 'shop', new Error('boom'))),
+    failureIdentity(new CollectorRunError('tables', 'app', new Error('boom'))),
+    'the same failure on two databases is one failure for logging',
+  );
 });
 
 t.test('two failures are the same for logging when reason and code (or message) agree', async (t) => {

@@ -202,8 +202,9 @@ t.test('a failure is logged at warn once, then at debug, and its recovery once',
   for (let i = 0; i < 3; i++) await h.poller.pollCollector('flaky');
   t.equal(lines('collector failed').length, 1, 'one warning for three failures');
   t.equal(lines('collector failed again').length, 2, 'the repeats at debug');
-  const warning = /"level":40.*"reason":"permission".*"stack":"Error: permission denied/;
-  t.match(lines('collector failed')[0], warning, 'warn, reason and stack');
+  const warning = /"level":40.*"reason":"permission".*"message":"collector flaky failed: permission denied/;
+  t.match(lines('collector failed')[0], warning, 'warn, reason, and where and what failed');
+  t.match(lines('collector failed')[0], /\\ncaused by: Error: permission denied for function pg_ls_waldir\\n\s+at /, 'with the stack');
   t.equal(await h.value('collectorErrors', { collector: 'flaky', reason: 'permission' }), 3, 'every failure counted');
   fail = false;
   await h.poller.pollCollector('flaky');

@@ -79,6 +79,6 @@ t.test('a collector failure with a password in its error is logged without it', 
     .split('\n')
     .find((l) => l.includes('"collector failed"'));
   t.ok(failed, 'the failure is logged');
-  t.match(failed, /"stack":"Error: cannot reach postgres:\/\/vault:\[redacted\]@db/, 'with its stack');
+  t.match(failed, /caused by: Error: cannot reach postgres:\/\/vault:\[redacted\]@db/, 'with its stack');
   t.notOk(exporter.logs().includes(PASSWORD), 'no password anywhere in the log');
 });
