@@ -25,6 +25,9 @@ export { ConnectionTimeoutError } from './errors.js';
 
 const FACTS_MAX_AGE_MS = 5 * 60_000;
 
+/** How long close() waits for each connection's socket to close. */
+const CLOSE_WAIT_MS = 2000;
+
 interface PooledConnection {
   readonly client: pg.Client;
   readonly datname: string;
@@ -325,11 +328,10 @@ export class Database {
     await Promise.all(
       [...this.connections].map(async (c) => {
         if (!c.busy) this.destroy(c);
-        await new Promise<void>((resolve) => {
-          if (!this.connections.has(c)) return resolve();
-          c.client.once('end', () => resolve());
-          setTimeout(resolve, 2000).unref();
-        });
+        if (!this.connections.has(c)) return;
+        const ended = new Promise<void>((resolve) => c.client.once('end', () => resolve()));
+        // A busy connection closes when its run releases it; one that never does is abandoned.
+        await withDeadline(ended, CLOSE_WAIT_MS, () => new Error('connection did not close')).catch(() => undefined);
       }),
     );
   }
