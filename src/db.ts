@@ -5,9 +5,6 @@ import { ConnectionTimeoutError, isConnectionError, withDeadline } from './error
 import { ReconnectBackoff } from './reconnect-backoff.js';
 import { readServerFacts, type ServerFacts } from './server-facts.js';
 
-// The collectors import the timeout error from here; it is defined with the other errors.
-export { ConnectionTimeoutError } from './errors.js';
-
 // pgvigil's own connections. One hard cap over all databases: per-database views force a
 // connection per database, and exporters that open a pool per database (or leak connections on
 // errors) are how a monitoring sidecar exhausts the server's max_connections. A connection counts

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { buildApp, type AppDeps } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/pgvigil-config.js';
 import { CollectorRenderings } from '../src/exposition/collector-renderings.js';
 import { Exposition, type MetricsBody } from '../src/exposition/exposition.js';
 import { counter, gauge } from '../src/exposition/families.js';

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import type { CollectContext, CollectorDefinition } from '../src/collectors/types.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/pgvigil-config.js';
 import type { ContactListener, Lease } from '../src/db.js';
 import { CollectorRenderings } from '../src/exposition/collector-renderings.js';
 import { Exposition } from '../src/exposition/exposition.js';

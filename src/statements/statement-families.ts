@@ -1,4 +1,4 @@
-import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
+import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition/families.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
 import { classObjectiveFamilies } from './class-objective-families.js';
 import type { CounterField, Counters } from './deltas.js';
