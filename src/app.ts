@@ -2,22 +2,38 @@ import { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition.js';
+import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition/format.js';
 import { landingPage } from './landing-page.js';
 import { registerAuth } from './http-auth.js';
-import type { StatementsCollector } from './collectors/pg-stat-statements.js';
-import type { Poller } from './poller.js';
-import { registerRoleRoutes } from './role-routes.js';
+import type { MetricsBody } from './exposition/exposition.js';
+import { registerRoleRoutes, type ServerRoleSource } from './role-routes.js';
+
+/** The statements collector's current top statements, served as JSON. */
+export interface StatementsView {
+  snapshot(): object;
+}
 
 export interface AppDeps {
   readonly config: Config;
   readonly log: Logger;
-  readonly poller: Poller;
   readonly version: string;
+  /** The /metrics body (the exposition layer). */
+  readonly metrics: MetricsBody;
+  /** Whether PostgreSQL answered within the staleness limit (/readyz). */
+  readonly readiness: { isReady(): boolean };
+  /** /api/statements; undefined when the statements collector is disabled (404). */
+  readonly statements: StatementsView | undefined;
+  /** /primary and /replica. */
+  readonly role: ServerRoleSource;
 }
 
-/** Routes only: no listen(), so tests drive it with inject(). */
-export async function buildApp({ config, log, poller, version }: AppDeps): Promise<FastifyInstance> {
+/**
+ * Routes only: no listen(), so tests drive it with inject(). It sees the exporter through the
+ * narrow views above, never the poller or a collector, so HTTP behaviour is testable without
+ * PostgreSQL.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, log, version, metrics, readiness, statements, role } = deps;
   const options = {
     loggerInstance: log as FastifyBaseLogger,
     // Prometheus scrapes every few seconds: one log line per request would drown everything else.
@@ -26,15 +42,18 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
     return503OnClosing: true,
   };
   // The HTTPS instance type differs only in its server type; routes and hooks are the same.
-  const app = (config.tls === undefined ? Fastify(options) : Fastify({ ...options, https: config.tls })) as unknown as FastifyInstance;
+  const server = config.tls === undefined ? Fastify(options) : Fastify({ ...options, https: config.tls });
+  const app = server as unknown as FastifyInstance;
   registerAuth(app, config.httpAuth);
 
   // Never a stack trace or internal message in a response.
   app.setErrorHandler((error, request, reply) => {
     const err = error as { statusCode?: number; message: string };
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status >= 500) request.log.error({ err: { message: err.message } }, 'request failed');
-    void reply.code(status).type('text/plain; charset=utf-8').send(status >= 500 ? 'internal error\n' : `${err.message}\n`);
+    const code = err.statusCode;
+    const status = typeof code === 'number' && code >= 400 && code < 500 ? code : 500;
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    const body = status >= 500 ? 'internal error\n' : `${err.message}\n`;
+    void reply.code(status).type('text/plain; charset=utf-8').send(body);
   });
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).type('text/plain; charset=utf-8').send('not found\n');
@@ -43,7 +62,7 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
   app.get('/metrics', async (request, reply) => {
     const format = negotiateFormat(request.headers.accept);
     const compressed = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
-    const chunks = await poller.renderBody(format, compressed);
+    const chunks = await metrics.body(format, compressed);
     void reply.header('Content-Type', format === 'openmetrics' ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
     void reply.header('Cache-Control', 'no-store');
     if (compressed) void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
@@ -62,17 +81,17 @@ export async function buildApp({ config, log, poller, version }: AppDeps): Promi
 
   // Top statements as JSON for on-call tools; texts are redacted and cut by the statements engine.
   app.get('/api/statements', async (_request, reply) => {
-    const statements = poller.collector<StatementsCollector>('statements');
     if (statements === undefined) return reply.code(404).send({ error: 'the statements collector is disabled' });
     void reply.header('Cache-Control', 'no-store');
     return statements.snapshot();
   });
 
-  registerRoleRoutes(app, config, poller);
+  registerRoleRoutes(app, config, role);
 
   app.get('/readyz', async (_request, reply) => {
-    if (poller.isReady()) return { status: 'ready' };
-    return reply.code(503).send({ status: 'not ready', reason: 'PostgreSQL has not answered within the staleness limit' });
+    if (readiness.isReady()) return { status: 'ready' };
+    const reason = 'PostgreSQL has not answered within the staleness limit';
+    return reply.code(503).send({ status: 'not ready', reason });
   });
 
   app.get('/', async (_request, reply) => {

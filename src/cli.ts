@@ -23,7 +23,7 @@ const log = createLogger(config.PGVIGIL_LOG_LEVEL);
 const pgvigil = await createPgvigil(config, log);
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err !== undefined) log.error({ err: { message: err.message, stack: err.stack } }, 'fatal error, shutting down');
+  if (err !== undefined) log.error({ err }, 'fatal error, shutting down');
   else log.info({ signal }, 'shutting down');
   await pgvigil.close();
 });
@@ -31,7 +31,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
 try {
   await pgvigil.start();
 } catch (err) {
-  log.fatal({ err: { message: (err as Error).message } }, 'cannot start HTTP server');
+  log.fatal({ err }, 'cannot start HTTP server');
   await pgvigil.close();
   process.exit(1);
 }

@@ -1,12 +1,14 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { ConnectionTimeoutError, isConnectionError, withDeadline } from './errors.js';
+import { ReconnectBackoff } from './reconnect-backoff.js';
 import { readServerFacts, type ServerFacts } from './server-facts.js';
 
-// pgvigil's own connections. One hard cap over all databases (per-database views force a
-// connection per database, and exporters that open a pool per database are how
-// max_connections gets exhausted — FIELD-NOTES #5). A connection counts against the cap from
-// the moment we start opening it until its socket has closed.
+// pgvigil's own connections. One hard cap over all databases: per-database views force a
+// connection per database, and exporters that open a pool per database (or leak connections on
+// errors) are how a monitoring sidecar exhausts the server's max_connections. A connection counts
+// against the cap from the moment we start opening it until its socket has closed.
 //
 // Connections stay open between polls, one per database at least: a new backend starts with a cold
 // relation cache, and the size functions the table and index collectors call cost 3-4x more there
@@ -19,6 +21,9 @@ import { readServerFacts, type ServerFacts } from './server-facts.js';
 // counters can pass 2^53. Collectors cast in SQL (::float8) where a JS number is wanted.
 
 const FACTS_MAX_AGE_MS = 5 * 60_000;
+
+/** How long close() waits for each connection's socket to close. */
+const CLOSE_WAIT_MS = 2000;
 
 interface PooledConnection {
   readonly client: pg.Client;
@@ -47,34 +52,9 @@ export interface ContactListener {
   (ok: boolean, err?: unknown): void;
 }
 
-export class ConnectionTimeoutError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConnectionTimeoutError';
-  }
-}
-
-/**
- * Refused without trying: the server failed recently and the retry delay has not passed yet.
- * Carries the last real failure's message and code, so "logged once per distinct failure" holds.
- */
-export class ReconnectBackoffError extends Error {
-  readonly code: string | undefined;
-  constructor(readonly retryInMs: number, cause: unknown) {
-    super(cause instanceof Error ? cause.message : 'PostgreSQL unreachable', { cause });
-    this.name = 'ReconnectBackoffError';
-    this.code = (cause as { code?: string } | undefined)?.code;
-  }
-}
-
-const FIRST_RETRY_MS = 250;
-
 export class Database {
   private readonly connections = new Set<PooledConnection>();
-  /** Consecutive failed connection attempts, and when the next one may start (exponential backoff). */
-  private connectFailures = 0;
-  private retryAt = 0;
-  private lastConnectError: unknown;
+  private readonly backoff: ReconnectBackoff;
   /** Connections being opened or closed: they hold a slot but cannot be used. */
   private pendingSlots = 0;
   /** Connections being opened, per database. */
@@ -91,6 +71,7 @@ export class Database {
     private readonly config: Config,
     private readonly log: Logger,
   ) {
+    this.backoff = new ReconnectBackoff(config.PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS * 1000);
     this.defaultDatabase = config.connection.database ?? databaseFromUrl(config.connection.connectionString) ?? 'postgres';
     this.idleTimer = setInterval(() => this.closeIdle(), 1000);
     this.idleTimer.unref();
@@ -125,21 +106,16 @@ export class Database {
   async withConnection<T>(datname: string, timeoutMs: number, fn: (lease: Lease) => Promise<T>): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     const conn = await this.acquire(datname, timeoutMs);
-    let timer: NodeJS.Timeout | undefined;
     try {
       if (Date.now() - conn.factsAt > FACTS_MAX_AGE_MS) {
         conn.facts = await readServerFacts(conn.client);
         conn.factsAt = Date.now();
       }
       const work = fn({ client: conn.client, facts: conn.facts, datname: conn.datname });
-      work.catch(() => undefined); // settled late after a timeout: already reported
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          conn.broken = true;
-          reject(new ConnectionTimeoutError(`gave up after ${timeoutMs} ms`));
-        }, Math.max(0, deadline - Date.now()));
+      const result = await withDeadline(work, deadline - Date.now(), () => {
+        conn.broken = true;
+        return new ConnectionTimeoutError(`gave up after ${timeoutMs} ms`);
       });
-      const result = await Promise.race([work, timeout]);
       this.reportContact(true);
       return result;
     } catch (err) {
@@ -152,7 +128,6 @@ export class Database {
       }
       throw err;
     } finally {
-      clearTimeout(timer);
       this.release(conn);
     }
   }
@@ -214,10 +189,8 @@ export class Database {
   }
 
   private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
-    // Every collector and the heartbeat would otherwise each retry on their own schedule: a down
-    // or overloaded server sees one attempt per backoff step instead of one per poll.
-    const wait = this.retryAt - Date.now();
-    if (wait > 0) throw new ReconnectBackoffError(wait, this.lastConnectError);
+    const refusal = this.backoff.refusal();
+    if (refusal !== undefined) throw refusal;
     this.pendingSlots++;
     this.opening.set(datname, (this.opening.get(datname) ?? 0) + 1);
     const doneOpening = () => {
@@ -242,7 +215,7 @@ export class Database {
     // An idle connection killed by the server (restart, pg_terminate_backend) emits 'error'
     // outside any query: mark it so it is never handed out again.
     client.on('error', (err) => {
-      this.log.debug({ err: { message: err.message }, datname }, 'pgvigil connection lost');
+      this.log.debug({ err, datname }, 'pgvigil connection lost');
       for (const c of this.connections) if (c.client === client) c.broken = true;
     });
     try {
@@ -256,8 +229,7 @@ export class Database {
       );
       const facts = await readServerFacts(client);
       const conn: PooledConnection = { client, datname, facts, factsAt: Date.now(), busy: true, lastUsed: Date.now(), broken: false };
-      this.connectFailures = 0;
-      this.retryAt = 0;
+      this.backoff.succeeded();
       this.pendingSlots--;
       doneOpening();
       this.connections.add(conn);
@@ -278,22 +250,13 @@ export class Database {
           : caught;
       doneOpening();
       this.reportContact(false, err);
-      if (isConnectionError(err)) this.backOff(err);
+      if (isConnectionError(err)) this.backoff.failed(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
       await client.end().catch(() => undefined);
       this.pendingSlots--;
       this.wakeWaiter();
       throw err;
     }
-  }
-
-  private backOff(err: unknown): void {
-    this.connectFailures++;
-    this.lastConnectError = err;
-    const maxMs = this.config.PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS * 1000;
-    const base = Math.min(maxMs, FIRST_RETRY_MS * 2 ** Math.min(this.connectFailures - 1, 20));
-    // ±20 % jitter: a fleet of sidecars restarted together must not reconnect in lockstep.
-    this.retryAt = Date.now() + base * (0.8 + 0.4 * Math.random());
   }
 
   private release(conn: PooledConnection): void {
@@ -362,11 +325,10 @@ export class Database {
     await Promise.all(
       [...this.connections].map(async (c) => {
         if (!c.busy) this.destroy(c);
-        await new Promise<void>((resolve) => {
-          if (!this.connections.has(c)) return resolve();
-          c.client.once('end', () => resolve());
-          setTimeout(resolve, 2000).unref();
-        });
+        if (!this.connections.has(c)) return;
+        const ended = new Promise<void>((resolve) => c.client.once('end', () => resolve()));
+        // A busy connection closes when its run releases it; one that never does is abandoned.
+        await withDeadline(ended, CLOSE_WAIT_MS, () => new Error('connection did not close')).catch(() => undefined);
       }),
     );
   }
@@ -386,21 +348,4 @@ function databaseFromUrl(url: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EPIPE', 'EAI_AGAIN', 'ENOENT']);
-
-/** True when the error means the server could not be reached or dropped us, not that a query failed. */
-export function isConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err instanceof ReconnectBackoffError) return true;
-  const code = (err as { code?: string }).code;
-  if (code !== undefined) {
-    if (CONNECTION_CODES.has(code)) return true;
-    // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now; 53300: too many connections.
-    if (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
-    if (code === '28P01' || code === '28000') return true; // authentication failed: we cannot use the server
-  }
-  // SASL/auth errors of node-postgres carry no code (e.g. no password given for a SCRAM role).
-  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|^SASL: /i.test(err.message);
 }

@@ -4,7 +4,7 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 // generation of 2 MiB, so they die in the old one, which V8 grows to hold them. With nothing
 // allocating between polls, V8's own memory reducer gives that memory back only 8 s or more
 // later, and the heap of a big fixture sat 10-15 MB above its live size most of the time
-// (bench/, issue #7). So when the poller goes idle after polls that grew the heap by more than a
+// (measured with bench/). So when the poller goes idle after polls that grew the heap by more than a
 // threshold, pgvigil collects at once and compacts, which returns the emptied pages to the system.
 //
 // Needs node's --expose-gc (the entry point's flags); without it this does nothing.

@@ -1,7 +1,10 @@
 import pino, { type Logger } from 'pino';
+import { redactingErrSerializer } from './log-redaction.js';
 
 // Paths redacted wherever they appear in a log object: connection settings and anything a
-// future log call might pass by mistake. Query text is redacted before it gets here (statements/).
+// future log call might pass by mistake. Errors go under `err` and keep their stack; passwords
+// inside their strings are scrubbed by log-redaction.ts. Query text is redacted before it gets
+// here (statements/).
 export const REDACT_PATHS = [
   'password',
   '*.password',
@@ -29,6 +32,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: 'pgvigil' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: redactingErrSerializer },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

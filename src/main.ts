@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 // - --expose-gc lets heap-trim.ts collect right after polls instead of waiting for V8's memory
 //   reducer;
 // - --single-threaded keeps V8's GC and compiler work on the main thread: each worker thread kept
-//   a malloc arena of its own, 5-10 MB of RSS in all (README, Benchmarks).
+//   a malloc arena of its own, 5-10 MB of RSS in all (measured with bench/).
 // The Dockerfile's ENTRYPOINT, `npm start` and the bench pass the same flags;
 // test/deploy/runtime-flags.test.ts keeps them in step.
 

@@ -1,18 +1,25 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './app.js';
+import { buildApp, type StatementsView } from './app.js';
 import { collectorDefinitions } from './collectors/index.js';
-import type { CollectorDefinition } from './collectors/types.js';
+import type { Collector, CollectorDefinition } from './collectors/types.js';
 import { describeConnection, type Config } from './config.js';
 import { Database } from './db.js';
+import { CollectorRenderings } from './exposition/collector-renderings.js';
+import { Exposition } from './exposition/exposition.js';
 import { HeapTrim } from './heap-trim.js';
 import { Poller } from './poller.js';
+import { UNKNOWN_ROLE, type ServerRoleSource } from './role-routes.js';
 import { SelfMetrics } from './self-metrics.js';
+import { SnapshotStore } from './snapshot-store.js';
 import { packageVersion } from './version.js';
 
 export interface Pgvigil {
   readonly app: FastifyInstance;
+  /** The scheduler: runs the collectors and writes their snapshots. */
   readonly poller: Poller;
+  readonly snapshots: SnapshotStore;
+  readonly exposition: Exposition;
   readonly db: Database;
   readonly metrics: SelfMetrics;
   /** Starts polling and listening; resolves with the base URL. */
@@ -21,7 +28,10 @@ export interface Pgvigil {
   close(): Promise<void>;
 }
 
-/** Wires config → pool → poller → app. main.ts, the demo and the tests all start pgvigil through here. */
+/**
+ * Wires config → pool → poller → snapshots → exposition → app. main.ts, the demo and the tests
+ * all start pgvigil through here.
+ */
 export async function createPgvigil(
   config: Config,
   log: Logger,
@@ -31,15 +41,29 @@ export async function createPgvigil(
   const db = new Database(config, log.child({ component: 'db' }));
   const metrics = new SelfMetrics(version);
   db.onOpened(() => metrics.poolOpened.inc());
-  const poller = new Poller(config, db, metrics, log, definitions);
+  const snapshots = new SnapshotStore();
+  const poller = new Poller({ config, db, metrics, log, definitions, snapshots });
+  const renderings = new CollectorRenderings(snapshots, metrics, log);
+  const exposition = new Exposition(snapshots, renderings, metrics);
   const trim = new HeapTrim(config.PGVIGIL_HEAP_TRIM_MB * 1024 * 1024);
   poller.onIdle(() => {
     if (trim.idle()) metrics.heapTrims.inc();
   });
-  const app = await buildApp({ config, log, poller, version });
+  const collectors = poller.collectors();
+  const app = await buildApp({
+    config,
+    log,
+    version,
+    metrics: exposition,
+    readiness: poller,
+    statements: statementsView(collectors.get('statements')),
+    role: roleSource(collectors.get('recovery')),
+  });
   return {
     app,
     poller,
+    snapshots,
+    exposition,
     db,
     metrics,
     async start() {
@@ -55,4 +79,20 @@ export async function createPgvigil(
       await db.close();
     },
   };
+}
+
+/** The statements collector as /api/statements sees it; undefined when it is disabled. */
+function statementsView(collector: Collector | undefined): StatementsView | undefined {
+  const view = collector as Partial<StatementsView> | undefined;
+  if (view === undefined) return undefined;
+  if (typeof view.snapshot !== 'function') throw new Error('the statements collector has no snapshot()');
+  return view as StatementsView;
+}
+
+/** The recovery collector as /primary and /replica see it; always unknown when it is disabled. */
+function roleSource(collector: Collector | undefined): ServerRoleSource {
+  const source = collector as Partial<ServerRoleSource> | undefined;
+  if (source === undefined) return UNKNOWN_ROLE;
+  if (typeof source.lastKnownRole !== 'function') throw new Error('the recovery collector has no lastKnownRole()');
+  return source as ServerRoleSource;
 }

@@ -1,7 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { RecoveryCollector } from './collectors/recovery.js';
 import type { Config } from './config.js';
-import type { Poller } from './poller.js';
 
 // /primary and /replica for load balancers and service meshes: 200 when the server is known to be
 // in that role, 503 otherwise. The role is the recovery collector's last answer; an answer older
@@ -10,12 +8,21 @@ import type { Poller } from './poller.js';
 
 type Role = 'primary' | 'replica';
 
-export function registerRoleRoutes(app: FastifyInstance, config: Config, poller: Poller): void {
+/** The server's last known recovery state, as the recovery collector saw it. */
+export interface ServerRoleSource {
+  /** undefined before the first successful poll; `at` is the wall-clock ms of that poll. */
+  lastKnownRole(): { readonly inRecovery: boolean; readonly at: number } | undefined;
+}
+
+/** Where nothing reports the role (the recovery collector disabled): both routes answer 503. */
+export const UNKNOWN_ROLE: ServerRoleSource = { lastKnownRole: () => undefined };
+
+export function registerRoleRoutes(app: FastifyInstance, config: Config, source: ServerRoleSource): void {
   const intervalSeconds = config.intervals.get('recovery') ?? 5;
   const maxAgeMs = (2 * intervalSeconds + config.PGVIGIL_COLLECTOR_TIMEOUT_SECONDS) * 1000;
 
   const current = (): Role | undefined => {
-    const known = poller.collector<RecoveryCollector>('recovery')?.lastKnownRole();
+    const known = source.lastKnownRole();
     if (known === undefined || Date.now() - known.at > maxAgeMs) return undefined;
     return known.inRecovery ? 'replica' : 'primary';
   };
@@ -25,7 +32,8 @@ export function registerRoleRoutes(app: FastifyInstance, config: Config, poller:
       const role = current();
       void reply.header('Cache-Control', 'no-store');
       if (role === wanted) return { role };
-      return reply.code(503).send({ role: role ?? 'unknown', ...(role === undefined ? { reason: 'no recent answer from PostgreSQL' } : {}) });
+      const unknown = role === undefined ? { reason: 'no recent answer from PostgreSQL' } : {};
+      return reply.code(503).send({ role: role ?? 'unknown', ...unknown });
     });
   }
 }

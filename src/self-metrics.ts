@@ -1,15 +1,18 @@
 import client from 'prom-client';
-import type { Family, HistogramSample, Labels, ValueSample } from './exposition.js';
+import type { Family, HistogramSample, Labels, ValueSample } from './exposition/families.js';
 
 // pgvigil's own metrics live in an explicit prom-client registry (never the global one) and are
 // rendered by the same code as the collectors' families, so both exposition formats stay uniform.
 
 export const COLLECTOR_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export type ErrorReason = 'timeout' | 'permission' | 'connection' | 'missing_extension' | 'other';
-
 export class SelfMetrics {
   readonly registry = new client.Registry();
+  /**
+   * Bumped by whoever changes these metrics (the poller, the pool's contact reports), so that a
+   * rendering of them reused between scrapes is never behind a poll.
+   */
+  revision = 0;
 
   readonly up = new client.Gauge({
     name: 'pg_up',
@@ -98,6 +101,10 @@ export class SelfMetrics {
       registers: [this.registry],
     }).set({ version, nodejs_version: process.version }, 1);
     client.collectDefaultMetrics({ register: this.registry });
+  }
+
+  changed(): void {
+    this.revision++;
   }
 
   /** Converts prom-client's registry into the shared Family model. */

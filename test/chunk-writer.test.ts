@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ChunkWriter } from '../src/chunk-writer.js';
+import { ChunkWriter } from '../src/exposition/chunk-writer.js';
 
 // The writer must give exactly the UTF-8 bytes of what was written, whatever falls on a chunk
 // boundary: multi-byte characters, surrogate pairs, strings longer than a chunk.

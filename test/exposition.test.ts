@@ -1,6 +1,7 @@
 import t from 'tap';
-import { assertValidFamily, counter, gauge, negotiateFormat, type HistogramFamily } from '../src/exposition.js';
-import { render, renderFamilyText as renderFamily, renderSliced } from '../src/exposition-render.js';
+import { assertValidFamily, counter, gauge, type HistogramFamily } from '../src/exposition/families.js';
+import { negotiateFormat } from '../src/exposition/format.js';
+import { render, renderFamilyText as renderFamily, renderSliced } from '../src/exposition/render.js';
 import { parseMetrics } from './helpers/metrics.js';
 
 t.test('label values and HELP are escaped and parse back', async (t) => {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import t from 'tap';
-import { crc32, crc32Combine } from '../src/crc32.js';
-import { deflateSegment, finalSegment, gzipJoin } from '../src/gzip-segments.js';
+import { crc32, crc32Combine } from '../src/exposition/crc32.js';
+import { deflateSegment, finalSegment, gzipJoin } from '../src/exposition/gzip-segments.js';
 
 // A body arrives as chunks (chunk-writer.ts): cut each piece into a few, at odd places.
 const piece = async (text: string) => {

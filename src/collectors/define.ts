@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config, SettingsSpec } from '../config.js';
-import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
+import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition/families.js';
 import type { ServerFacts } from '../server-facts.js';
 import { checkCollectorSpec } from './check-definition.js';
 import { describeRange, inRange, variantApplies } from './variants.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ConnectionTimeoutError } from '../db.js';
+import { ConnectionTimeoutError } from '../errors.js';
 
 // One connection to PgBouncer's admin console (the `pgbouncer` database), a different server
 // from the PostgreSQL that src/db.ts pools. The console speaks only the simple query protocol

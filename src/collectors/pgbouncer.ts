@@ -1,4 +1,4 @@
-import type { Family } from '../exposition.js';
+import type { Family } from '../exposition/families.js';
 import { pgbouncerSettings } from '../pool-settings.js';
 import { defineCollector, familiesOf, query, type Columns, type RowOf } from './define.js';
 import { PgbouncerConsole } from './pgbouncer-console.js';

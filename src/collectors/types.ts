@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config, SettingsSpec } from '../config.js';
-import type { Family } from '../exposition.js';
+import type { Family } from '../exposition/families.js';
 import type { ServerFacts } from '../server-facts.js';
 
 /** Run a read-only query on the connection the poller checked out for this collector. */

@@ -56,7 +56,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const cluster = await LocalCluster.create({ major: options.major ?? 17 });
   const stack: (() => Promise<unknown>)[] = [() => cluster.destroy()];
   const stop = async () => {
-    for (const fn of stack.splice(0).reverse()) await fn().catch((err: Error) => log.warn({ err: { message: err.message } }, 'demo cleanup'));
+    for (const fn of stack.splice(0).reverse()) await fn().catch((err: Error) => log.warn({ err }, 'demo cleanup'));
   };
   try {
     const admin = new pg.Client({ connectionString: cluster.url() });
@@ -96,7 +96,7 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     const address = appServer.address();
     const appMetricsUrl = `http://${options.host ?? '127.0.0.1'}:${typeof address === 'object' && address !== null ? address.port : 0}/metrics`;
     const workload = new Workload(pool, options.users ?? 20_000, options.ratePerSecond ?? 40, 8, (err) =>
-      log.debug({ err: { message: err.message } }, 'workload query failed'),
+      log.debug({ err }, 'workload query failed'),
     );
     workload.start();
     stack.push(() => workload.stop());

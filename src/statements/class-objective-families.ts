@@ -1,5 +1,6 @@
 import type { FamilySpec } from '../collectors/define.js';
-import { formatValue, gauge, type Family } from '../exposition.js';
+import { gauge, type Family } from '../exposition/families.js';
+import { formatValue } from '../exposition/format.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
 
 // What a query class promises, as series the SLO rules (alerts/slo.yml) and the SLO board join

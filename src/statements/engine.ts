@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Family } from '../exposition.js';
+import type { Family } from '../exposition/families.js';
 import { buildApiSnapshot, EMPTY_API_SNAPSHOT, type ApiSnapshot } from './api-snapshot.js';
 import { diffSnapshots, entryKey, type EntrySnapshot } from './deltas.js';
 import { mergeDuplicates, updateEntries, type EntryState } from './entry-states.js';

@@ -1,4 +1,4 @@
-import type { HistogramSample, Labels } from '../exposition.js';
+import type { HistogramSample, Labels } from '../exposition/families.js';
 
 // The bounds themselves live with the application-side histograms, so both sides share them.
 export { BASE_BOUNDS, bucketBounds } from 'pgvigil-pool/buckets';

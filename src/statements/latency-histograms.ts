@@ -1,5 +1,5 @@
 import type { FamilySpec } from '../collectors/define.js';
-import { counter, gauge, type Family, type HistogramFamily } from '../exposition.js';
+import { counter, gauge, type Family, type HistogramFamily } from '../exposition/families.js';
 import { OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
 import type { EntryState } from './entry-states.js';
 import { bucketBounds, DeltaHistograms } from './histogram.js';

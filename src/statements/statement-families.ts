@@ -1,4 +1,4 @@
-import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition.js';
+import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition/families.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
 import type { FamilySpec } from '../collectors/define.js';
 import { CLASS_OBJECTIVE_FAMILIES, classObjectiveFamilies } from './class-objective-families.js';

@@ -55,8 +55,7 @@ export class StatementTexts {
       } catch (err) {
         this.fetches.error++;
         this.retryAt = now + RETRY_TEXTS_MS;
-        const e = err as Error & { code?: string };
-        this.log.warn({ err: { message: e.message.slice(0, 200), code: e.code } }, 'statement text fetch failed');
+        this.log.warn({ err }, 'statement text fetch failed');
         return;
       }
       fetched = new Set(batch.map(([k]) => k));

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { loadConfig } from '../../src/pgvigil-config.js';
-import type { Family } from '../../src/exposition.js';
+import type { Family } from '../../src/exposition/families.js';
 import { createLogger } from '../../src/logger.js';
 import { readServerFacts } from '../../src/server-facts.js';
 import type { CollectorDefinition, QueryFn } from '../../src/collectors/types.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { collectorDefinitions } from '../../src/collectors/index.js';
-import { gauge } from '../../src/exposition.js';
+import { gauge } from '../../src/exposition/families.js';
 import { pgvigilBackends } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';

@@ -110,7 +110,7 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
     const m = await exporter.poll();
     add(where, m.types, m.samples);
     for (const [name, text] of m.help) help.set(name, text);
-    for (const [name, collector] of exporter.pgvigil.poller.familyOwners()) owners.set(name, collector);
+    for (const [name, collector] of exporter.pgvigil.snapshots.familyOwners()) owners.set(name, collector);
     texts.push(await exporter.text());
   }
   const pools = await registry.getMetricsAsJSON();

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { Family } from '../../src/exposition.js';
+import type { Family } from '../../src/exposition/families.js';
 import { pgbouncerFamilies, PGBOUNCER_FAMILIES } from '../../src/collectors/pgbouncer.js';
 
 // Hand-written SHOW rows as different PgBouncer versions send them: columns are found by name,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { renderFamilyText } from '../../src/exposition-render.js';
+import { renderFamilyText } from '../../src/exposition/render.js';
 import {
   classObjectiveFamilies,
   leSpellings,

@@ -2,7 +2,7 @@ import t from 'tap';
 import pino from 'pino';
 import { StatementsEngine, type PollInput, type StatementSample } from '../../src/statements/engine.js';
 import { zeroCounters } from '../../src/statements/deltas.js';
-import type { Family } from '../../src/exposition.js';
+import type { Family } from '../../src/exposition/families.js';
 
 // The engine with hand-written snapshots: what reaches each series when entries move in and
 // out of the top N, when texts cannot be fetched, and when the server changes under us.

@@ -1,6 +1,5 @@
-// The metric model every collector returns, the checks on it and the text-format primitives.
-// Collectors build immutable families once per poll; exposition-render.ts renders them once per
-// swap, not once per scrape.
+// The metric model every collector returns and the checks on it. Collectors build immutable
+// families once per poll; render.ts turns them into bytes once per snapshot swap, not per scrape.
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -41,11 +40,6 @@ export interface HistogramFamily extends FamilyBase {
 
 export type Family = GaugeFamily | CounterFamily | HistogramFamily;
 
-export type ExpositionFormat = 'prometheus' | 'openmetrics';
-
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
-
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -76,25 +70,4 @@ export function assertValidFamily(family: Family): void {
       valid.add(label);
     }
   }
-}
-
-export function escapeLabelValue(value: string): string {
-  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
-}
-
-export function escapeHelp(help: string): string {
-  return help.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
-}
-
-export function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
-}
-
-/** Picks the format a scraper asked for in its Accept header; Prometheus text is the default. */
-export function negotiateFormat(accept: string | undefined): ExpositionFormat {
-  if (accept === undefined) return 'prometheus';
-  return /application\/openmetrics-text/i.test(accept) ? 'openmetrics' : 'prometheus';
 }

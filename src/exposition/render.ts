@@ -1,10 +1,13 @@
 import { ChunkWriter } from './chunk-writer.js';
-import { escapeHelp, escapeLabelValue, formatValue, type ExpositionFormat, type Family, type Labels } from './exposition.js';
+import { escapeHelp, escapeLabelValue, formatValue, type ExpositionFormat } from './format.js';
+import type { Family, Labels } from './families.js';
 
 // Families to exposition bytes: the Prometheus text format (0.0.4) and OpenMetrics 1.0 differ only
 // in a counter's TYPE/HELP name, so sample lines are the same in both. Families of one name from
 // several snapshot parts (a per-database collector returns one per database) are merged on the
-// way, and a label set seen twice is dropped and counted, never served (FIELD-NOTES #4).
+// way, and a label set seen twice is dropped and counted, never served: a scrape holding one
+// series twice is rejected by Prometheus for that series, and PostgreSQL 14's `toplevel` column
+// makes such duplicates easy to produce.
 //
 // The label string of a sample is its line's text and its identity at once: one string per
 // sample, written into byte chunks (chunk-writer.ts). Keying on sorted label names instead cost

@@ -1,7 +1,7 @@
 // Collects UTF-8 bytes in fixed-size chunks, written straight from small strings. The exposition
 // of a large snapshot (5 MB at 2000 tables) then never exists as one JS string: building it with
 // `+=` and flattening it for Buffer.from allocated several times its size per poll, and that
-// garbage, not the snapshot itself, set the exporter's RSS (bench/, issue #7).
+// garbage, not the snapshot itself, set the exporter's RSS (measured with bench/).
 
 const CHUNK_BYTES = 64 * 1024;
 

@@ -1,0 +1,56 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import type { PollerDatabase } from './poller.js';
+
+// The databases per-database collectors run on: every database that accepts connections, is not
+// a template and that pgvigil may connect to, filtered by PGVIGIL_INCLUDE_DATABASES and
+// PGVIGIL_EXCLUDE_DATABASES. Per-database views (pg_stat_user_tables, ...) only show the database
+// a connection is on, so covering a cluster takes one connection per database.
+
+const DATABASES_SQL = `SELECT datname FROM pg_database
+ WHERE datallowconn AND NOT datistemplate AND has_database_privilege(datname, 'CONNECT')
+ ORDER BY datname`;
+
+export interface DiscoverySettings {
+  readonly maxAgeMs: number;
+  readonly timeoutMs: number;
+  readonly include: RegExp | undefined;
+  readonly exclude: RegExp | undefined;
+}
+
+export class DatabaseDiscovery {
+  private databases: string[] = [];
+  private listedAt = 0;
+
+  constructor(
+    private readonly db: PollerDatabase,
+    private readonly settings: DiscoverySettings,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The last list; empty before the first successful discovery. */
+  list(): readonly string[] {
+    return this.databases;
+  }
+
+  /** Lists the databases again when the list is older than maxAgeMs (or `force`). */
+  async refresh(force: boolean): Promise<void> {
+    if (!force && this.databases.length > 0 && this.clock.now() - this.listedAt < this.settings.maxAgeMs) return;
+    try {
+      const rows = await this.db.withConnection(
+        this.db.defaultDatabase,
+        this.settings.timeoutMs,
+        async (lease) => (await lease.client.query<{ datname: string }>(DATABASES_SQL)).rows,
+      );
+      const { include, exclude } = this.settings;
+      this.databases = rows
+        .map((r) => r.datname)
+        .filter((d) => (include === undefined || include.test(d)) && (exclude === undefined || !exclude.test(d)));
+      this.listedAt = this.clock.now();
+    } catch (err) {
+      // Keep the previous list; the collectors' own runs report the failure.
+      this.log.debug({ err }, 'database discovery failed');
+    }
+  }
+}
