@@ -43,7 +43,10 @@ export const totalMs = (entries: readonly StatementEntry[]) => entries.reduce((s
 export function describeTop(entries: readonly StatementEntry[], n = 8): string {
   return entries
     .slice(0, n)
-    .map((e) => `  ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls  ${e.datname.padEnd(9)} ${e.query.replace(/\s+/g, ' ').slice(0, 110)}`)
+    .map(
+      (e) =>
+        `  ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls  ${e.datname.padEnd(9)} ${e.query.replace(/\s+/g, ' ').slice(0, 110)}`,
+    )
     .join('\n');
 }
 
@@ -52,8 +55,8 @@ const SET_RETURNING = new Set(['pg_ls_waldir', 'pg_stat_statements', 'pg_stat_st
 /** Functions that read what no view holds, each applied to every object once: part of the floor too. */
 const PER_OBJECT_FUNCTIONS: Record<string, string> = {
   pg_database_size: 'SELECT pg_database_size(oid) FROM pg_database WHERE datallowconn',
-  pg_total_relation_size: "SELECT pg_total_relation_size(relid) FROM pg_stat_user_tables",
-  pg_relation_size: "SELECT pg_relation_size(indexrelid) FROM pg_stat_user_indexes",
+  pg_total_relation_size: 'SELECT pg_total_relation_size(relid) FROM pg_stat_user_tables',
+  pg_relation_size: 'SELECT pg_relation_size(indexrelid) FROM pg_stat_user_indexes',
   pg_indexes_size: 'SELECT pg_indexes_size(relid) FROM pg_stat_user_tables',
   pg_table_size: 'SELECT pg_table_size(relid) FROM pg_stat_user_tables',
   pg_blocking_pids: 'SELECT pg_blocking_pids(pid) FROM pg_stat_activity',

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,7 +125,11 @@ export async function startPeer(dsn: string): Promise<Exporter> {
   const port = await freePort();
   const child = spawn(
     PEER_BINARY,
-    [`--web.listen-address=127.0.0.1:${port}`, `--extend.query-path=${join(repoRoot, 'bench', 'peer-queries.yaml')}`, '--log.level=warn'],
+    [
+      `--web.listen-address=127.0.0.1:${port}`,
+      `--extend.query-path=${join(repoRoot, 'bench', 'peer-queries.yaml')}`,
+      '--log.level=warn',
+    ],
     { env: { PATH: process.env.PATH, DATA_SOURCE_NAME: dsn }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return launch('postgres_exporter', child, `http://127.0.0.1:${port}/metrics`);

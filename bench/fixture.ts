@@ -33,7 +33,11 @@ export interface Fixture {
   /** URL of the demo database as `role`. */
   url(role: string, database?: string): string;
   /** Runs SQL as the superuser. */
-  sql<Row extends object = Record<string, unknown>>(text: string, params?: unknown[], database?: string): Promise<Row[]>;
+  sql<Row extends object = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    database?: string,
+  ): Promise<Row[]>;
   /** Runs `count` more distinct statements as the application (new queryids from `offset` on). */
   runStatements(count: number, offset: number): Promise<void>;
   close(): Promise<void>;
@@ -153,10 +157,14 @@ export async function buildFixture(options: FixtureOptions = {}): Promise<Fixtur
   // A few of the application's own queries, so the demo tables have statement history too.
   for (let i = 0; i < 50; i++) {
     await app.query('SELECT username, navigation_progress FROM users WHERE id = $1', [1 + i * 997]);
-    await app.query('SELECT step_id, data FROM workshop_step_data WHERE user_id = $1 AND workshop_id = $2', [1 + i, i % 40]);
+    await app.query('SELECT step_id, data FROM workshop_step_data WHERE user_id = $1 AND workshop_id = $2', [
+      1 + i,
+      i % 40,
+    ]);
     await app.query('SELECT avg(score) FROM user_assessments WHERE user_id = $1', [1 + i * 13]);
   }
-  const [{ n } = { n: 0 }] = (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_statements')).rows;
+  const [{ n } = { n: 0 }] = (await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_statements'))
+    .rows;
   say(`${n} statements in pg_stat_statements`);
 
   for (let i = 0; i < idle; i += 20) {

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
+import { LATENCY_FITS } from '../src/statements/latency-fit.js';
 import { compare, TABLE_HEADER, tableRow } from './latency-compare.js';
 import { measureShapes } from './latency-harness.js';
 import { replay } from './latency-replay.js';
 import { LATENCY_SHAPES } from './latency-shapes.js';
-import { LATENCY_FITS } from '../src/statements/latency-fit.js';
 
 // How close pgvigil's server-side class histograms come to the truth: pgbench runs statements of
 // known shape, its per-transaction log is the truth, pgvigil polls pg_stat_statements meanwhile.

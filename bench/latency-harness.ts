@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pgStatStatements } from '../src/collectors/pg-stat-statements.js';
-import { loadConfig } from '../src/pgvigil-config.js';
 import { LocalCluster } from '../src/dev/local-cluster.js';
 import { createLogger } from '../src/logger.js';
 import { createPgvigil } from '../src/pgvigil.js';
+import { loadConfig } from '../src/pgvigil-config.js';
 import type { Histogram } from './latency-compare.js';
-import { shapeClassesYaml, type LatencyShape } from './latency-shapes.js';
+import { type LatencyShape, shapeClassesYaml } from './latency-shapes.js';
 import { runPgbench } from './latency-truth.js';
 
 // Runs pgbench shapes against a throwaway cluster while an in-process pgvigil (statements

@@ -1,6 +1,6 @@
 import { bucketBounds } from '../src/statements/histogram.js';
 import { intervalMoments } from '../src/statements/interval-moments.js';
-import { spreadCalls, type LatencyFit } from '../src/statements/latency-fit.js';
+import { type LatencyFit, spreadCalls } from '../src/statements/latency-fit.js';
 import type { Histogram } from './latency-compare.js';
 import type { RawStatementRow } from './latency-harness.js';
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { delta, snapshot, totalMs } from './db-time.js';
-import { startPgvigil, type Exporter } from './exporters.js';
+import { type Exporter, startPgvigil } from './exporters.js';
 import { buildFixture, ROLES } from './fixture.js';
 import { percentile, prometheusScrape, seriesCount } from './http.js';
 import { waitForRuns } from './poll.js';
@@ -21,7 +21,9 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write('npm run bench:load -- [--scrapers=50] [--load-seconds=60] [--churn-seconds=600] [--report-seconds=60] [--churn-per-5s=100]\n');
+  process.stdout.write(
+    'npm run bench:load -- [--scrapers=50] [--load-seconds=60] [--churn-seconds=600] [--report-seconds=60] [--churn-per-5s=100]\n',
+  );
   process.exit(0);
 }
 
@@ -36,7 +38,11 @@ function metric(body: string, name: string): number {
 }
 
 /** pgvigil's database calls and time over `seconds`, while `during` runs. */
-async function pollingLoad(fixture: Awaited<ReturnType<typeof buildFixture>>, seconds: number, during: (until: number) => Promise<void>) {
+async function pollingLoad(
+  fixture: Awaited<ReturnType<typeof buildFixture>>,
+  seconds: number,
+  during: (until: number) => Promise<void>,
+) {
   const before = await snapshot(fixture, ROLES.pgvigil);
   const until = Date.now() + seconds * 1000;
   await Promise.all([during(until), sleep(seconds * 1000)]);
@@ -70,7 +76,9 @@ try {
   await waitForRuns(vigil, 1);
   const series = seriesCount((await prometheusScrape(vigil.url)).body);
   out(`\n## Load — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`);
-  out(`Fixture: ${fixture.tables} tables, ${fixture.indexes} extra indexes, ${fixture.statements} statements (pg_stat_statements.max 5000); pgvigil serves ${series} series.\n`);
+  out(
+    `Fixture: ${fixture.tables} tables, ${fixture.indexes} extra indexes, ${fixture.statements} statements (pg_stat_statements.max 5000); pgvigil serves ${series} series.\n`,
+  );
 
   const seconds = Number(opts['load-seconds']);
   const n = Number(opts.scrapers);
@@ -83,8 +91,12 @@ try {
   out('| window | scrapes | errors | p50 (ms) | p99 (ms) | pgvigil DB calls | pgvigil DB time (ms) |');
   out('|---|---:|---:|---:|---:|---:|---:|');
   out(`| ${seconds} s, no scrapers | 0 | 0 | – | – | ${idle.calls} | ${idle.ms.toFixed(0)} |`);
-  out(`| ${seconds} s, ${n} concurrent scrapers | ${load.scrapes} | ${load.errors} | ${load.p50.toFixed(1)} | ${load.p99.toFixed(1)} | ${busy.calls} | ${busy.ms.toFixed(0)} |`);
-  out(`\nDB calls with scrapers / without: ${(busy.calls / idle.calls).toFixed(2)} (polls do not multiply with scrapes when this is ~1).\n`);
+  out(
+    `| ${seconds} s, ${n} concurrent scrapers | ${load.scrapes} | ${load.errors} | ${load.p50.toFixed(1)} | ${load.p99.toFixed(1)} | ${busy.calls} | ${busy.ms.toFixed(0)} |`,
+  );
+  out(
+    `\nDB calls with scrapers / without: ${(busy.calls / idle.calls).toFixed(2)} (polls do not multiply with scrapes when this is ~1).\n`,
+  );
 
   const churnS = Number(opts['churn-seconds']);
   const reportS = Number(opts['report-seconds']);
@@ -107,7 +119,9 @@ try {
     const t = (Date.now() - t0) / 1000;
     if (t >= nextReport) {
       nextReport += reportS;
-      const [info] = await fixture.sql<{ dealloc: number }>('SELECT dealloc::float8 AS dealloc FROM pg_stat_statements_info');
+      const [info] = await fixture.sql<{ dealloc: number }>(
+        'SELECT dealloc::float8 AS dealloc FROM pg_stat_statements_info',
+      );
       rss.push(vigil.rss() / MiB);
       out(
         `| ${t.toFixed(0)} | ${(vigil.rss() / MiB).toFixed(1)} | ${(metric(r.body, 'nodejs_heap_size_used_bytes') / MiB).toFixed(1)} | ` +
@@ -120,7 +134,9 @@ try {
   if (rss.length >= 2) {
     const half = Math.floor(rss.length / 2);
     const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
-    out(`\nRSS: first half mean ${mean(rss.slice(0, half)).toFixed(1)} MiB, second half ${mean(rss.slice(half)).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB.`);
+    out(
+      `\nRSS: first half mean ${mean(rss.slice(0, half)).toFixed(1)} MiB, second half ${mean(rss.slice(half)).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB.`,
+    );
   }
 } finally {
   await vigil?.stop();

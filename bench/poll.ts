@@ -1,8 +1,8 @@
 import { collectorDefinitions } from '../src/collectors/index.js';
 import { intervalVariable } from '../src/config.js';
-import { delta, snapshot, totalMs, type StatementEntry } from './db-time.js';
-import { startPgvigil, type Exporter } from './exporters.js';
-import { ROLES, type Fixture } from './fixture.js';
+import { delta, type StatementEntry, snapshot, totalMs } from './db-time.js';
+import { type Exporter, startPgvigil } from './exporters.js';
+import { type Fixture, ROLES } from './fixture.js';
 import { prometheusScrape, seriesCount } from './http.js';
 
 // What one full pgvigil poll costs: every collector on the same interval, two polls measured
@@ -39,7 +39,9 @@ export async function waitForRuns(exporter: Exporter, runs: number, timeoutMs = 
     if (count.size > 0 && pending.length === 0) return body;
     if (count.size >= expected && pending.length === 0) return body;
     if (Date.now() > deadline) {
-      throw new Error(`collectors ${pending.map((d) => d.name).join(', ')} did not run ${runs} times in ${timeoutMs} ms`);
+      throw new Error(
+        `collectors ${pending.map((d) => d.name).join(', ')} did not run ${runs} times in ${timeoutMs} ms`,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }

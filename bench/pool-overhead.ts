@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import client from 'prom-client';
-import { BASE_BOUNDS, instrumentPool, type InstrumentablePool } from 'pgvigil-pool';
+import { BASE_BOUNDS, type InstrumentablePool, instrumentPool } from 'pgvigil-pool';
 import { FastHistogram } from 'pgvigil-pool/fast-histogram';
+import client from 'prom-client';
 import { LocalCluster } from '../src/dev/local-cluster.js';
 
 // What pgvigil-pool costs an application per query: ns per query with and without the
@@ -28,7 +28,9 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write('npm run bench:pool -- [--fake-queries=200000] [--real-queries=2000] [--rounds=9] [--major=17] [--skip-real]\n');
+  process.stdout.write(
+    'npm run bench:pool -- [--fake-queries=200000] [--real-queries=2000] [--rounds=9] [--major=17] [--skip-real]\n',
+  );
   process.exit(0);
 }
 
@@ -107,7 +109,14 @@ async function nsPer(n: number, run: (n: number) => Promise<void>): Promise<numb
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** Alternates plain and instrumented rounds; the median round of each. */
-async function sideBySide(path: string, form: string, n: number, rounds: number, plain: (n: number) => Promise<void>, instrumented: (n: number) => Promise<void>): Promise<Row> {
+async function sideBySide(
+  path: string,
+  form: string,
+  n: number,
+  rounds: number,
+  plain: (n: number) => Promise<void>,
+  instrumented: (n: number) => Promise<void>,
+): Promise<Row> {
   await plain(Math.min(n, 2000)); // warm up both (JIT, connections)
   await instrumented(Math.min(n, 2000));
   const a: number[] = [];
@@ -148,7 +157,10 @@ async function fakeRows(n: number, rounds: number): Promise<Row[]> {
   const pool = new FakePool();
   instrumentPool(pool, { registry: new client.Registry(), name: 'bench', classesFile: CLASSES });
   const timed = (await pool.connect()) as { query: Query };
-  const bind = (c: { query: Query }): Query => (text, values, cb) => c.query(text, values, cb);
+  const bind =
+    (c: { query: Query }): Query =>
+    (text, values, cb) =>
+      c.query(text, values, cb);
   return [
     await sideBySide('fake (in-process)', 'callback', n, rounds, callbackLoop(bind(plain)), callbackLoop(bind(timed))),
     await sideBySide('fake (in-process)', 'promise', n, rounds, promiseLoop(bind(plain)), promiseLoop(bind(timed))),
@@ -172,12 +184,36 @@ async function realRows(n: number, rounds: number, major: number): Promise<Row[]
     try {
       const plainClient = await plainPool.connect();
       const timedClient = await timedPool.connect();
-      const clientQuery = (c: pg.PoolClient): Query => (text, values) => c.query(text, values);
-      const rows = [await sideBySide('PostgreSQL', 'client.query promise', n, rounds, promiseLoop(clientQuery(plainClient)), promiseLoop(clientQuery(timedClient)))];
+      const clientQuery =
+        (c: pg.PoolClient): Query =>
+        (text, values) =>
+          c.query(text, values);
+      const rows = [
+        await sideBySide(
+          'PostgreSQL',
+          'client.query promise',
+          n,
+          rounds,
+          promiseLoop(clientQuery(plainClient)),
+          promiseLoop(clientQuery(timedClient)),
+        ),
+      ];
       plainClient.release();
       timedClient.release();
-      const poolQuery = (p: pg.Pool): Query => (text, values) => p.query(text, values);
-      rows.push(await sideBySide('PostgreSQL', 'pool.query promise', n, rounds, promiseLoop(poolQuery(plainPool)), promiseLoop(poolQuery(timedPool))));
+      const poolQuery =
+        (p: pg.Pool): Query =>
+        (text, values) =>
+          p.query(text, values);
+      rows.push(
+        await sideBySide(
+          'PostgreSQL',
+          'pool.query promise',
+          n,
+          rounds,
+          promiseLoop(poolQuery(plainPool)),
+          promiseLoop(poolQuery(timedPool)),
+        ),
+      );
       return rows;
     } finally {
       await plainPool.end();
@@ -206,18 +242,33 @@ function table(rows: Row[]): string {
 async function observationRow(n: number, rounds: number): Promise<Row> {
   const registry = new client.Registry();
   const labels = { application_name: 'bench', pool: 'bench', class: 'login' };
-  const promClient = new client.Histogram({ name: 'h_prom', help: 'h', labelNames: Object.keys(labels), buckets: BASE_BOUNDS, registers: [registry] });
+  const promClient = new client.Histogram({
+    name: 'h_prom',
+    help: 'h',
+    labelNames: Object.keys(labels),
+    buckets: BASE_BOUNDS,
+    registers: [registry],
+  });
   const viaLabels = promClient.labels(labels);
   const fast = new FastHistogram('h_fast', 'h', Object.keys(labels), BASE_BOUNDS, registry).recorder(labels);
   const loop = (h: { observe(v: number): void }) => async (k: number) => {
     for (let i = 0; i < k; i++) h.observe(0.003);
   };
-  return sideBySide('one observation', 'prom-client Histogram vs FastHistogram', n, rounds, loop(viaLabels), loop(fast));
+  return sideBySide(
+    'one observation',
+    'prom-client Histogram vs FastHistogram',
+    n,
+    rounds,
+    loop(viaLabels),
+    loop(fast),
+  );
 }
 
 const rounds = Number(opts.rounds);
 const rows = [await observationRow(Number(opts['fake-queries']), rounds)];
 rows.push(...(await fakeRows(Number(opts['fake-queries']), rounds)));
 if (!opts['skip-real']) rows.push(...(await realRows(Number(opts['real-queries']), rounds, Number(opts.major))));
-process.stdout.write(`\npgvigil-pool overhead, Node ${process.version}, median of ${rounds} alternating rounds\n\n${table(rows)}\n`);
+process.stdout.write(
+  `\npgvigil-pool overhead, Node ${process.version}, median of ${rounds} alternating rounds\n\n${table(rows)}\n`,
+);
 if (gc === undefined) process.stdout.write('\n(B/query needs --expose-gc; `npm run bench:pool` passes it)\n');

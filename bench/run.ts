@@ -1,9 +1,9 @@
-import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { amortizedPerMinute, delta, describeTop, floorMs, snapshot, totalMs } from './db-time.js';
-import { startPeer, startPgvigil, type Exporter } from './exporters.js';
-import { buildFixture, DATABASE, ROLES, type Fixture } from './fixture.js';
+import { type Exporter, startPeer, startPgvigil } from './exporters.js';
+import { buildFixture, DATABASE, type Fixture, ROLES } from './fixture.js';
 import { familyNames, prometheusScrape, sequentialScrapes, seriesCount, wrk } from './http.js';
 import { measurePoll, waitForRuns } from './poll.js';
 
@@ -65,7 +65,8 @@ function coverage(peerBody: string, vigilBody: string): string {
   const strip = (n: string) => n.replace(/_total$/, '');
   const ours = [...familyNames(vigilBody)].map(strip);
   const groups = new Map<string, { all: number; same: number; prefix: boolean }>();
-  const GROUPS = /^(pg_stat_user_tables|pg_statio_user_tables|pg_stat_statements|pg_stat_database_conflicts|pg_stat_database|pg_stat_bgwriter|pg_stat_activity|pg_stat_archiver|pg_settings|pg_locks|pg_replication|pg_postmaster|pg_process_idle|pg_database|pg_static|pg_up|pg_exporter|pg_scrape_collector)/;
+  const GROUPS =
+    /^(pg_stat_user_tables|pg_statio_user_tables|pg_stat_statements|pg_stat_database_conflicts|pg_stat_database|pg_stat_bgwriter|pg_stat_activity|pg_stat_archiver|pg_settings|pg_locks|pg_replication|pg_postmaster|pg_process_idle|pg_database|pg_static|pg_up|pg_exporter|pg_scrape_collector)/;
   for (const name of familyNames(peerBody)) {
     if (/^(go|process|promhttp|postgres_exporter)_/.test(name)) continue;
     const group = GROUPS.exec(name)?.[1] ?? name;
@@ -76,7 +77,10 @@ function coverage(peerBody: string, vigilBody: string): string {
     groups.set(group, g);
   }
   return [...groups]
-    .map(([group, g]) => `${group} ${g.same}/${g.all}${g.same === 0 && g.prefix ? ' (other names)' : g.same === 0 ? ' (**none**)' : ''}`)
+    .map(
+      ([group, g]) =>
+        `${group} ${g.same}/${g.all}${g.same === 0 && g.prefix ? ' (other names)' : g.same === 0 ? ' (**none**)' : ''}`,
+    )
     .join(', ');
 }
 
@@ -95,7 +99,10 @@ function machine(): string {
 }
 
 function printTable(rows: Row[]): void {
-  const lines = ['| measure | pgvigil | postgres_exporter | pgvigil/peer | target | holds |', '|---|---:|---:|---:|---|---|'];
+  const lines = [
+    '| measure | pgvigil | postgres_exporter | pgvigil/peer | target | holds |',
+    '|---|---:|---:|---:|---|---|',
+  ];
   for (const r of rows) {
     const ratio = r.vigil / r.peer;
     let holds = '';
@@ -163,10 +170,22 @@ async function compare(): Promise<void> {
       { what: 'series on /metrics', vigil: seriesCount(vigilBody), peer: seriesCount(peerBody), digits: 0 },
       { what: 'families on /metrics', vigil: familyNames(vigilBody).size, peer: familyNames(peerBody).size, digits: 0 },
       { what: '/metrics median latency (ms)', vigil: vigilSeq.median, peer: peerSeq.median, digits: 2 },
-      { what: `/metrics p99 latency (ms; ${vigilSeq.n} and ${peerSeq.n} sequential scrapes)`, vigil: vigilSeq.p99, peer: peerSeq.p99, digits: 2, target: { ratio: 0.2, label: '≤ 0.2×' } },
+      {
+        what: `/metrics p99 latency (ms; ${vigilSeq.n} and ${peerSeq.n} sequential scrapes)`,
+        vigil: vigilSeq.p99,
+        peer: peerSeq.p99,
+        digits: 2,
+        target: { ratio: 0.2, label: '≤ 0.2×' },
+      },
       { what: 'throughput (req/s, wrk 10 connections)', vigil: vigilWrk.rps, peer: peerWrk.rps, digits: 1 },
       { what: 'RSS after warm-up (MiB)', vigil: rssWarm[0]! / MiB, peer: rssWarm[1]! / MiB, digits: 1 },
-      { what: 'RSS after load (MiB)', vigil: rssLoad[0]! / MiB, peer: rssLoad[1]! / MiB, digits: 1, target: { absolute: 100, label: '≤ 100 MiB' } },
+      {
+        what: 'RSS after load (MiB)',
+        vigil: rssLoad[0]! / MiB,
+        peer: rssLoad[1]! / MiB,
+        digits: 1,
+        target: { absolute: 100, label: '≤ 100 MiB' },
+      },
       {
         what: 'exporter CPU per minute (s, 5 s scrapes)',
         vigil: (cpu1[0]! - cpu0[0]!) * perMinute,
@@ -196,13 +215,17 @@ async function compare(): Promise<void> {
       },
     ];
     printTable(rows);
-    process.stdout.write(`\n| floor | pgvigil poll (ms) | floor (ms) | ratio | target | holds |\n|---|---:|---:|---:|---|---|\n`);
+    process.stdout.write(
+      `\n| floor | pgvigil poll (ms) | floor (ms) | ratio | target | holds |\n|---|---:|---:|---:|---|---|\n`,
+    );
     const fr = poll.dbMs / floor.ms;
     process.stdout.write(
       `| same views read directly once | ${poll.dbMs.toFixed(1)} | ${floor.ms.toFixed(1)} | ${fr.toFixed(2)} | ≤ 1.5× | ${fr <= 1.5 ? 'yes' : '**no**'} |\n`,
     );
-    process.stdout.write(`\nErrors: pgvigil ${vigilSeq.errors + vigilWrk.errors}, peer ${peerSeq.errors + peerWrk.errors}. ` +
-      `Peer metric groups and how many of their families pgvigil exports by the same name: ${coverage(peerBody, vigilBody)}.\n`);
+    process.stdout.write(
+      `\nErrors: pgvigil ${vigilSeq.errors + vigilWrk.errors}, peer ${peerSeq.errors + peerWrk.errors}. ` +
+        `Peer metric groups and how many of their families pgvigil exports by the same name: ${coverage(peerBody, vigilBody)}.\n`,
+    );
     const ours = [...vigilBody.matchAll(/^# TYPE (\S+) (\S+)$/gm)].filter((m) => !m[1]!.startsWith('pgvigil_'));
     process.stdout.write(
       `pgvigil families: ${ours.filter((m) => /statement/.test(m[1]!)).length} on statements, ` +
@@ -213,10 +236,16 @@ async function compare(): Promise<void> {
         `${amortized.sizeMs.toFixed(1)} ms (table and index sizes, PGVIGIL_SIZES_INTERVAL_SECONDS).\n`,
     );
     process.stdout.write(`\nWhere pgvigil's database time goes (one poll):\n${describeTop(poll.entries)}\n`);
-    process.stdout.write(`Failed collector runs in the measured polls: ${poll.failures} (a cancelled query is missing from pg_stat_statements).\n`);
-    process.stdout.write(`Collector run time, one poll (ms): ${[...poll.perCollectorMs].map(([c, ms]) => `${c} ${ms.toFixed(1)}`).join(', ')}\n`);
+    process.stdout.write(
+      `Failed collector runs in the measured polls: ${poll.failures} (a cancelled query is missing from pg_stat_statements).\n`,
+    );
+    process.stdout.write(
+      `Collector run time, one poll (ms): ${[...poll.perCollectorMs].map(([c, ms]) => `${c} ${ms.toFixed(1)}`).join(', ')}\n`,
+    );
     process.stdout.write(`Floor reads: ${floor.reads.join('; ')}\n`);
-    process.stdout.write(`\nWhere the peer's database time goes (${windowS} s window):\n${describeTop(peerWindow, 5)}\n`);
+    process.stdout.write(
+      `\nWhere the peer's database time goes (${windowS} s window):\n${describeTop(peerWindow, 5)}\n`,
+    );
   } finally {
     await vigil?.stop();
     await peer?.stop();
@@ -226,7 +255,18 @@ async function compare(): Promise<void> {
 
 async function scale(): Promise<void> {
   const scales = String(opts.scales).split(',').map(Number);
-  const results: { scale: number; tables: number; indexes: number; statements: number; series: number; wallMs: number; dbMs: number; failures: number; peerSeries: number; peerMs: number }[] = [];
+  const results: {
+    scale: number;
+    tables: number;
+    indexes: number;
+    statements: number;
+    series: number;
+    wallMs: number;
+    dbMs: number;
+    failures: number;
+    peerSeries: number;
+    peerMs: number;
+  }[] = [];
   for (const s of scales) {
     log(`scale ${s}×`);
     // Data rows do not scale (they do not change what an exporter reads); a small demo keeps this quick.
@@ -237,7 +277,18 @@ async function scale(): Promise<void> {
       try {
         await prometheusScrape(peer.url);
         const r = await prometheusScrape(peer.url);
-        results.push({ scale: s, tables: fixture.tables, indexes: fixture.indexes, statements: fixture.statements, series: poll.series, wallMs: poll.wallMs, dbMs: poll.dbMs, failures: poll.failures, peerSeries: seriesCount(r.body), peerMs: r.ms });
+        results.push({
+          scale: s,
+          tables: fixture.tables,
+          indexes: fixture.indexes,
+          statements: fixture.statements,
+          series: poll.series,
+          wallMs: poll.wallMs,
+          dbMs: poll.dbMs,
+          failures: poll.failures,
+          peerSeries: seriesCount(r.body),
+          peerMs: r.ms,
+        });
       } finally {
         await peer.stop();
       }
@@ -246,7 +297,9 @@ async function scale(): Promise<void> {
     }
   }
   const base = results[0]!;
-  process.stdout.write('\n## Scale\n\n| scale | extra tables | extra indexes | statements | pgvigil series | growth | pgvigil poll, collector time (ms) | growth | pgvigil poll, DB time (ms) | growth | failed runs | peer series | peer scrape (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write(
+    '\n## Scale\n\n| scale | extra tables | extra indexes | statements | pgvigil series | growth | pgvigil poll, collector time (ms) | growth | pgvigil poll, DB time (ms) | growth | failed runs | peer series | peer scrape (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n',
+  );
   for (const r of results) {
     process.stdout.write(
       `| ${r.scale}× | ${r.tables} | ${r.indexes} | ${r.statements} | ${r.series} | ${(r.series / base.series).toFixed(2)}× | ${r.wallMs.toFixed(0)} | ${(r.wallMs / base.wallMs).toFixed(2)}× | ${r.dbMs.toFixed(1)} | ${(r.dbMs / base.dbMs).toFixed(2)}× | ${r.failures} | ${r.peerSeries} | ${r.peerMs.toFixed(0)} |\n`,

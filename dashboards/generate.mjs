@@ -22,7 +22,14 @@ const NEEDS_APP = 'Needs: an application instrumented with pgvigil/pool, scraped
 
 // ---------------------------------------------------------------- variables
 
-const datasourceVar = { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0 };
+const datasourceVar = {
+  name: 'datasource',
+  label: 'Data source',
+  type: 'datasource',
+  query: 'prometheus',
+  current: {},
+  hide: 0,
+};
 
 function queryVar(name, label, query, { multi = true, includeAll = true } = {}) {
   return {
@@ -45,8 +52,16 @@ function queryVar(name, label, query, { multi = true, includeAll = true } = {}) 
 const jobVar = queryVar('job', 'Job', 'label_values(pg_up, job)');
 const instanceVar = queryVar('instance', 'Instance', 'label_values(pg_up{job=~"$job"}, instance)');
 const datnameVar = queryVar('datname', 'Database', `label_values(pg_stat_database_xact_commit_total{${S}}, datname)`);
-const classVar = queryVar('class', 'Query class', `label_values(pg_statement_class_duration_seconds_count{${S}}, class)`);
-const clientJobVar = queryVar('client_job', 'Application job', 'label_values(pgvigil_client_pool_max_connections, job)');
+const classVar = queryVar(
+  'class',
+  'Query class',
+  `label_values(pg_statement_class_duration_seconds_count{${S}}, class)`,
+);
+const clientJobVar = queryVar(
+  'client_job',
+  'Application job',
+  'label_values(pgvigil_client_pool_max_connections, job)',
+);
 
 // ---------------------------------------------------------------- panels
 
@@ -79,7 +94,10 @@ function base(type, title, unit, queries, o) {
         ...(o.max !== undefined ? { max: o.max } : {}),
         thresholds: {
           mode: 'absolute',
-          steps: [{ color: o.base ?? 'green', value: null }, ...(o.thresholds ?? []).map(([value, color]) => ({ value, color }))],
+          steps: [
+            { color: o.base ?? 'green', value: null },
+            ...(o.thresholds ?? []).map(([value, color]) => ({ value, color })),
+          ],
         },
         ...(o.mappings ? { mappings: o.mappings } : {}),
         ...(o.custom ? { custom: o.custom } : {}),
@@ -96,25 +114,45 @@ function timeseries(title, unit, queries, o = {}) {
   return {
     ...base('timeseries', title, unit, queries, {
       ...o,
-      custom: { drawStyle: 'line', lineWidth: 1, fillOpacity: o.stack ? 30 : 10, showPoints: 'never', spanNulls: false,
+      custom: {
+        drawStyle: 'line',
+        lineWidth: 1,
+        fillOpacity: o.stack ? 30 : 10,
+        showPoints: 'never',
+        spanNulls: false,
         stacking: { mode: o.stack ? 'normal' : 'none', group: 'A' },
-        thresholdsStyle: { mode: o.thresholds ? 'line' : 'off' } },
+        thresholdsStyle: { mode: o.thresholds ? 'line' : 'off' },
+      },
     }),
-    options: { legend: { displayMode: 'table', placement: 'bottom', calcs: ['lastNotNull', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } },
+    options: {
+      legend: { displayMode: 'table', placement: 'bottom', calcs: ['lastNotNull', 'max'] },
+      tooltip: { mode: 'multi', sort: 'desc' },
+    },
   };
 }
 
 function stat(title, unit, queries, o = {}) {
   return {
     ...base('stat', title, unit, queries, { w: 4, h: 4, ...o }),
-    options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'area', textMode: 'auto' },
+    options: {
+      reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+      colorMode: 'value',
+      graphMode: 'area',
+      textMode: 'auto',
+    },
   };
 }
 
 /** Instant queries shown as a table, one row per series, labels as columns. */
 function table(title, unit, queries, o = {}) {
   return {
-    ...base('table', title, unit, queries.map((x) => ({ ...x, instant: true, format: 'table' })), { w: 24, h: 8, ...o }),
+    ...base(
+      'table',
+      title,
+      unit,
+      queries.map((x) => ({ ...x, instant: true, format: 'table' })),
+      { w: 24, h: 8, ...o },
+    ),
     options: { showHeader: true, cellHeight: 'sm', sortBy: [{ displayName: 'Value', desc: true }] },
     transformations: [{ id: 'organize', options: { excludeByName: { Time: true, job: true, __name__: true } } }],
   };
@@ -135,13 +173,23 @@ function heatmap(title, expr, o = {}) {
 }
 
 /** A row; `repeat` names a variable to repeat the row (and the panels up to the next row) for each value. */
-const row = (title, repeat) => ({ type: 'row', title, collapsed: false, gridPos: { w: 24, h: 1 }, panels: [], ...(repeat ? { repeat } : {}) });
+const row = (title, repeat) => ({
+  type: 'row',
+  title,
+  collapsed: false,
+  gridPos: { w: 24, h: 1 },
+  panels: [],
+  ...(repeat ? { repeat } : {}),
+});
 
 /**
  * Colours a panel's query A against a threshold that query B returns (Grafana's "Config from query
  * results"), so one repeated panel can hold each class to its own objective or target.
  */
-const thresholdFromQueryB = { id: 'configFromData', options: { configRefId: 'B', mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] } };
+const thresholdFromQueryB = {
+  id: 'configFromData',
+  options: { configRefId: 'B', mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] },
+};
 
 // ---------------------------------------------------------------- dashboards
 
@@ -195,7 +243,16 @@ function dashboard({ uid, title, description, variables, panels }) {
       ],
     },
     links: [
-      { title: 'pgvigil dashboards', type: 'dashboards', tags: ['pgvigil'], asDropdown: true, includeVars: true, keepTime: true, icon: 'external link', targetBlank: false },
+      {
+        title: 'pgvigil dashboards',
+        type: 'dashboards',
+        tags: ['pgvigil'],
+        asDropdown: true,
+        includeVars: true,
+        keepTime: true,
+        icon: 'external link',
+        targetBlank: false,
+      },
     ],
     templating: { list: [datasourceVar, ...variables] },
     panels: placed,
@@ -213,19 +270,34 @@ const overview = dashboard({
   panels: [
     stat('PostgreSQL up', 'none', [q(`min(pg_up{${S}})`)], {
       mappings: [{ type: 'value', options: { 0: { text: 'DOWN', color: 'red' }, 1: { text: 'UP', color: 'green' } } }],
-      thresholds: [[0, 'red'], [1, 'green']],
-      description: 'pg_up: whether pgvigil reached PostgreSQL on its last attempt (the lowest over the selected instances).',
+      thresholds: [
+        [0, 'red'],
+        [1, 'green'],
+      ],
+      description:
+        'pg_up: whether pgvigil reached PostgreSQL on its last attempt (the lowest over the selected instances).',
     }),
     stat('Connection slots used', 'percentunit', [q(`max(pg_connections_utilization_ratio{${S}})`)], {
-      thresholds: [[0.8, 'orange'], [1, 'red']],
-      description: 'Client connections over max_connections minus reserved slots (the highest over the selected instances).',
+      thresholds: [
+        [0.8, 'orange'],
+        [1, 'red'],
+      ],
+      description:
+        'Client connections over max_connections minus reserved slots (the highest over the selected instances).',
     }),
     stat('Transactions / s', 'ops', [
-      q(`sum(rate(pg_stat_database_xact_commit_total{${D}}[${RATE}]) + rate(pg_stat_database_xact_rollback_total{${D}}[${RATE}]))`),
+      q(
+        `sum(rate(pg_stat_database_xact_commit_total{${D}}[${RATE}]) + rate(pg_stat_database_xact_rollback_total{${D}}[${RATE}]))`,
+      ),
     ]),
     stat('Disk available', 'percentunit', [q(`min(pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}})`)], {
-      thresholds: [[0, 'red'], [0.05, 'orange'], [0.1, 'green']],
-      description: 'Space PostgreSQL can still write on the data volume (PGVIGIL_DATA_VOLUME_PATH), lowest over the selected instances.',
+      thresholds: [
+        [0, 'red'],
+        [0.05, 'orange'],
+        [0.1, 'green'],
+      ],
+      description:
+        'Space PostgreSQL can still write on the data volume (PGVIGIL_DATA_VOLUME_PATH), lowest over the selected instances.',
     }),
     stat('Firing alerts', 'none', [q(`count(ALERTS{alertstate="firing", ${S}}) or vector(0)`)], {
       thresholds: [[1, 'red']],
@@ -234,32 +306,90 @@ const overview = dashboard({
     stat('Up since', 'dateTimeFromNow', [q(`max(pg_postmaster_start_time_seconds{${S}}) * 1000`)]),
 
     row('Load and latency'),
-    timeseries('Connections vs limit', 'short', [
-      q(`sum by (instance) (pg_stat_activity_connections{${S}})`, '{{instance}} connections'),
-      q(`max by (instance) (pg_connections_max{${S}} - pg_connections_reserved{${S}})`, '{{instance}} usable slots'),
-    ], { min: 0 }),
-    timeseries('Transactions per second', 'ops', [
-      q(`sum by (datname) (rate(pg_stat_database_xact_commit_total{${D}}[${RATE}]))`, '{{datname}} commits'),
-      q(`sum by (datname) (rate(pg_stat_database_xact_rollback_total{${D}}[${RATE}]))`, '{{datname}} rollbacks'),
-    ], { min: 0 }),
-    timeseries('p95 latency per query class vs objective', 's', [
-      q(`histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}}[${RATE}])))`, '{{class}} p95'),
-      q(`max by (class) (pg_statement_class_objective_seconds{${S}})`, '{{class}} objective'),
-    ], { description: 'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.' }),
-    timeseries('Cache and index hit ratio', 'percentunit', [
-      q(ratio(`pg_stat_database_blks_hit_total{${D}}`, `pg_stat_database_blks_read_total{${D}}`, 'instance'), '{{instance}} all blocks'),
-      q(ratio(`pg_statio_user_indexes_database_idx_blks_hit_total{${D}}`, `pg_statio_user_indexes_database_idx_blks_read_total{${D}}`, 'instance'), '{{instance}} index blocks'),
-    ], { max: 1, thresholds: [[0.95, 'green']] }),
-    timeseries('Disk available', 'percentunit', [
-      q(`pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}}`, '{{instance}} {{path}}'),
-    ], { min: 0, max: 1, thresholds: [[0.05, 'red'], [0.1, 'orange']] }),
-    timeseries('Replication lag', 'bytes', [
-      q(`max by (instance, application_name) (pg_stat_replication_lag_bytes{${S}, stage="replay"})`, '{{instance}} → {{application_name}}'),
-      q(`max by (instance) (pg_replication_replay_lag_bytes{${S}})`, '{{instance}} (standby) unreplayed'),
-    ], { description: `WAL not yet replayed by each standby, seen from the primary and from the standby. ${NEEDS_STANDBY}` }),
-    table('Firing alerts', 'none', [q(`sum by (alertname, severity, instance, datname) (ALERTS{alertstate="firing", ${S}})`)], {
-      description: 'Alerts of the pgvigil alert pack firing now; empty when all is well.',
-    }),
+    timeseries(
+      'Connections vs limit',
+      'short',
+      [
+        q(`sum by (instance) (pg_stat_activity_connections{${S}})`, '{{instance}} connections'),
+        q(`max by (instance) (pg_connections_max{${S}} - pg_connections_reserved{${S}})`, '{{instance}} usable slots'),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'Transactions per second',
+      'ops',
+      [
+        q(`sum by (datname) (rate(pg_stat_database_xact_commit_total{${D}}[${RATE}]))`, '{{datname}} commits'),
+        q(`sum by (datname) (rate(pg_stat_database_xact_rollback_total{${D}}[${RATE}]))`, '{{datname}} rollbacks'),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'p95 latency per query class vs objective',
+      's',
+      [
+        q(
+          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}}[${RATE}])))`,
+          '{{class}} p95',
+        ),
+        q(`max by (class) (pg_statement_class_objective_seconds{${S}})`, '{{class}} objective'),
+      ],
+      { description: 'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.' },
+    ),
+    timeseries(
+      'Cache and index hit ratio',
+      'percentunit',
+      [
+        q(
+          ratio(`pg_stat_database_blks_hit_total{${D}}`, `pg_stat_database_blks_read_total{${D}}`, 'instance'),
+          '{{instance}} all blocks',
+        ),
+        q(
+          ratio(
+            `pg_statio_user_indexes_database_idx_blks_hit_total{${D}}`,
+            `pg_statio_user_indexes_database_idx_blks_read_total{${D}}`,
+            'instance',
+          ),
+          '{{instance}} index blocks',
+        ),
+      ],
+      { max: 1, thresholds: [[0.95, 'green']] },
+    ),
+    timeseries(
+      'Disk available',
+      'percentunit',
+      [q(`pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}}`, '{{instance}} {{path}}')],
+      {
+        min: 0,
+        max: 1,
+        thresholds: [
+          [0.05, 'red'],
+          [0.1, 'orange'],
+        ],
+      },
+    ),
+    timeseries(
+      'Replication lag',
+      'bytes',
+      [
+        q(
+          `max by (instance, application_name) (pg_stat_replication_lag_bytes{${S}, stage="replay"})`,
+          '{{instance}} → {{application_name}}',
+        ),
+        q(`max by (instance) (pg_replication_replay_lag_bytes{${S}})`, '{{instance}} (standby) unreplayed'),
+      ],
+      {
+        description: `WAL not yet replayed by each standby, seen from the primary and from the standby. ${NEEDS_STANDBY}`,
+      },
+    ),
+    table(
+      'Firing alerts',
+      'none',
+      [q(`sum by (alertname, severity, instance, datname) (ALERTS{alertstate="firing", ${S}})`)],
+      {
+        description: 'Alerts of the pgvigil alert pack firing now; empty when all is well.',
+      },
+    ),
   ],
 });
 
@@ -267,7 +397,8 @@ const STATEMENT_KEY = 'datname, usename, queryid';
 // Joining the text info also filters by class: statements of other classes have no info to match.
 const withText = (expr) =>
   `${expr} * on (${STATEMENT_KEY}) group_left (class, query) max by (${STATEMENT_KEY}, class, query) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
-const perStatement = (family, range = '$__range') => `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[${range}]))`;
+const perStatement = (family, range = '$__range') =>
+  `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[${range}]))`;
 
 const queries = dashboard({
   uid: 'pgvigil-queries',
@@ -276,28 +407,73 @@ const queries = dashboard({
   variables: [jobVar, instanceVar, datnameVar, classVar],
   panels: [
     row('Query classes'),
-    timeseries('Latency of $class: p50, p95, p99 and objective', 's', [
-      q(`histogram_quantile(0.50, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`, '{{class}} p50'),
-      q(`histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`, '{{class}} p95'),
-      q(`histogram_quantile(0.99, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`, '{{class}} p99'),
-      q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, '{{class}} objective'),
-    ], { w: 24, h: 9, description: 'From pg_stat_statements deltas: each poll interval, a statement\'s calls count at its mean time in that interval.' }),
-    heatmap('Latency heatmap: $class', `sum by (le) (increase(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}]))`, {
-      repeat: 'class', w: 8,
-    }),
-    timeseries('Calls per second by class', 'ops', [
-      q(`sum by (class) (rate(pg_statement_class_duration_seconds_count{${S}, class=~"$class"}[${RATE}]))`, '{{class}}'),
-    ], { min: 0 }),
+    timeseries(
+      'Latency of $class: p50, p95, p99 and objective',
+      's',
+      [
+        q(
+          `histogram_quantile(0.50, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`,
+          '{{class}} p50',
+        ),
+        q(
+          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`,
+          '{{class}} p95',
+        ),
+        q(
+          `histogram_quantile(0.99, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`,
+          '{{class}} p99',
+        ),
+        q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, '{{class}} objective'),
+      ],
+      {
+        w: 24,
+        h: 9,
+        description:
+          "From pg_stat_statements deltas: each poll interval, a statement's calls count at its mean time in that interval.",
+      },
+    ),
+    heatmap(
+      'Latency heatmap: $class',
+      `sum by (le) (increase(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}]))`,
+      {
+        repeat: 'class',
+        w: 8,
+      },
+    ),
+    timeseries(
+      'Calls per second by class',
+      'ops',
+      [
+        q(
+          `sum by (class) (rate(pg_statement_class_duration_seconds_count{${S}, class=~"$class"}[${RATE}]))`,
+          '{{class}}',
+        ),
+      ],
+      { min: 0 },
+    ),
     timeseries('Statement latency by database (p95)', 's', [
-      q(`histogram_quantile(0.95, sum by (datname, le) (rate(pg_statement_duration_seconds_bucket{${D}}[${RATE}])))`, '{{datname}}'),
+      q(
+        `histogram_quantile(0.95, sum by (datname, le) (rate(pg_statement_duration_seconds_bucket{${D}}[${RATE}])))`,
+        '{{datname}}',
+      ),
     ]),
     row('Top statements of $class in the time range'),
-    table('Top statements by total time', 's', [q(`topk(20, ${withText(perStatement('pg_stat_statements_seconds_total'))})`)], {
-      description: 'Execution time spent in the selected range, top statements only (the rest is summed in queryid="other"). Texts are redacted.',
-    }),
-    table('Top statements by calls', 'short', [q(`topk(20, ${withText(perStatement('pg_stat_statements_calls_total'))})`)]),
+    table(
+      'Top statements by total time',
+      's',
+      [q(`topk(20, ${withText(perStatement('pg_stat_statements_seconds_total'))})`)],
+      {
+        description:
+          'Execution time spent in the selected range, top statements only (the rest is summed in queryid="other"). Texts are redacted.',
+      },
+    ),
+    table('Top statements by calls', 'short', [
+      q(`topk(20, ${withText(perStatement('pg_stat_statements_calls_total'))})`),
+    ]),
     table('Top statements by mean time', 's', [
-      q(`topk(20, ${withText(`(${perStatement('pg_stat_statements_seconds_total')} / (${perStatement('pg_stat_statements_calls_total')} > 0))`)})`),
+      q(
+        `topk(20, ${withText(`(${perStatement('pg_stat_statements_seconds_total')} / (${perStatement('pg_stat_statements_calls_total')} > 0))`)})`,
+      ),
     ]),
     row('Running now'),
     timeseries('Longest running statement', 's', [q(`pg_stat_activity_oldest_query_seconds{${D}}`, '{{datname}}')], {
@@ -305,7 +481,10 @@ const queries = dashboard({
     }),
     timeseries('Rows and temp blocks per second (all statements)', 'short', [
       q(`sum by (datname) (rate(pg_stat_statements_rows_total{${D}}[${RATE}]))`, '{{datname}} rows'),
-      q(`sum by (datname) (rate(pg_stat_statements_temp_blks_written_total{${D}}[${RATE}]))`, '{{datname}} temp blocks written'),
+      q(
+        `sum by (datname) (rate(pg_stat_statements_temp_blks_written_total{${D}}[${RATE}]))`,
+        '{{datname}} temp blocks written',
+      ),
     ]),
   ],
 });
@@ -314,68 +493,202 @@ const byClient = '{{application_name}} @ {{client_addr}}';
 const connections = dashboard({
   uid: 'pgvigil-connections',
   title: 'pgvigil / Connections and pools',
-  description: 'Connections by state, application and client; pool exhaustion seen from PostgreSQL, PgBouncer and the application.',
+  description:
+    'Connections by state, application and client; pool exhaustion seen from PostgreSQL, PgBouncer and the application.',
   variables: [jobVar, instanceVar, datnameVar, clientJobVar],
   panels: [
     row('Server connections'),
-    timeseries('Connections by state', 'short', [q(`sum by (state) (pg_stat_activity_connections{${D}})`, '{{state}}')], { stack: true, min: 0 }),
-    timeseries('Connections by application', 'short', [q(`sum by (application_name) (pg_stat_activity_connections{${D}})`, '{{application_name}}')], { stack: true, min: 0 }),
-    timeseries('Connections by client (application @ address)', 'short', [
-      q(`sum by (application_name, client_addr) (pg_client_pool_connections{${S}})`, byClient),
-    ], { min: 0 }),
-    timeseries('Utilization: server slots and client pools', 'percentunit', [
-      q(`max by (instance) (pg_connections_utilization_ratio{${S}})`, '{{instance}} server slots'),
-      q(`pg_client_pool_utilization_ratio{${S}}`, byClient),
-    ], { min: 0, thresholds: [[0.8, 'orange'], [1, 'red']], description: 'Client pools have a ratio only when PGVIGIL_EXPECTED_POOL_SIZES names their application.' }),
-    timeseries('Blocked sessions', 'short', [q(`sum by (datname) (pg_stat_activity_blocked_sessions{${D}})`, '{{datname}}')], { min: 0 }),
-    timeseries('Longest lock wait', 's', [q(`max by (datname) (pg_stat_activity_longest_lock_wait_seconds{${D}})`, '{{datname}}')], { min: 0 }),
-    timeseries('Idle in transaction sessions', 'short', [
-      q(`sum by (datname) (pg_stat_activity_connections{${D}, state=~"idle in transaction.*"}) or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`, '{{datname}}'),
-    ], { min: 0 }),
-    timeseries('Oldest transaction and idle in transaction', 's', [
-      q(`max by (datname) (pg_stat_activity_oldest_transaction_seconds{${D}})`, '{{datname}} oldest transaction'),
-      q(`max by (datname) (pg_stat_activity_oldest_idle_in_transaction_seconds{${D}})`, '{{datname}} idle in transaction'),
-    ], { min: 0 }),
-    timeseries('Deadlocks', 'short', [q(`sum by (datname) (increase(pg_stat_database_deadlocks_total{${D}}[${RATE}]))`, '{{datname}}')], { min: 0 }),
-    timeseries('Lock waits by root blocker', 'short', [
-      q(`sum by (datname, application_name, state) (pg_locks_waiting_sessions{${D}}) or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`, '{{datname}} behind {{application_name}} ({{state}})'),
-    ], { min: 0, description: 'Sessions waiting behind each root blocker, by the blocker\'s application and state.' }),
+    timeseries(
+      'Connections by state',
+      'short',
+      [q(`sum by (state) (pg_stat_activity_connections{${D}})`, '{{state}}')],
+      { stack: true, min: 0 },
+    ),
+    timeseries(
+      'Connections by application',
+      'short',
+      [q(`sum by (application_name) (pg_stat_activity_connections{${D}})`, '{{application_name}}')],
+      { stack: true, min: 0 },
+    ),
+    timeseries(
+      'Connections by client (application @ address)',
+      'short',
+      [q(`sum by (application_name, client_addr) (pg_client_pool_connections{${S}})`, byClient)],
+      { min: 0 },
+    ),
+    timeseries(
+      'Utilization: server slots and client pools',
+      'percentunit',
+      [
+        q(`max by (instance) (pg_connections_utilization_ratio{${S}})`, '{{instance}} server slots'),
+        q(`pg_client_pool_utilization_ratio{${S}}`, byClient),
+      ],
+      {
+        min: 0,
+        thresholds: [
+          [0.8, 'orange'],
+          [1, 'red'],
+        ],
+        description: 'Client pools have a ratio only when PGVIGIL_EXPECTED_POOL_SIZES names their application.',
+      },
+    ),
+    timeseries(
+      'Blocked sessions',
+      'short',
+      [q(`sum by (datname) (pg_stat_activity_blocked_sessions{${D}})`, '{{datname}}')],
+      { min: 0 },
+    ),
+    timeseries(
+      'Longest lock wait',
+      's',
+      [q(`max by (datname) (pg_stat_activity_longest_lock_wait_seconds{${D}})`, '{{datname}}')],
+      { min: 0 },
+    ),
+    timeseries(
+      'Idle in transaction sessions',
+      'short',
+      [
+        q(
+          `sum by (datname) (pg_stat_activity_connections{${D}, state=~"idle in transaction.*"}) or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`,
+          '{{datname}}',
+        ),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'Oldest transaction and idle in transaction',
+      's',
+      [
+        q(`max by (datname) (pg_stat_activity_oldest_transaction_seconds{${D}})`, '{{datname}} oldest transaction'),
+        q(
+          `max by (datname) (pg_stat_activity_oldest_idle_in_transaction_seconds{${D}})`,
+          '{{datname}} idle in transaction',
+        ),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'Deadlocks',
+      'short',
+      [q(`sum by (datname) (increase(pg_stat_database_deadlocks_total{${D}}[${RATE}]))`, '{{datname}}')],
+      { min: 0 },
+    ),
+    timeseries(
+      'Lock waits by root blocker',
+      'short',
+      [
+        q(
+          `sum by (datname, application_name, state) (pg_locks_waiting_sessions{${D}}) or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`,
+          '{{datname}} behind {{application_name}} ({{state}})',
+        ),
+      ],
+      { min: 0, description: "Sessions waiting behind each root blocker, by the blocker's application and state." },
+    ),
 
     row('PgBouncer'),
-    timeseries('PgBouncer clients waiting', 'short', [
-      q(`sum by (database, user) (pgbouncer_pools_client_waiting_connections{${S}})`, '{{database}}/{{user}} waiting'),
-      q(`sum by (database, user) (pgbouncer_pools_client_active_connections{${S}})`, '{{database}}/{{user}} active'),
-    ], { min: 0, description: `Clients queued for a server connection (cl_waiting): above 0 the pool is exhausted. ${NEEDS_PGBOUNCER}` }),
-    timeseries('PgBouncer max wait', 's', [q(`max by (database, user) (pgbouncer_pools_client_maxwait_seconds{${S}})`, '{{database}}/{{user}}')], {
-      min: 0, thresholds: [[0.01, 'orange']], description: `How long the oldest waiting client has waited. ${NEEDS_PGBOUNCER}`,
-    }),
-    timeseries('PgBouncer server connections', 'short', [
-      q(`sum by (database, user) (pgbouncer_pools_server_active_connections{${S}})`, '{{database}}/{{user}} active'),
-      q(`sum by (database, user) (pgbouncer_pools_server_idle_connections{${S}})`, '{{database}}/{{user}} idle'),
-      q(`max by (database) (pgbouncer_databases_pool_size{${S}})`, '{{database}} pool size'),
-    ], { min: 0, description: NEEDS_PGBOUNCER }),
-    timeseries('PgBouncer average wait, query and transaction time', 's', [
-      q(`max by (database) (pgbouncer_stats_avg_wait_seconds{${S}})`, '{{database}} wait'),
-      q(`max by (database) (pgbouncer_stats_avg_query_duration_seconds{${S}})`, '{{database}} query'),
-      q(`max by (database) (pgbouncer_stats_avg_transaction_duration_seconds{${S}})`, '{{database}} transaction'),
-    ], { min: 0, description: NEEDS_PGBOUNCER }),
+    timeseries(
+      'PgBouncer clients waiting',
+      'short',
+      [
+        q(
+          `sum by (database, user) (pgbouncer_pools_client_waiting_connections{${S}})`,
+          '{{database}}/{{user}} waiting',
+        ),
+        q(`sum by (database, user) (pgbouncer_pools_client_active_connections{${S}})`, '{{database}}/{{user}} active'),
+      ],
+      {
+        min: 0,
+        description: `Clients queued for a server connection (cl_waiting): above 0 the pool is exhausted. ${NEEDS_PGBOUNCER}`,
+      },
+    ),
+    timeseries(
+      'PgBouncer max wait',
+      's',
+      [q(`max by (database, user) (pgbouncer_pools_client_maxwait_seconds{${S}})`, '{{database}}/{{user}}')],
+      {
+        min: 0,
+        thresholds: [[0.01, 'orange']],
+        description: `How long the oldest waiting client has waited. ${NEEDS_PGBOUNCER}`,
+      },
+    ),
+    timeseries(
+      'PgBouncer server connections',
+      'short',
+      [
+        q(`sum by (database, user) (pgbouncer_pools_server_active_connections{${S}})`, '{{database}}/{{user}} active'),
+        q(`sum by (database, user) (pgbouncer_pools_server_idle_connections{${S}})`, '{{database}}/{{user}} idle'),
+        q(`max by (database) (pgbouncer_databases_pool_size{${S}})`, '{{database}} pool size'),
+      ],
+      { min: 0, description: NEEDS_PGBOUNCER },
+    ),
+    timeseries(
+      'PgBouncer average wait, query and transaction time',
+      's',
+      [
+        q(`max by (database) (pgbouncer_stats_avg_wait_seconds{${S}})`, '{{database}} wait'),
+        q(`max by (database) (pgbouncer_stats_avg_query_duration_seconds{${S}})`, '{{database}} query'),
+        q(`max by (database) (pgbouncer_stats_avg_transaction_duration_seconds{${S}})`, '{{database}} transaction'),
+      ],
+      { min: 0, description: NEEDS_PGBOUNCER },
+    ),
 
     row('Application pools (pgvigil/pool)'),
-    timeseries('Application pool connections vs max', 'short', [
-      q('sum by (job, instance, pool, state) (pgvigil_client_pool_connections{job=~"$client_job"})', '{{instance}} {{pool}} {{state}}'),
-      q('max by (job, instance, pool) (pgvigil_client_pool_max_connections{job=~"$client_job"})', '{{instance}} {{pool}} max'),
-    ], { min: 0, description: NEEDS_APP }),
-    timeseries('Application requests waiting for a connection', 'short', [
-      q('sum by (job, instance, pool) (pgvigil_client_pool_waiting_requests{job=~"$client_job"})', '{{instance}} {{pool}}'),
-    ], { min: 0, description: NEEDS_APP }),
-    timeseries('Application acquire wait (p95, p99)', 's', [
-      q(`histogram_quantile(0.95, sum by (instance, pool, le) (rate(pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}[${RATE}])))`, '{{instance}} {{pool}} p95'),
-      q(`histogram_quantile(0.99, sum by (instance, pool, le) (rate(pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}[${RATE}])))`, '{{instance}} {{pool}} p99'),
-    ], { min: 0, thresholds: [[0.01, 'orange']], description: NEEDS_APP }),
-    timeseries('Application acquire timeouts and errors', 'short', [
-      q(`sum by (instance, pool) (increase(pgvigil_client_pool_acquire_timeouts_total{job=~"$client_job"}[${RATE}]))`, '{{instance}} {{pool}} timeouts'),
-      q(`sum by (instance, pool, kind) (increase(pgvigil_client_pool_errors_total{job=~"$client_job"}[${RATE}]))`, '{{instance}} {{pool}} {{kind}} errors'),
-    ], { min: 0, thresholds: [[1, 'red']], description: NEEDS_APP }),
+    timeseries(
+      'Application pool connections vs max',
+      'short',
+      [
+        q(
+          'sum by (job, instance, pool, state) (pgvigil_client_pool_connections{job=~"$client_job"})',
+          '{{instance}} {{pool}} {{state}}',
+        ),
+        q(
+          'max by (job, instance, pool) (pgvigil_client_pool_max_connections{job=~"$client_job"})',
+          '{{instance}} {{pool}} max',
+        ),
+      ],
+      { min: 0, description: NEEDS_APP },
+    ),
+    timeseries(
+      'Application requests waiting for a connection',
+      'short',
+      [
+        q(
+          'sum by (job, instance, pool) (pgvigil_client_pool_waiting_requests{job=~"$client_job"})',
+          '{{instance}} {{pool}}',
+        ),
+      ],
+      { min: 0, description: NEEDS_APP },
+    ),
+    timeseries(
+      'Application acquire wait (p95, p99)',
+      's',
+      [
+        q(
+          `histogram_quantile(0.95, sum by (instance, pool, le) (rate(pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}[${RATE}])))`,
+          '{{instance}} {{pool}} p95',
+        ),
+        q(
+          `histogram_quantile(0.99, sum by (instance, pool, le) (rate(pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}[${RATE}])))`,
+          '{{instance}} {{pool}} p99',
+        ),
+      ],
+      { min: 0, thresholds: [[0.01, 'orange']], description: NEEDS_APP },
+    ),
+    timeseries(
+      'Application acquire timeouts and errors',
+      'short',
+      [
+        q(
+          `sum by (instance, pool) (increase(pgvigil_client_pool_acquire_timeouts_total{job=~"$client_job"}[${RATE}]))`,
+          '{{instance}} {{pool}} timeouts',
+        ),
+        q(
+          `sum by (instance, pool, kind) (increase(pgvigil_client_pool_errors_total{job=~"$client_job"}[${RATE}]))`,
+          '{{instance}} {{pool}} {{kind}} errors',
+        ),
+      ],
+      { min: 0, thresholds: [[1, 'red']], description: NEEDS_APP },
+    ),
   ],
 });
 
@@ -386,30 +699,72 @@ const tables = dashboard({
   variables: [jobVar, instanceVar, datnameVar],
   panels: [
     row('Hit ratios'),
-    timeseries('Table (heap) hit ratio', 'percentunit', [
-      q(ratio(`pg_statio_user_tables_heap_blocks_hit_total{${D}}`, `pg_statio_user_tables_heap_blocks_read_total{${D}}`, 'datname'), '{{datname}}'),
-    ], { max: 1 }),
-    timeseries('Index hit ratio', 'percentunit', [
-      q(ratio(`pg_statio_user_indexes_database_idx_blks_hit_total{${D}}`, `pg_statio_user_indexes_database_idx_blks_read_total{${D}}`, 'datname'), '{{datname}}'),
-    ], { max: 1, thresholds: [[0.95, 'green']] }),
+    timeseries(
+      'Table (heap) hit ratio',
+      'percentunit',
+      [
+        q(
+          ratio(
+            `pg_statio_user_tables_heap_blocks_hit_total{${D}}`,
+            `pg_statio_user_tables_heap_blocks_read_total{${D}}`,
+            'datname',
+          ),
+          '{{datname}}',
+        ),
+      ],
+      { max: 1 },
+    ),
+    timeseries(
+      'Index hit ratio',
+      'percentunit',
+      [
+        q(
+          ratio(
+            `pg_statio_user_indexes_database_idx_blks_hit_total{${D}}`,
+            `pg_statio_user_indexes_database_idx_blks_read_total{${D}}`,
+            'datname',
+          ),
+          '{{datname}}',
+        ),
+      ],
+      { max: 1, thresholds: [[0.95, 'green']] },
+    ),
     row('Index health'),
-    table('Invalid indexes', 'bytes', [q(`pg_index_invalid_size_bytes{${D}}`)], { w: 12, description: 'Left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY; value: size.' }),
-    table('Unused indexes', 'bytes', [q(`pg_index_unused_size_bytes{${D}}`)], { w: 12, description: 'Never scanned since the statistics reset; constraint indexes excluded. Check standbys before dropping.' }),
+    table('Invalid indexes', 'bytes', [q(`pg_index_invalid_size_bytes{${D}}`)], {
+      w: 12,
+      description: 'Left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY; value: size.',
+    }),
+    table('Unused indexes', 'bytes', [q(`pg_index_unused_size_bytes{${D}}`)], {
+      w: 12,
+      description:
+        'Never scanned since the statistics reset; constraint indexes excluded. Check standbys before dropping.',
+    }),
     table('Duplicate indexes', 'bytes', [q(`pg_index_duplicate_size_bytes{${D}}`)], { w: 12 }),
-    table('Sequential-scan heavy tables (rows per scan)', 'short', [q(`pg_table_seq_scan_heavy_rows_per_scan{${D}}`)], { w: 12 }),
+    table('Sequential-scan heavy tables (rows per scan)', 'short', [q(`pg_table_seq_scan_heavy_rows_per_scan{${D}}`)], {
+      w: 12,
+    }),
     row('Scans and dead tuples'),
     timeseries('Sequential scans per second (top 10 tables)', 'ops', [
-      q(`topk(10, sum by (datname, schemaname, relname) (rate(pg_stat_user_tables_seq_scan_total{${D}}[${RATE}])))`, '{{datname}} {{schemaname}}.{{relname}}'),
+      q(
+        `topk(10, sum by (datname, schemaname, relname) (rate(pg_stat_user_tables_seq_scan_total{${D}}[${RATE}])))`,
+        '{{datname}} {{schemaname}}.{{relname}}',
+      ),
     ]),
     timeseries('Index scans per second (top 10 tables)', 'ops', [
-      q(`topk(10, sum by (datname, schemaname, relname) (rate(pg_stat_user_tables_idx_scan_total{${D}}[${RATE}])))`, '{{datname}} {{schemaname}}.{{relname}}'),
+      q(
+        `topk(10, sum by (datname, schemaname, relname) (rate(pg_stat_user_tables_idx_scan_total{${D}}[${RATE}])))`,
+        '{{datname}} {{schemaname}}.{{relname}}',
+      ),
     ]),
     timeseries('Dead tuples (top 10 tables)', 'short', [
       q(`topk(10, pg_stat_user_tables_n_dead_tup{${D}})`, '{{datname}} {{schemaname}}.{{relname}}'),
     ]),
-    timeseries('Dead tuple ratio (top 10 tables)', 'percentunit', [
-      q(`topk(10, pg_stat_user_tables_dead_tuple_ratio{${D}})`, '{{datname}} {{schemaname}}.{{relname}}'),
-    ], { max: 1, thresholds: [[0.2, 'orange']] }),
+    timeseries(
+      'Dead tuple ratio (top 10 tables)',
+      'percentunit',
+      [q(`topk(10, pg_stat_user_tables_dead_tuple_ratio{${D}})`, '{{datname}} {{schemaname}}.{{relname}}')],
+      { max: 1, thresholds: [[0.2, 'orange']] },
+    ),
     row('Sizes and growth'),
     timeseries('Database sizes', 'bytes', [q(`pg_database_size_bytes{${D}}`, '{{datname}}')]),
     timeseries('Largest tables (with indexes and TOAST)', 'bytes', [
@@ -418,9 +773,18 @@ const tables = dashboard({
     timeseries('Table growth over the last hour (top 10)', 'bytes', [
       q(`topk(10, delta(pg_stat_user_tables_total_size_bytes{${D}}[1h]))`, '{{datname}} {{schemaname}}.{{relname}}'),
     ]),
-    timeseries('Transaction ID age (share of the 2^31 limit)', 'percentunit', [
-      q(`max by (datname) (pg_database_xid_age{${D}}) / 2147483648`, '{{datname}}'),
-    ], { min: 0, thresholds: [[0.5, 'orange'], [0.75, 'red']] }),
+    timeseries(
+      'Transaction ID age (share of the 2^31 limit)',
+      'percentunit',
+      [q(`max by (datname) (pg_database_xid_age{${D}}) / 2147483648`, '{{datname}}')],
+      {
+        min: 0,
+        thresholds: [
+          [0.5, 'orange'],
+          [0.75, 'red'],
+        ],
+      },
+    ),
   ],
 });
 
@@ -431,43 +795,98 @@ const storage = dashboard({
   variables: [jobVar, instanceVar, datnameVar],
   panels: [
     row('Data volume'),
-    timeseries('Data volume: size and available', 'bytes', [
-      q(`pg_volume_size_bytes{${S}}`, '{{instance}} {{path}} size'),
-      q(`pg_volume_available_bytes{${S}}`, '{{instance}} {{path}} available'),
-    ], { min: 0, description: 'statfs of PGVIGIL_DATA_VOLUME_PATH; read even while PostgreSQL is down.' }),
-    timeseries('Data volume available and 24 h forecast', 'percentunit', [
-      q(`pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}}`, '{{instance}} now'),
-      q(`predict_linear(pg_volume_available_bytes{${S}}[6h], 86400) / pg_volume_size_bytes{${S}}`, '{{instance}} in 24 h at the 6 h trend'),
-    ], { max: 1, thresholds: [[0.05, 'red'], [0.1, 'orange']] }),
-    timeseries('What fills it: database sizes', 'bytes', [q(`pg_database_size_bytes{${D}}`, '{{instance}} {{datname}}')], { min: 0, stack: true }),
+    timeseries(
+      'Data volume: size and available',
+      'bytes',
+      [
+        q(`pg_volume_size_bytes{${S}}`, '{{instance}} {{path}} size'),
+        q(`pg_volume_available_bytes{${S}}`, '{{instance}} {{path}} available'),
+      ],
+      { min: 0, description: 'statfs of PGVIGIL_DATA_VOLUME_PATH; read even while PostgreSQL is down.' },
+    ),
+    timeseries(
+      'Data volume available and 24 h forecast',
+      'percentunit',
+      [
+        q(`pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}}`, '{{instance}} now'),
+        q(
+          `predict_linear(pg_volume_available_bytes{${S}}[6h], 86400) / pg_volume_size_bytes{${S}}`,
+          '{{instance}} in 24 h at the 6 h trend',
+        ),
+      ],
+      {
+        max: 1,
+        thresholds: [
+          [0.05, 'red'],
+          [0.1, 'orange'],
+        ],
+      },
+    ),
+    timeseries(
+      'What fills it: database sizes',
+      'bytes',
+      [q(`pg_database_size_bytes{${D}}`, '{{instance}} {{datname}}')],
+      { min: 0, stack: true },
+    ),
     timeseries('What fills it: WAL in pg_wal', 'bytes', [q(`pg_wal_size_bytes{${S}}`, '{{instance}}')], { min: 0 }),
     row('WAL'),
-    timeseries('WAL written', 'Bps', [q(`rate(pg_wal_written_bytes_total{${S}}[${RATE}])`, '{{instance}}')], { min: 0 }),
-    timeseries('Checkpoints per second', 'ops', [
-      q(`sum by (instance, kind) (rate(pg_checkpointer_checkpoints_total{${S}}[${RATE}]))`, '{{instance}} {{kind}}'),
-    ], { min: 0, description: 'Requested checkpoints outnumbering timed ones: max_wal_size is too small for the write load.' }),
-    timeseries('WAL archiving', 'ops', [
-      q(`rate(pg_stat_archiver_archived_total{${S}}[${RATE}])`, '{{instance}} archived'),
-      q(`rate(pg_stat_archiver_failed_total{${S}}[${RATE}])`, '{{instance}} failed'),
-    ], { min: 0 }),
-    row('Replication'),
-    timeseries('WAL retained by replication slots', 'bytes', [
-      q(`pg_replication_slot_retained_wal_bytes{${S}}`, '{{instance}} {{slot_name}}'),
-    ], { min: 0, description: 'Needs: a replication slot.' }),
-    timeseries('Replication slot active', 'none', [q(`pg_replication_slot_active{${S}}`, '{{instance}} {{slot_name}}')], {
-      min: 0, max: 1, description: 'Needs: a replication slot.',
+    timeseries('WAL written', 'Bps', [q(`rate(pg_wal_written_bytes_total{${S}}[${RATE}])`, '{{instance}}')], {
+      min: 0,
     }),
-    timeseries('Standby lag behind this primary (bytes)', 'bytes', [
-      q(`pg_stat_replication_lag_bytes{${S}}`, '{{instance}} → {{application_name}} {{stage}}'),
-    ], { min: 0, description: `Per standby and stage (sent, write, flush, replay). ${NEEDS_STANDBY}` }),
-    timeseries('Standby lag behind this primary (time)', 's', [
-      q(`pg_stat_replication_lag_seconds{${S}}`, '{{instance}} → {{application_name}} {{stage}}'),
-    ], { min: 0, description: `write_lag, flush_lag, replay_lag; 0 when caught up and no WAL flows. ${NEEDS_STANDBY}` }),
+    timeseries(
+      'Checkpoints per second',
+      'ops',
+      [q(`sum by (instance, kind) (rate(pg_checkpointer_checkpoints_total{${S}}[${RATE}]))`, '{{instance}} {{kind}}')],
+      {
+        min: 0,
+        description: 'Requested checkpoints outnumbering timed ones: max_wal_size is too small for the write load.',
+      },
+    ),
+    timeseries(
+      'WAL archiving',
+      'ops',
+      [
+        q(`rate(pg_stat_archiver_archived_total{${S}}[${RATE}])`, '{{instance}} archived'),
+        q(`rate(pg_stat_archiver_failed_total{${S}}[${RATE}])`, '{{instance}} failed'),
+      ],
+      { min: 0 },
+    ),
+    row('Replication'),
+    timeseries(
+      'WAL retained by replication slots',
+      'bytes',
+      [q(`pg_replication_slot_retained_wal_bytes{${S}}`, '{{instance}} {{slot_name}}')],
+      { min: 0, description: 'Needs: a replication slot.' },
+    ),
+    timeseries(
+      'Replication slot active',
+      'none',
+      [q(`pg_replication_slot_active{${S}}`, '{{instance}} {{slot_name}}')],
+      {
+        min: 0,
+        max: 1,
+        description: 'Needs: a replication slot.',
+      },
+    ),
+    timeseries(
+      'Standby lag behind this primary (bytes)',
+      'bytes',
+      [q(`pg_stat_replication_lag_bytes{${S}}`, '{{instance}} → {{application_name}} {{stage}}')],
+      { min: 0, description: `Per standby and stage (sent, write, flush, replay). ${NEEDS_STANDBY}` },
+    ),
+    timeseries(
+      'Standby lag behind this primary (time)',
+      's',
+      [q(`pg_stat_replication_lag_seconds{${S}}`, '{{instance}} → {{application_name}} {{stage}}')],
+      { min: 0, description: `write_lag, flush_lag, replay_lag; 0 when caught up and no WAL flows. ${NEEDS_STANDBY}` },
+    ),
     timeseries('Standby: unreplayed WAL', 'bytes', [q(`pg_replication_replay_lag_bytes{${S}}`, '{{instance}}')], {
-      min: 0, description: `Seen from the standby itself. ${NEEDS_STANDBY}`,
+      min: 0,
+      description: `Seen from the standby itself. ${NEEDS_STANDBY}`,
     }),
     timeseries('Standby: replay delay', 's', [q(`pg_replication_lag_seconds{${S}}`, '{{instance}}')], {
-      min: 0, description: `0 when everything received is replayed, so an idle primary does not look like lag. ${NEEDS_STANDBY}`,
+      min: 0,
+      description: `0 when everything received is replayed, so an idle primary does not look like lag. ${NEEDS_STANDBY}`,
     }),
   ],
 });
@@ -479,34 +898,89 @@ const self = dashboard({
   variables: [jobVar, instanceVar, datnameVar],
   panels: [
     row('Collectors'),
-    timeseries('Collector duration (p95)', 's', [
-      q(`histogram_quantile(0.95, sum by (collector, le) (rate(pgvigil_collector_duration_seconds_bucket{${S}}[${RATE}])))`, '{{collector}}'),
-    ], { min: 0 }),
-    timeseries('Collector success', 'none', [q(`min by (collector) (pgvigil_collector_success{${S}})`, '{{collector}}')], { min: 0, max: 1 }),
-    timeseries('Collector errors by reason', 'short', [
-      q(`sum by (collector, reason) (increase(pgvigil_collector_errors_total{${S}}[${RATE}])) or on () vector(0)`, '{{collector}} {{reason}}'),
-    ], { min: 0, thresholds: [[1, 'red']] }),
-    timeseries('Staleness: time since last success', 's', [
-      q(`time() - max by (collector) (pgvigil_collector_last_success_timestamp_seconds{${S}})`, '{{collector}}'),
-    ], { min: 0 }),
-    timeseries('Series served per collector', 'short', [q(`sum by (collector) (pgvigil_collector_series{${S}})`, '{{collector}}')], { min: 0, stack: true }),
-    timeseries('Skipped runs (previous run still going)', 'short', [
-      q(`sum by (collector) (increase(pgvigil_collector_overlaps_total{${S}}[${RATE}])) or on () vector(0)`, '{{collector}}'),
-    ], { min: 0 }),
-    timeseries('Tables and indexes left out by the series caps', 'short', [
-      q(`sum by (datname) (pgvigil_tables_omitted{${D}})`, '{{datname}} tables (PGVIGIL_MAX_TABLES)'),
-      q(`sum by (datname) (pgvigil_indexes_omitted{${D}})`, '{{datname}} indexes (PGVIGIL_MAX_INDEXES)'),
-    ], { min: 0, description: 'Above 0, the smallest and quietest tables or indexes have no series of their own.' }),
+    timeseries(
+      'Collector duration (p95)',
+      's',
+      [
+        q(
+          `histogram_quantile(0.95, sum by (collector, le) (rate(pgvigil_collector_duration_seconds_bucket{${S}}[${RATE}])))`,
+          '{{collector}}',
+        ),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'Collector success',
+      'none',
+      [q(`min by (collector) (pgvigil_collector_success{${S}})`, '{{collector}}')],
+      { min: 0, max: 1 },
+    ),
+    timeseries(
+      'Collector errors by reason',
+      'short',
+      [
+        q(
+          `sum by (collector, reason) (increase(pgvigil_collector_errors_total{${S}}[${RATE}])) or on () vector(0)`,
+          '{{collector}} {{reason}}',
+        ),
+      ],
+      { min: 0, thresholds: [[1, 'red']] },
+    ),
+    timeseries(
+      'Staleness: time since last success',
+      's',
+      [q(`time() - max by (collector) (pgvigil_collector_last_success_timestamp_seconds{${S}})`, '{{collector}}')],
+      { min: 0 },
+    ),
+    timeseries(
+      'Series served per collector',
+      'short',
+      [q(`sum by (collector) (pgvigil_collector_series{${S}})`, '{{collector}}')],
+      { min: 0, stack: true },
+    ),
+    timeseries(
+      'Skipped runs (previous run still going)',
+      'short',
+      [
+        q(
+          `sum by (collector) (increase(pgvigil_collector_overlaps_total{${S}}[${RATE}])) or on () vector(0)`,
+          '{{collector}}',
+        ),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'Tables and indexes left out by the series caps',
+      'short',
+      [
+        q(`sum by (datname) (pgvigil_tables_omitted{${D}})`, '{{datname}} tables (PGVIGIL_MAX_TABLES)'),
+        q(`sum by (datname) (pgvigil_indexes_omitted{${D}})`, '{{datname}} indexes (PGVIGIL_MAX_INDEXES)'),
+      ],
+      { min: 0, description: 'Above 0, the smallest and quietest tables or indexes have no series of their own.' },
+    ),
     row('Exporter'),
-    timeseries('Connections pgvigil holds', 'short', [
-      q(`sum by (instance) (pgvigil_pool_connections{${S}})`, '{{instance}} open'),
-      q(`max by (instance) (pgvigil_pool_max_connections{${S}})`, '{{instance}} max'),
-    ], { min: 0 }),
-    timeseries('Seconds since PostgreSQL last answered', 's', [
-      q(`time() - max by (instance) (pgvigil_last_contact_timestamp_seconds{${S}})`, '{{instance}}'),
-    ], { min: 0 }),
+    timeseries(
+      'Connections pgvigil holds',
+      'short',
+      [
+        q(`sum by (instance) (pgvigil_pool_connections{${S}})`, '{{instance}} open'),
+        q(`max by (instance) (pgvigil_pool_max_connections{${S}})`, '{{instance}} max'),
+      ],
+      { min: 0 },
+    ),
+    timeseries(
+      'Seconds since PostgreSQL last answered',
+      's',
+      [q(`time() - max by (instance) (pgvigil_last_contact_timestamp_seconds{${S}})`, '{{instance}}')],
+      { min: 0 },
+    ),
     timeseries('Resident memory', 'bytes', [q(`process_resident_memory_bytes{${S}}`, '{{instance}}')], { min: 0 }),
-    timeseries('CPU (1 = one core)', 'percentunit', [q(`rate(process_cpu_seconds_total{${S}}[${RATE}])`, '{{instance}}')], { min: 0 }),
+    timeseries(
+      'CPU (1 = one core)',
+      'percentunit',
+      [q(`rate(process_cpu_seconds_total{${S}}[${RATE}])`, '{{instance}}')],
+      { min: 0 },
+    ),
     table('Versions', 'none', [q(`pgvigil_build_info{${S}}`), q(`pg_server_info{${S}}`)], {
       description: 'pgvigil and Node.js versions, and the PostgreSQL server version.',
     }),
@@ -534,15 +1008,18 @@ const APP = 'class=~"$class"';
 // statement's share of the slow calls, at the resolution pg_stat_statements gives (a mean per poll).
 const statementMean = `(${perStatement('pg_stat_statements_seconds_total', RATE)} / ${perStatement('pg_stat_statements_calls_total', RATE)})`;
 const statementClass = `max by (${STATEMENT_KEY}, class) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
-const slowIntervals = `(${statementMean} * on (${STATEMENT_KEY}) group_left (class) ${statementClass})` +
+const slowIntervals =
+  `(${statementMean} * on (${STATEMENT_KEY}) group_left (class) ${statementClass})` +
   ` > on (class) group_left () max by (class) (pg_statement_class_objective_seconds{${S}})`;
-const callsOverObjective = `sum by (${STATEMENT_KEY}) (sum_over_time((${perStatement('pg_stat_statements_calls_total', RATE)}` +
+const callsOverObjective =
+  `sum by (${STATEMENT_KEY}) (sum_over_time((${perStatement('pg_stat_statements_calls_total', RATE)}` +
   ` and on (${STATEMENT_KEY}) ${slowIntervals})[$__range:${RATE}]))`;
 
 const slo = dashboard({
   uid: 'pgvigil-slo',
   title: 'pgvigil / Query SLOs',
-  description: 'Is each query class within its objective, how much error budget is left, and which statements spend it.',
+  description:
+    'Is each query class within its objective, how much error budget is left, and which statements spend it.',
   variables: [jobVar, instanceVar, datnameVar, sloClassVar],
   panels: [
     row('$class', 'class'),
@@ -551,53 +1028,135 @@ const slo = dashboard({
       thresholds: [[0.99, 'green']],
       base: 'red',
       transformations: [thresholdFromQueryB],
-      description: 'Share of the class\'s calls in the time range that finished within its objective, red below the class\'s target (both from the classes file). Server side, from pg_stat_statements.',
+      description:
+        "Share of the class's calls in the time range that finished within its objective, red below the class's target (both from the classes file). Server side, from pg_stat_statements.",
     }),
-    stat('p95 vs objective', 's', [
-      q(`histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[$__range])))`, '{{class}} p95'),
-      q(objective, 'Threshold'),
-    ], {
-      w: 6,
-      thresholds: [[0.05, 'red']],
-      transformations: [thresholdFromQueryB],
-      description: '95th percentile latency of the class over the time range; red above the class\'s objective.',
-    }),
-    stat('Error budget remaining (30 d)', 'percentunit', [
-      q(`1 - (1 - ${serverWithin('30d')}) / on (class) (1 - ${target})`, '{{class}}'),
-    ], {
-      w: 6,
-      thresholds: [[0, 'orange'], [0.25, 'green']],
-      base: 'red',
-      description: 'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, 0 % when the slow calls reached 1 - target of all calls, negative beyond.',
-    }),
-    stat('Burn rate (1 h)', 'x', [
-      q(`max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}}'),
-    ], {
-      w: 6,
-      thresholds: [[1, 'yellow'], [6, 'orange'], [14.4, 'red']],
-      description: 'Share of calls over the objective in the last hour, divided by the error budget: 1 spends the budget in exactly 30 days; above 14.4 (with the last 5 minutes too) PostgresQueryClassErrorBudgetBurn pages.',
-    }),
+    stat(
+      'p95 vs objective',
+      's',
+      [
+        q(
+          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[$__range])))`,
+          '{{class}} p95',
+        ),
+        q(objective, 'Threshold'),
+      ],
+      {
+        w: 6,
+        thresholds: [[0.05, 'red']],
+        transformations: [thresholdFromQueryB],
+        description: "95th percentile latency of the class over the time range; red above the class's objective.",
+      },
+    ),
+    stat(
+      'Error budget remaining (30 d)',
+      'percentunit',
+      [q(`1 - (1 - ${serverWithin('30d')}) / on (class) (1 - ${target})`, '{{class}}')],
+      {
+        w: 6,
+        thresholds: [
+          [0, 'orange'],
+          [0.25, 'green'],
+        ],
+        base: 'red',
+        description:
+          'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, 0 % when the slow calls reached 1 - target of all calls, negative beyond.',
+      },
+    ),
+    stat(
+      'Burn rate (1 h)',
+      'x',
+      [
+        q(
+          `max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
+          '{{class}}',
+        ),
+      ],
+      {
+        w: 6,
+        thresholds: [
+          [1, 'yellow'],
+          [6, 'orange'],
+          [14.4, 'red'],
+        ],
+        description:
+          'Share of calls over the objective in the last hour, divided by the error budget: 1 spends the budget in exactly 30 days; above 14.4 (with the last 5 minutes too) PostgresQueryClassErrorBudgetBurn pages.',
+      },
+    ),
 
     row('Where the budget goes'),
-    table('Statements of $class by calls over the objective', 'short', [q(`topk(20, ${withText(callsOverObjective)} > 0)`)], {
-      description: 'Calls of each top statement made in scrape intervals where its mean time was over its class\'s objective, in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.',
-    }),
-    timeseries('Calls within objective: application vs server (5 m)', 'percentunit', [
-      q(`${APP_RATIO}5m{${APP}}`, '{{application_name}} {{class}} (application)'),
-      q(`max by (class) (${RATIO}5m{${C}})`, '{{class}} (server)'),
-      q(target, '{{class}} target'),
-    ], { max: 1, description: `The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements. ${NEEDS_APP}` }),
-    timeseries('p95 latency: application vs server', 's', [
-      q(`histogram_quantile(0.95, sum by (application_name, class, le) (rate(pgvigil_client_query_duration_seconds_bucket{${APP}}[${RATE}])))`, '{{application_name}} {{class}} (application)'),
-      q(`histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[${RATE}])))`, '{{class}} (server)'),
-      q(objective, '{{class}} objective'),
-    ], { description: `The application's time includes the network and the driver; the server's is execution only. ${NEEDS_APP}` }),
-    timeseries('Burn rate by window', 'x', [
-      q(`max by (class) ((1 - ${RATIO}5m{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 5 m'),
-      q(`max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 1 h'),
-      q(`max by (class) ((1 - ${RATIO}6h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 6 h'),
-      q(`max by (class) ((1 - ${RATIO}3d{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`, '{{class}} 3 d'),
-    ], { w: 24, min: 0, thresholds: [[6, 'orange'], [14.4, 'red']], description: 'The burn rates the alerts compare: 14.4 and 6 page (with their short windows), 3 and 1 open a ticket.' }),
+    table(
+      'Statements of $class by calls over the objective',
+      'short',
+      [q(`topk(20, ${withText(callsOverObjective)} > 0)`)],
+      {
+        description:
+          "Calls of each top statement made in scrape intervals where its mean time was over its class's objective, in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.",
+      },
+    ),
+    timeseries(
+      'Calls within objective: application vs server (5 m)',
+      'percentunit',
+      [
+        q(`${APP_RATIO}5m{${APP}}`, '{{application_name}} {{class}} (application)'),
+        q(`max by (class) (${RATIO}5m{${C}})`, '{{class}} (server)'),
+        q(target, '{{class}} target'),
+      ],
+      {
+        max: 1,
+        description: `The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements. ${NEEDS_APP}`,
+      },
+    ),
+    timeseries(
+      'p95 latency: application vs server',
+      's',
+      [
+        q(
+          `histogram_quantile(0.95, sum by (application_name, class, le) (rate(pgvigil_client_query_duration_seconds_bucket{${APP}}[${RATE}])))`,
+          '{{application_name}} {{class}} (application)',
+        ),
+        q(
+          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[${RATE}])))`,
+          '{{class}} (server)',
+        ),
+        q(objective, '{{class}} objective'),
+      ],
+      {
+        description: `The application's time includes the network and the driver; the server's is execution only. ${NEEDS_APP}`,
+      },
+    ),
+    timeseries(
+      'Burn rate by window',
+      'x',
+      [
+        q(
+          `max by (class) ((1 - ${RATIO}5m{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
+          '{{class}} 5 m',
+        ),
+        q(
+          `max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
+          '{{class}} 1 h',
+        ),
+        q(
+          `max by (class) ((1 - ${RATIO}6h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
+          '{{class}} 6 h',
+        ),
+        q(
+          `max by (class) ((1 - ${RATIO}3d{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
+          '{{class}} 3 d',
+        ),
+      ],
+      {
+        w: 24,
+        min: 0,
+        thresholds: [
+          [6, 'orange'],
+          [14.4, 'red'],
+        ],
+        description:
+          'The burn rates the alerts compare: 14.4 and 6 page (with their short windows), 3 and 1 open a ticket.',
+      },
+    ),
   ],
 });
 

@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition/format.js';
-import { landingPage } from './landing-page.js';
-import { registerAuth } from './http-auth.js';
 import type { MetricsBody } from './exposition/exposition.js';
+import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition/format.js';
+import { registerAuth } from './http-auth.js';
+import { landingPage } from './landing-page.js';
 import { registerRoleRoutes, type ServerRoleSource } from './role-routes.js';
 
 /** The statements collector's current top statements, served as JSON. */
@@ -67,7 +67,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('Cache-Control', 'no-store');
     if (compressed) void reply.header('Content-Encoding', 'gzip').header('Vary', 'Accept-Encoding');
     // The cached pieces go out as they are: joining them would copy the whole body on every scrape.
-    void reply.header('Content-Length', chunks.reduce((n, c) => n + c.length, 0));
+    void reply.header(
+      'Content-Length',
+      chunks.reduce((n, c) => n + c.length, 0),
+    );
     let next = 0;
     // A plain pull stream: Readable.from() would go through an async iterator, a promise per chunk.
     return new Readable({

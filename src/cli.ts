@@ -2,9 +2,9 @@
 // Started by main.ts, after the runtime is tuned.
 import closeWithGrace from 'close-with-grace';
 import { answerCommandLine } from './cli-flags.js';
-import { ConfigError, loadConfig } from './pgvigil-config.js';
 import { createLogger } from './logger.js';
 import { createPgvigil } from './pgvigil.js';
+import { ConfigError, loadConfig } from './pgvigil-config.js';
 
 const answered = answerCommandLine(process.argv.slice(2), process.stdout, process.stderr);
 if (answered !== undefined) process.exit(answered);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import envSchema from 'env-schema';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { ErrorObject } from 'ajv';
+import envSchema from 'env-schema';
 import type { ClientConfig } from 'pg';
 
 // The process-wide variables (connection, HTTP, polling) and how a configuration is
@@ -14,23 +14,37 @@ export const seconds = (def: number, min: number, max: number, description: stri
   Type.Number({ default: def, minimum: min, maximum: max, description });
 
 const baseProperties = {
-  DATABASE_URL: Type.Optional(Type.String({ minLength: 1, description: 'libpq connection URI; overrides PG* variables' })),
-  DATABASE_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding DATABASE_URL (Kubernetes secret)' })),
+  DATABASE_URL: Type.Optional(
+    Type.String({ minLength: 1, description: 'libpq connection URI; overrides PG* variables' }),
+  ),
+  DATABASE_URL_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: 'File holding DATABASE_URL (Kubernetes secret)' }),
+  ),
   PGHOST: Type.Optional(Type.String({ minLength: 1, description: 'Server host or Unix socket directory' })),
   PGPORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Server port' })),
   PGUSER: Type.Optional(Type.String({ minLength: 1, description: 'Role to connect as (pg_monitor is enough)' })),
   PGPASSWORD: Type.Optional(Type.String({ description: 'Password' })),
   PGPASSWORD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the password' })),
-  PGDATABASE: Type.Optional(Type.String({ minLength: 1, description: 'Database to connect to first (default: postgres)' })),
+  PGDATABASE: Type.Optional(
+    Type.String({ minLength: 1, description: 'Database to connect to first (default: postgres)' }),
+  ),
   PGSSLMODE: Type.Optional(
-    Type.Union(['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'].map((m) => Type.Literal(m)), {
-      description: 'TLS to PostgreSQL',
-    }),
+    Type.Union(
+      ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'].map((m) => Type.Literal(m)),
+      {
+        description: 'TLS to PostgreSQL',
+      },
+    ),
   ),
   PGSSLROOTCERT: Type.Optional(Type.String({ minLength: 1, description: 'CA file for verify-ca / verify-full' })),
 
   PGVIGIL_HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'Address the HTTP server listens on' }),
-  PGVIGIL_PORT: Type.Integer({ default: 9630, minimum: 0, maximum: 65535, description: 'HTTP port (0 picks a free one)' }),
+  PGVIGIL_PORT: Type.Integer({
+    default: 9630,
+    minimum: 0,
+    maximum: 65535,
+    description: 'HTTP port (0 picks a free one)',
+  }),
   PGVIGIL_LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' },
@@ -42,25 +56,45 @@ const baseProperties = {
     description:
       'When the poller goes idle after polls that grew the heap by this many MiB (and by a quarter), collect and compact it at once instead of 8 s or more later (needs node --expose-gc, as the entry point sets); 0: leave it to V8',
   }),
-  PGVIGIL_POOL_SIZE: Type.Integer({ default: 2, minimum: 1, maximum: 20, description: 'Most connections pgvigil ever holds' }),
+  PGVIGIL_POOL_SIZE: Type.Integer({
+    default: 2,
+    minimum: 1,
+    maximum: 20,
+    description: 'Most connections pgvigil ever holds',
+  }),
   PGVIGIL_CONNECT_TIMEOUT_SECONDS: seconds(5, 0.1, 120, 'Give up a connection attempt after this long'),
   PGVIGIL_STATEMENT_TIMEOUT_SECONDS: seconds(5, 0.1, 600, 'statement_timeout of pgvigil sessions'),
   PGVIGIL_LOCK_TIMEOUT_SECONDS: seconds(1, 0.01, 600, 'lock_timeout of pgvigil sessions (never queue behind DDL)'),
-  PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS: seconds(10, 1, 3600, 'idle_in_transaction_session_timeout of pgvigil sessions'),
+  PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS: seconds(
+    10,
+    1,
+    3600,
+    'idle_in_transaction_session_timeout of pgvigil sessions',
+  ),
   PGVIGIL_IDLE_CONNECTION_SECONDS: seconds(
     180,
     1,
     3600,
     'Close a pooled connection unused for this long; keep it above the table and index intervals so each database keeps a warm connection',
   ),
-  PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: seconds(10, 0.5, 600, 'Abandon a collector run (and its connection) after this long'),
+  PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: seconds(
+    10,
+    0.5,
+    600,
+    'Abandon a collector run (and its connection) after this long',
+  ),
   PGVIGIL_STALENESS_SECONDS: seconds(
     120,
     1,
     86400,
-    "Series of a collector whose last success is older than this (or 2 intervals, if longer) disappear",
+    'Series of a collector whose last success is older than this (or 2 intervals, if longer) disappear',
   ),
-  PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: seconds(5, 0.5, 300, 'How often pg_up is refreshed by SELECT 1 when collectors are quiet'),
+  PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: seconds(
+    5,
+    0.5,
+    300,
+    'How often pg_up is refreshed by SELECT 1 when collectors are quiet',
+  ),
   PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS: seconds(
     10,
     0.1,
@@ -68,16 +102,29 @@ const baseProperties = {
     'Longest wait between connection attempts while PostgreSQL is unreachable (backoff starts at 0.25 s and doubles)',
   ),
   PGVIGIL_DATABASE_DISCOVERY_INTERVAL_SECONDS: seconds(60, 1, 86400, 'How often the list of databases is refreshed'),
-  PGVIGIL_INCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: only databases matching it (empty: all)' }),
+  PGVIGIL_INCLUDE_DATABASES: Type.String({
+    default: '',
+    description: 'Regex: only databases matching it (empty: all)',
+  }),
   PGVIGIL_EXCLUDE_DATABASES: Type.String({ default: '', description: 'Regex: skip databases matching it' }),
   PGVIGIL_DISABLED_COLLECTORS: Type.String({ default: '', description: 'Comma-separated collector names to turn off' }),
-  PGVIGIL_AUTH_USERNAME: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth user for /metrics and /api/* (with PGVIGIL_AUTH_PASSWORD)' })),
+  PGVIGIL_AUTH_USERNAME: Type.Optional(
+    Type.String({ minLength: 1, description: 'Basic auth user for /metrics and /api/* (with PGVIGIL_AUTH_PASSWORD)' }),
+  ),
   PGVIGIL_AUTH_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Basic auth password' })),
-  PGVIGIL_AUTH_PASSWORD_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the basic auth password' })),
-  PGVIGIL_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token accepted on /metrics and /api/* (16+ characters)' })),
+  PGVIGIL_AUTH_PASSWORD_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: 'File holding the basic auth password' }),
+  ),
+  PGVIGIL_AUTH_TOKEN: Type.Optional(
+    Type.String({ minLength: 16, description: 'Bearer token accepted on /metrics and /api/* (16+ characters)' }),
+  ),
   PGVIGIL_AUTH_TOKEN_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding the bearer token' })),
-  PGVIGIL_TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate (chain): serve HTTPS (with PGVIGIL_TLS_KEY_FILE)' })),
-  PGVIGIL_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of PGVIGIL_TLS_CERT_FILE' })),
+  PGVIGIL_TLS_CERT_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: 'PEM certificate (chain): serve HTTPS (with PGVIGIL_TLS_KEY_FILE)' }),
+  ),
+  PGVIGIL_TLS_KEY_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: 'PEM private key of PGVIGIL_TLS_CERT_FILE' }),
+  ),
 } satisfies Record<string, TSchema>;
 
 export function intervalVariable(name: string): string {
@@ -111,7 +158,12 @@ export interface ConfiguredCollector {
 export function composeConfigSchema(collectors: readonly ConfiguredCollector[]) {
   const properties: Record<string, TSchema> = { ...baseProperties };
   for (const c of collectors) {
-    properties[intervalVariable(c.name)] = seconds(c.defaultIntervalSeconds, 1, 86400, `Poll interval of the ${c.name} collector`);
+    properties[intervalVariable(c.name)] = seconds(
+      c.defaultIntervalSeconds,
+      1,
+      86400,
+      `Poll interval of the ${c.name} collector`,
+    );
     for (const [name, schema] of Object.entries(c.settings?.variables ?? {})) {
       if (properties[name] !== undefined && properties[name] !== schema) {
         throw new Error(`collector ${c.name}: variable ${name} is already declared with another schema`);
@@ -160,7 +212,11 @@ function describeAjvError(e: ErrorObject): string {
 }
 
 /** Reads `<NAME>_FILE` into `<NAME>`, the convention of Kubernetes secret mounts. */
-export function readSecretFile(env: Record<string, string | undefined>, name: string, problems: string[]): string | undefined {
+export function readSecretFile(
+  env: Record<string, string | undefined>,
+  name: string,
+  problems: string[],
+): string | undefined {
   const file = env[`${name}_FILE`];
   if (file === undefined || file === '') return env[name];
   if (env[name] !== undefined && env[name] !== '') {
@@ -175,15 +231,23 @@ export function readSecretFile(env: Record<string, string | undefined>, name: st
   }
 }
 
-function httpAuthFrom(env: Record<string, string | undefined>, base: BaseEnv, problems: string[]): HttpAuth | undefined {
+function httpAuthFrom(
+  env: Record<string, string | undefined>,
+  base: BaseEnv,
+  problems: string[],
+): HttpAuth | undefined {
   const password = readSecretFile(env, 'PGVIGIL_AUTH_PASSWORD', problems);
   const token = readSecretFile(env, 'PGVIGIL_AUTH_TOKEN', problems);
   const username = base.PGVIGIL_AUTH_USERNAME;
   if ((username === undefined) !== (password === undefined || password === '')) {
-    problems.push('PGVIGIL_AUTH_USERNAME: set together with PGVIGIL_AUTH_PASSWORD (or PGVIGIL_AUTH_PASSWORD_FILE), or neither');
+    problems.push(
+      'PGVIGIL_AUTH_USERNAME: set together with PGVIGIL_AUTH_PASSWORD (or PGVIGIL_AUTH_PASSWORD_FILE), or neither',
+    );
   }
-  if (token !== undefined && token.length < 16) problems.push('PGVIGIL_AUTH_TOKEN_FILE: token must be at least 16 characters');
-  if (username !== undefined && username.includes(':')) problems.push('PGVIGIL_AUTH_USERNAME: must not contain ":" (basic auth separator)');
+  if (token !== undefined && token.length < 16)
+    problems.push('PGVIGIL_AUTH_TOKEN_FILE: token must be at least 16 characters');
+  if (username !== undefined && username.includes(':'))
+    problems.push('PGVIGIL_AUTH_USERNAME: must not contain ":" (basic auth separator)');
   const auth: HttpAuth = {
     ...(username !== undefined && password ? { basic: { username, password } } : {}),
     ...(token !== undefined && token !== '' ? { token } : {}),
@@ -195,13 +259,16 @@ function tlsFrom(base: BaseEnv, problems: string[]): Config['tls'] {
   const { PGVIGIL_TLS_CERT_FILE: certFile, PGVIGIL_TLS_KEY_FILE: keyFile } = base;
   if (certFile === undefined && keyFile === undefined) return undefined;
   if (certFile === undefined || keyFile === undefined) {
-    problems.push(`${certFile === undefined ? 'PGVIGIL_TLS_CERT_FILE' : 'PGVIGIL_TLS_KEY_FILE'}: TLS needs both PGVIGIL_TLS_CERT_FILE and PGVIGIL_TLS_KEY_FILE`);
+    problems.push(
+      `${certFile === undefined ? 'PGVIGIL_TLS_CERT_FILE' : 'PGVIGIL_TLS_KEY_FILE'}: TLS needs both PGVIGIL_TLS_CERT_FILE and PGVIGIL_TLS_KEY_FILE`,
+    );
     return undefined;
   }
   const read = (variable: string, file: string, marker: RegExp): Buffer | undefined => {
     try {
       const pem = readFileSync(file);
-      if (!marker.test(pem.toString('latin1'))) problems.push(`${variable}: ${file} holds no PEM ${marker === PEM_CERT ? 'certificate' : 'private key'}`);
+      if (!marker.test(pem.toString('latin1')))
+        problems.push(`${variable}: ${file} holds no PEM ${marker === PEM_CERT ? 'certificate' : 'private key'}`);
       return pem;
     } catch (err) {
       problems.push(`${variable}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
@@ -226,7 +293,12 @@ function compileRegex(variable: string, source: string, problems: string[]): Reg
   }
 }
 
-function connectionFrom(env: BaseEnv, databaseUrl: string | undefined, password: string | undefined, problems: string[]): ClientConfig {
+function connectionFrom(
+  env: BaseEnv,
+  databaseUrl: string | undefined,
+  password: string | undefined,
+  problems: string[],
+): ClientConfig {
   const connection: ClientConfig = {};
   if (databaseUrl !== undefined) {
     try {
@@ -292,12 +364,17 @@ export function loadConfigFor(
   const password = readSecretFile(env, 'PGPASSWORD', problems);
 
   const known = new Set(collectors.map((d) => d.name));
-  const disabled = base.PGVIGIL_DISABLED_COLLECTORS.split(',').map((s) => s.trim()).filter(Boolean);
+  const disabled = base.PGVIGIL_DISABLED_COLLECTORS.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const name of disabled) {
-    if (!known.has(name)) problems.push(`PGVIGIL_DISABLED_COLLECTORS: unknown collector "${name}" (known: ${[...known].join(', ')})`);
+    if (!known.has(name))
+      problems.push(`PGVIGIL_DISABLED_COLLECTORS: unknown collector "${name}" (known: ${[...known].join(', ')})`);
   }
   if (base.PGVIGIL_COLLECTOR_TIMEOUT_SECONDS < base.PGVIGIL_STATEMENT_TIMEOUT_SECONDS) {
-    problems.push('PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: must be at least PGVIGIL_STATEMENT_TIMEOUT_SECONDS, so the server cancels first');
+    problems.push(
+      'PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: must be at least PGVIGIL_STATEMENT_TIMEOUT_SECONDS, so the server cancels first',
+    );
   }
   const intervals = new Map<string, number>();
   const collectorSettings = new Map<string, unknown>();
@@ -334,17 +411,29 @@ export function describeConnection(connection: Readonly<ClientConfig>): Record<s
   if (connection.connectionString !== undefined) {
     try {
       const url = new URL(connection.connectionString);
-      return { host: url.hostname || 'socket', port: url.port || '5432', user: url.username, database: url.pathname.slice(1) };
+      return {
+        host: url.hostname || 'socket',
+        port: url.port || '5432',
+        user: url.username,
+        database: url.pathname.slice(1),
+      };
     } catch {
       return { url: '(unparseable)' };
     }
   }
-  return { host: connection.host ?? 'default', port: connection.port ?? 5432, user: connection.user, database: connection.database };
+  return {
+    host: connection.host ?? 'default',
+    port: connection.port ?? 5432,
+    user: connection.user,
+    database: connection.database,
+  };
 }
 
-
 /** Whether the include/exclude patterns of discovery let this database through. */
-export function databaseSelected(config: Pick<Config, 'includeDatabases' | 'excludeDatabases'>, datname: string): boolean {
+export function databaseSelected(
+  config: Pick<Config, 'includeDatabases' | 'excludeDatabases'>,
+  datname: string,
+): boolean {
   const { includeDatabases: include, excludeDatabases: exclude } = config;
   return (include === undefined || include.test(datname)) && (exclude === undefined || !exclude.test(datname));
 }

@@ -48,9 +48,7 @@ export interface Lease {
   readonly datname: string;
 }
 
-export interface ContactListener {
-  (ok: boolean, err?: unknown): void;
-}
+export type ContactListener = (ok: boolean, err?: unknown) => void;
 
 export class Database {
   private readonly connections = new Set<PooledConnection>();
@@ -72,7 +70,8 @@ export class Database {
     private readonly log: Logger,
   ) {
     this.backoff = new ReconnectBackoff(config.PGVIGIL_RECONNECT_BACKOFF_MAX_SECONDS * 1000);
-    this.defaultDatabase = config.connection.database ?? databaseFromUrl(config.connection.connectionString) ?? 'postgres';
+    this.defaultDatabase =
+      config.connection.database ?? databaseFromUrl(config.connection.connectionString) ?? 'postgres';
     this.idleTimer = setInterval(() => this.closeIdle(), 1000);
     this.idleTimer.unref();
   }
@@ -174,7 +173,9 @@ export class Database {
    */
   private needsRoom(asking?: string): boolean {
     const counts = this.connectionsPerDatabase();
-    const starved = new Set([...this.waiters.map((w) => w.datname), ...(asking === undefined ? [] : [asking])].filter((d) => !counts.has(d)));
+    const starved = new Set(
+      [...this.waiters.map((w) => w.datname), ...(asking === undefined ? [] : [asking])].filter((d) => !counts.has(d)),
+    );
     let closing = 0;
     for (const c of this.connections) if (c.broken) closing++;
     return starved.size > closing;
@@ -228,7 +229,15 @@ export class Database {
          SET idle_in_transaction_session_timeout = ${Math.round(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000)}`,
       );
       const facts = await readServerFacts(client);
-      const conn: PooledConnection = { client, datname, facts, factsAt: Date.now(), busy: true, lastUsed: Date.now(), broken: false };
+      const conn: PooledConnection = {
+        client,
+        datname,
+        facts,
+        factsAt: Date.now(),
+        busy: true,
+        lastUsed: Date.now(),
+        broken: false,
+      };
       this.backoff.succeeded();
       this.pendingSlots--;
       doneOpening();
@@ -244,9 +253,14 @@ export class Database {
       // node-postgres reports its connect timeout as a bare 'timeout expired' Error.
       const err =
         caught instanceof Error && caught.message === 'timeout expired'
-          ? Object.assign(new Error(`no answer from PostgreSQL within the connect timeout (${connectTimeoutMs} ms)`, { cause: caught }), {
-              code: 'ETIMEDOUT',
-            })
+          ? Object.assign(
+              new Error(`no answer from PostgreSQL within the connect timeout (${connectTimeoutMs} ms)`, {
+                cause: caught,
+              }),
+              {
+                code: 'ETIMEDOUT',
+              },
+            )
           : caught;
       doneOpening();
       this.reportContact(false, err);

@@ -33,12 +33,19 @@ export function registerAuth(app: FastifyInstance, auth: HttpAuth | undefined): 
   if (auth === undefined) return;
   const basic = auth.basic === undefined ? undefined : digest(`${auth.basic.username}:${auth.basic.password}`);
   const token = auth.token === undefined ? undefined : digest(auth.token);
-  const challenge = [basic !== undefined ? 'Basic realm="pgvigil", charset="UTF-8"' : '', token !== undefined ? 'Bearer realm="pgvigil"' : '']
+  const challenge = [
+    basic !== undefined ? 'Basic realm="pgvigil", charset="UTF-8"' : '',
+    token !== undefined ? 'Bearer realm="pgvigil"' : '',
+  ]
     .filter(Boolean)
     .join(', ');
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?', 1)[0] ?? '';
     if (OPEN_PATHS.has(path) || authorized(request, basic, token)) return;
-    return reply.code(401).header('WWW-Authenticate', challenge).type('text/plain; charset=utf-8').send('unauthorized\n');
+    return reply
+      .code(401)
+      .header('WWW-Authenticate', challenge)
+      .type('text/plain; charset=utf-8')
+      .send('unauthorized\n');
   });
 }

@@ -25,7 +25,10 @@ setFlagsFromString('--optimize-for-size');
 // its WebAssembly HTTP parser: 12 MB of RSS pgvigil never uses. Give it the answer Node 21+ gives,
 // only while it loads.
 if (!('navigator' in globalThis)) {
-  Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node}` }, configurable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { userAgent: `Node.js/${process.versions.node}` },
+    configurable: true,
+  });
   await import('pg');
   delete (globalThis as { navigator?: unknown }).navigator;
 }

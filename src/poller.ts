@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from './clock.js';
-import type { Collector, CollectorDefinition, CollectContext } from './collectors/types.js';
+import { type Clock, systemClock } from './clock.js';
+import type { CollectContext, Collector, CollectorDefinition } from './collectors/types.js';
 import type { Config } from './config.js';
 import { DatabaseDiscovery } from './database-discovery.js';
 import type { ContactListener, Lease } from './db.js';
-import { classifyError, CollectorRunError, ConnectionTimeoutError, failureIdentity, withDeadline } from './errors.js';
+import { CollectorRunError, ConnectionTimeoutError, classifyError, failureIdentity, withDeadline } from './errors.js';
 import { assertValidFamily, type Family } from './exposition/families.js';
 import type { SelfMetrics } from './self-metrics.js';
 import type { SnapshotStore } from './snapshot-store.js';

@@ -52,11 +52,15 @@ export const expectedPoolSizesSettings: SettingsSpec<{ readonly expectedPoolSize
   variables: {
     PGVIGIL_EXPECTED_POOL_SIZES: Type.String({
       default: '',
-      description: 'Client pool size per application_name, e.g. "heliotrope_imaginal=20,admin=5" (client_pools utilization)',
+      description:
+        'Client pool size per application_name, e.g. "heliotrope_imaginal=20,admin=5" (client_pools utilization)',
     }),
   },
   resolve: (values, _env, problems) => ({
-    expectedPoolSizes: parseExpectedPoolSizes((values.PGVIGIL_EXPECTED_POOL_SIZES as string | undefined) ?? '', problems),
+    expectedPoolSizes: parseExpectedPoolSizes(
+      (values.PGVIGIL_EXPECTED_POOL_SIZES as string | undefined) ?? '',
+      problems,
+    ),
   }),
 };
 
@@ -66,10 +70,15 @@ export const pgbouncerSettings: SettingsSpec<{ readonly url: string | undefined 
     PGVIGIL_PGBOUNCER_URL: Type.Optional(
       Type.String({
         minLength: 1,
-        description: 'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector',
+        description:
+          'PgBouncer admin console URL (postgres://user:pw@host:6432/pgbouncer); enables the pgbouncer collector',
       }),
     ),
-    PGVIGIL_PGBOUNCER_URL_FILE: Type.Optional(Type.String({ minLength: 1, description: 'File holding PGVIGIL_PGBOUNCER_URL' })),
+    PGVIGIL_PGBOUNCER_URL_FILE: Type.Optional(
+      Type.String({ minLength: 1, description: 'File holding PGVIGIL_PGBOUNCER_URL' }),
+    ),
   },
-  resolve: (_values, env, problems) => ({ url: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems) }),
+  resolve: (_values, env, problems) => ({
+    url: checkPgbouncerUrl(readSecretFile(env, 'PGVIGIL_PGBOUNCER_URL', problems), problems),
+  }),
 };

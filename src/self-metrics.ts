@@ -34,7 +34,7 @@ export class SelfMetrics {
   });
   readonly collectorLastSuccess = new client.Gauge({
     name: 'pgvigil_collector_last_success_timestamp_seconds',
-    help: 'Unix time of the collector\'s last fully successful run.',
+    help: "Unix time of the collector's last fully successful run.",
     labelNames: ['collector'],
     registers: [this.registry],
   });

@@ -1,11 +1,11 @@
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
-import { buildApp, type AppDeps } from '../src/app.js';
-import { loadConfig } from '../src/pgvigil-config.js';
+import { type AppDeps, buildApp } from '../src/app.js';
 import { CollectorRenderings } from '../src/exposition/collector-renderings.js';
 import { Exposition, type MetricsBody } from '../src/exposition/exposition.js';
 import { counter, gauge } from '../src/exposition/families.js';
 import { createLogger } from '../src/logger.js';
+import { loadConfig } from '../src/pgvigil-config.js';
 import { UNKNOWN_ROLE } from '../src/role-routes.js';
 import { SelfMetrics } from '../src/self-metrics.js';
 import { SnapshotStore } from '../src/snapshot-store.js';

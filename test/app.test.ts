@@ -5,7 +5,10 @@ import { testPostgres } from './helpers/postgres.js';
 
 t.test('HTTP contract of /metrics, /healthz, /readyz and /', async (t) => {
   const pg = await testPostgres(t, { needsControl: true });
-  const exporter = await startPgvigil(t, pg.url, { PGVIGIL_STALENESS_SECONDS: '2', PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: '0.5' });
+  const exporter = await startPgvigil(t, pg.url, {
+    PGVIGIL_STALENESS_SECONDS: '2',
+    PGVIGIL_HEARTBEAT_INTERVAL_SECONDS: '0.5',
+  });
   const { app, poller } = exporter.pgvigil;
 
   t.equal((await app.inject('/healthz')).statusCode, 200, 'healthz answers before any poll');
@@ -67,9 +70,13 @@ t.test('gzip and plain scrapes serve the same series, in any order, after every 
       .join('\n');
   const gzip = async (accept?: string) =>
     collected(
-      gunzipSync((await app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip', ...(accept ? { accept } : {}) } })).rawPayload).toString(),
+      gunzipSync(
+        (await app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip', ...(accept ? { accept } : {}) } }))
+          .rawPayload,
+      ).toString(),
     );
-  const plain = async (accept?: string) => collected((await app.inject({ url: '/metrics', headers: accept ? { accept } : {} })).body);
+  const plain = async (accept?: string) =>
+    collected((await app.inject({ url: '/metrics', headers: accept ? { accept } : {} })).body);
   const OM = 'application/openmetrics-text; version=1.0.0';
   for (let round = 0; round < 2; round++) {
     await exporter.poll();
@@ -86,13 +93,22 @@ t.test('gzip and plain scrapes serve the same series, in any order, after every 
 t.test('a snapshot older than the staleness limit leaves /metrics, with nothing else happening', async (t) => {
   const pg = await testPostgres(t);
   // Not scheduled: after this one poll nothing runs, so only the clock can change the body.
-  const exporter = await startPgvigil(t, pg.url, { PGVIGIL_STALENESS_SECONDS: '1', PGVIGIL_ACTIVITY_INTERVAL_SECONDS: '1' });
+  const exporter = await startPgvigil(t, pg.url, {
+    PGVIGIL_STALENESS_SECONDS: '1',
+    PGVIGIL_ACTIVITY_INTERVAL_SECONDS: '1',
+  });
   const gz = async () =>
-    gunzipSync((await exporter.pgvigil.app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } })).rawPayload).toString();
+    gunzipSync(
+      (await exporter.pgvigil.app.inject({ url: '/metrics', headers: { 'accept-encoding': 'gzip' } })).rawPayload,
+    ).toString();
   // The snapshot is stamped when its query returns, so after this instant and before the poll ends.
   const pollStarted = Date.now();
   await exporter.poll('activity');
   t.match(await gz(), /^pg_stat_activity_connections\{/m, 'fresh: served');
-  await eventually(async () => !/^pg_stat_activity_connections\{/m.test(await gz()), 10_000, 'stale activity series to leave');
+  await eventually(
+    async () => !/^pg_stat_activity_connections\{/m.test(await gz()),
+    10_000,
+    'stale activity series to leave',
+  );
   t.ok(Date.now() - pollStarted >= 2000, 'not before two intervals (2 s) have passed');
 });

@@ -5,7 +5,17 @@ import { ChunkWriter } from '../src/exposition/chunk-writer.js';
 // boundary: multi-byte characters, surrogate pairs, strings longer than a chunk.
 
 t.test('the chunks are the UTF-8 bytes of the strings, in order', async (t) => {
-  const pieces = ['pg_x{relname="', 'ünï', '🐘', '"} 1\n', 'a'.repeat(100), 'é'.repeat(40), 'x'.repeat(500), '', '🐘'.repeat(30)];
+  const pieces = [
+    'pg_x{relname="',
+    'ünï',
+    '🐘',
+    '"} 1\n',
+    'a'.repeat(100),
+    'é'.repeat(40),
+    'x'.repeat(500),
+    '',
+    '🐘'.repeat(30),
+  ];
   for (const chunkBytes of [16, 64, 97, 1024]) {
     const w = new ChunkWriter(chunkBytes);
     let expected = '';

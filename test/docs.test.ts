@@ -6,18 +6,47 @@ import { docsInputs, GENERATED_DOCS, renderDoc, repoRoot } from '../src/dev/upda
 // The documents a newcomer reads must stay true as the code moves: the generated references match
 // their inputs, and every metric, variable, npm script and relative link the prose names exists.
 
-const DOCUMENTS = ['README.md', 'docs/metrics.md', 'docs/configuration.md', 'docs/development.md', 'bench/README.md',
-  'deploy/README.md', 'docs/changelog.md'];
+const DOCUMENTS = [
+  'README.md',
+  'docs/metrics.md',
+  'docs/configuration.md',
+  'docs/development.md',
+  'bench/README.md',
+  'deploy/README.md',
+  'docs/changelog.md',
+];
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
 
 // PostgreSQL's own names (views, functions, roles, settings) that share a metric prefix.
 const POSTGRES_NAMES = new Set([
-  'pg_blocking_pids', 'pg_class', 'pg_database_size', 'pg_extension', 'pg_locks', 'pg_ls_waldir', 'pg_monitor',
-  'pg_read_all_data', 'pg_read_all_stats', 'pg_settings', 'pg_stat_activity', 'pg_stat_bgwriter',
+  'pg_blocking_pids',
+  'pg_class',
+  'pg_database_size',
+  'pg_extension',
+  'pg_locks',
+  'pg_ls_waldir',
+  'pg_monitor',
+  'pg_read_all_data',
+  'pg_read_all_stats',
+  'pg_settings',
+  'pg_stat_activity',
+  'pg_stat_bgwriter',
   'pg_stat_checkpointer',
-  'pg_stat_database', 'pg_stat_io', 'pg_stat_replication', 'pg_stat_statements', 'pg_stat_statements_reset',
-  'pg_stat_user_indexes', 'pg_stat_user_tables', 'pg_stat_wal', 'pg_stat_wal_receiver', 'pg_statio_user_indexes',
-  'pg_statio_user_tables', 'pg_stats', 'pg_stat_statements_info', 'pg_stat_archiver', 'pg_replication_slots',
+  'pg_stat_database',
+  'pg_stat_io',
+  'pg_stat_replication',
+  'pg_stat_statements',
+  'pg_stat_statements_reset',
+  'pg_stat_user_indexes',
+  'pg_stat_user_tables',
+  'pg_stat_wal',
+  'pg_stat_wal_receiver',
+  'pg_statio_user_indexes',
+  'pg_statio_user_tables',
+  'pg_stats',
+  'pg_stat_statements_info',
+  'pg_stat_archiver',
+  'pg_replication_slots',
 ]);
 
 // Families of other majors than the golden file's PostgreSQL 15 server, which the prose names.
@@ -57,7 +86,9 @@ t.test('README is a door: set-up commands first, under 250 lines, and the sectio
 t.test('every metric the documents name is one pgvigil emits', async (t) => {
   const families = new Set(docsInputs().families.map((f) => f.name));
   const known = (name: string) =>
-    families.has(name) || families.has(name.replace(/_(bucket|sum|count)$/, '')) || POSTGRES_NAMES.has(name) ||
+    families.has(name) ||
+    families.has(name.replace(/_(bucket|sum|count)$/, '')) ||
+    POSTGRES_NAMES.has(name) ||
     OTHER_MAJORS.has(name);
   for (const path of DOCUMENTS) {
     const unknown = [...new Set(metricNamesIn(read(path)))].filter((n) => !known(n));

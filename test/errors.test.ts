@@ -1,8 +1,8 @@
 import t from 'tap';
 import {
-  classifyError,
   CollectorRunError,
   ConnectionTimeoutError,
+  classifyError,
   failureIdentity,
   MissingExtensionError,
   ReconnectBackoffError,
@@ -57,7 +57,10 @@ t.test('withDeadline: the work, or the timeout error once the deadline passes', 
   const work = new Promise<number>((r) => (late = r));
   const pending = withDeadline(work, 100, () => new ConnectionTimeoutError('late'), clock);
   let settled = false;
-  pending.then(() => (settled = true), () => (settled = true));
+  pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   await clock.advance(99);
   t.notOk(settled, 'nothing before the deadline');
   await clock.advance(1);

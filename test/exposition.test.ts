@@ -6,7 +6,10 @@ import { parseMetrics } from './helpers/metrics.js';
 
 t.test('label values and HELP are escaped and parse back', async (t) => {
   const nasty = 'a "quoted" \\ back\nline ünï 🐘';
-  const text = renderFamily(gauge('pg_x', 'help with \\ and\nnewline', [{ labels: { relname: nasty }, value: 1 }]), 'prometheus');
+  const text = renderFamily(
+    gauge('pg_x', 'help with \\ and\nnewline', [{ labels: { relname: nasty }, value: 1 }]),
+    'prometheus',
+  );
   t.match(text, /# HELP pg_x help with \\\\ and\\nnewline\n/);
   t.equal(parseMetrics(text).samples[0]?.labels.relname, nasty);
 });
@@ -35,7 +38,14 @@ t.test('histograms render cumulative buckets, +Inf equal to count', async (t) =>
 });
 
 t.test('special values', async (t) => {
-  const text = renderFamily(gauge('pg_v', 'h', [{ labels: { k: 'nan' }, value: NaN }, { labels: { k: 'inf' }, value: Infinity }, { labels: { k: 'ninf' }, value: -Infinity }]), 'prometheus');
+  const text = renderFamily(
+    gauge('pg_v', 'h', [
+      { labels: { k: 'nan' }, value: NaN },
+      { labels: { k: 'inf' }, value: Infinity },
+      { labels: { k: 'ninf' }, value: -Infinity },
+    ]),
+    'prometheus',
+  );
   t.match(text, /pg_v\{k="nan"\} NaN/);
   t.match(text, /pg_v\{k="inf"\} \+Inf/);
   t.match(text, /pg_v\{k="ninf"\} -Inf/);
@@ -52,14 +62,24 @@ t.test('merge keeps one series per label set and counts duplicates', async (t) =
   t.equal(duplicates, 1, 'toplevel-style duplicates are dropped, not served (Prometheus rejects the whole scrape)');
   const text = Buffer.concat(chunks).toString();
   t.equal(text.match(/# TYPE pg_m gauge/g)?.length, 1, 'one family');
-  t.same(parseMetrics(text).samples.map((s) => s.value), [1, 3], 'the first of a label set wins');
-  t.throws(() => render([[a], [counter('pg_m_total', 'h', [])], [{ ...a, type: 'counter' }]], 'prometheus'), /both gauge and counter/);
+  t.same(
+    parseMetrics(text).samples.map((s) => s.value),
+    [1, 3],
+    'the first of a label set wins',
+  );
+  t.throws(
+    () => render([[a], [counter('pg_m_total', 'h', [])], [{ ...a, type: 'counter' }]], 'prometheus'),
+    /both gauge and counter/,
+  );
 });
 
 t.test('names are checked where families are defined', async (t) => {
   t.throws(() => assertValidFamily(gauge('pg-bad', 'h', [])), /invalid metric name/);
   t.throws(() => assertValidFamily(gauge('pg_x_total', 'h', [])), /reserved for counters/);
-  t.throws(() => assertValidFamily(gauge('pg_x', 'h', [{ labels: { 'bad-label': 'v' }, value: 1 }])), /invalid label name/);
+  t.throws(
+    () => assertValidFamily(gauge('pg_x', 'h', [{ labels: { 'bad-label': 'v' }, value: 1 }])),
+    /invalid label name/,
+  );
   t.throws(() => assertValidFamily(gauge('pg_x', 'h', [{ labels: { __name: 'v' }, value: 1 }])), /invalid label name/);
   t.doesNotThrow(() => assertValidFamily(gauge('pg_x', 'h', [{ labels: { datname: 'v' }, value: 1 }])));
 });
@@ -107,12 +127,18 @@ t.test('histograms of several parts merge, and a duplicate drops all its lines',
   t.equal(series, 2);
   t.equal(duplicates, 1);
   const text = Buffer.concat(chunks).toString();
-  t.equal(text.split('\n').filter((l) => l.startsWith('pg_h_seconds')).length, 8, 'two series of two buckets, sum and count');
+  t.equal(
+    text.split('\n').filter((l) => l.startsWith('pg_h_seconds')).length,
+    8,
+    'two series of two buckets, sum and count',
+  );
   t.equal(parseMetrics(text).value('pg_h_seconds_count', { datname: 'a' }), 2);
 });
 
 t.test('no labels, and an empty family keeps its HELP and TYPE', async (t) => {
-  const text = Buffer.concat(render([[gauge('pg_e', 'h', []), gauge('pg_one', 'h', [{ labels: {}, value: 7 }])]], 'prometheus').chunks).toString();
+  const text = Buffer.concat(
+    render([[gauge('pg_e', 'h', []), gauge('pg_one', 'h', [{ labels: {}, value: 7 }])]], 'prometheus').chunks,
+  ).toString();
   t.equal(text, '# HELP pg_e h\n# TYPE pg_e gauge\n# HELP pg_one h\n# TYPE pg_one gauge\npg_one 7\n');
 });
 

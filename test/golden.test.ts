@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import t from 'tap';
-import { GOLDEN_PATH, type GoldenFamily } from '../src/dev/update-docs.js';
 import { DEFAULT_MAJOR } from '../src/dev/local-cluster.js';
+import { GOLDEN_PATH, type GoldenFamily } from '../src/dev/update-docs.js';
 import { emittedFamilies } from './helpers/emitted-families.js';
 import { GOLDEN_MAJORS, readMajorGolden } from './helpers/golden-majors.js';
 
@@ -42,12 +42,22 @@ t.test('exported families match test/golden/families.json and pass promtool', as
     t.pass(`golden file written: ${merged.length} families`);
   } else {
     const golden = JSON.parse(readFileSync(GOLDEN_PATH, 'utf8')) as GoldenFamily[];
-    const strip = (f: GoldenFamily) => ({ name: f.name, type: f.type, help: f.help, collector: f.collector, where: f.where });
+    const strip = (f: GoldenFamily) => ({
+      name: f.name,
+      type: f.type,
+      help: f.help,
+      collector: f.collector,
+      where: f.where,
+    });
     if (!emitted.pgbouncer) {
       // PgBouncer not installed here: its families cannot be seen; everything else must match.
       golden.splice(0, golden.length, ...golden.filter((f) => f.collector !== 'pgbouncer'));
     }
-    t.same(families.map(strip), golden.map(strip), 'names, types, HELP, owners match the golden file (UPDATE_GOLDEN=1 to refresh)');
+    t.same(
+      families.map(strip),
+      golden.map(strip),
+      'names, types, HELP, owners match the golden file (UPDATE_GOLDEN=1 to refresh)',
+    );
     for (const f of families) {
       const g = golden.find((x) => x.name === f.name);
       const extra = f.labels.filter((l) => !g?.labels.includes(l));
@@ -72,10 +82,18 @@ t.test('the per-major golden files agree with families.json', async (t) => {
     const families = readMajorGolden(major)?.families ?? [];
     t.ok(families.length > 0, `test/golden/pg${major}.json lists families`);
     const typeClash = families.filter((f) => golden.has(f.name) && golden.get(f.name)!.type !== f.type);
-    t.same(typeClash.map((f) => f.name), [], `pg${major}.json: every type as in families.json`);
+    t.same(
+      typeClash.map((f) => f.name),
+      [],
+      `pg${major}.json: every type as in families.json`,
+    );
     // families.json is made on the default major: that major's families are all in it.
     if (major === DEFAULT_MAJOR) {
-      t.same(families.filter((f) => !golden.has(f.name)).map((f) => f.name), [], `pg${major}.json ⊆ families.json`);
+      t.same(
+        families.filter((f) => !golden.has(f.name)).map((f) => f.name),
+        [],
+        `pg${major}.json ⊆ families.json`,
+      );
     }
   }
 });

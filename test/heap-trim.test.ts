@@ -11,10 +11,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 t.test('trims only after the heap grew by the threshold and by a quarter since the last trim', async (t) => {
   let used = 20 * MiB;
   let collections = 0;
-  const trim = new HeapTrim(4 * MiB, () => {
-    collections++;
-    used = 21 * MiB; // what survives
-  }, () => used);
+  const trim = new HeapTrim(
+    4 * MiB,
+    () => {
+      collections++;
+      used = 21 * MiB; // what survives
+    },
+    () => used,
+  );
   t.ok(trim.enabled);
   used = 24 * MiB;
   t.notOk(trim.idle(), '4 MiB above 20 but below a quarter of it (5 MiB)');
@@ -32,7 +36,11 @@ t.test('trims only after the heap grew by the threshold and by a quarter since t
 
 t.test('off with a threshold of 0, and without an exposed gc', async (t) => {
   let collections = 0;
-  const off = new HeapTrim(0, () => collections++, () => 1000 * MiB);
+  const off = new HeapTrim(
+    0,
+    () => collections++,
+    () => 1000 * MiB,
+  );
   t.notOk(off.enabled);
   t.notOk(off.idle());
   const noGc = new HeapTrim(4 * MiB, undefined, () => 1000 * MiB);
@@ -47,10 +55,14 @@ t.test('off with a threshold of 0, and without an exposed gc', async (t) => {
 t.test('with the entry point flags, a trim returns the pages the garbage held', async (t) => {
   const flags = nodeFlagsOf(join(root, 'src', 'main.ts'));
   t.ok(flags.includes('--expose-gc'), 'the entry point exposes gc');
-  const child = spawnSync(process.execPath, [...process.execArgv, ...flags, join(root, 'test', 'helpers', 'heap-trim-child.ts')], {
-    encoding: 'utf8',
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, ...flags, join(root, 'test', 'helpers', 'heap-trim-child.ts')],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
   t.equal(child.status, 0, child.stderr);
   const r = JSON.parse(child.stdout) as Record<string, number | boolean>;
   t.equal(r.enabled, true);
@@ -58,6 +70,9 @@ t.test('with the entry point flags, a trim returns the pages the garbage held', 
   t.equal(r.again, false, 'nothing grew since');
   t.equal(r.live, 40_000);
   const freed = (r.totalBefore as number) - (r.totalAfter as number);
-  t.ok(freed > 20, `heap ${(r.totalBefore as number).toFixed(1)} → ${(r.totalAfter as number).toFixed(1)} MiB (${(r.usedAfter as number).toFixed(1)} MiB in use)`);
+  t.ok(
+    freed > 20,
+    `heap ${(r.totalBefore as number).toFixed(1)} → ${(r.totalAfter as number).toFixed(1)} MiB (${(r.usedAfter as number).toFixed(1)} MiB in use)`,
+  );
   t.ok((r.totalAfter as number) < (r.usedAfter as number) * 1.5 + 4, 'close to what is live');
 });

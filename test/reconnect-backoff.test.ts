@@ -8,7 +8,11 @@ import { ReconnectBackoff } from '../src/reconnect-backoff.js';
 t.test('doubles from 250 ms up to the maximum, refuses meanwhile, resets on success', async (t) => {
   let now = 1000;
   let random = 0.5; // no jitter
-  const backoff = new ReconnectBackoff(2000, () => now, () => random);
+  const backoff = new ReconnectBackoff(
+    2000,
+    () => now,
+    () => random,
+  );
   t.equal(backoff.refusal(), undefined, 'the first attempt may start');
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
   const delays: number[] = [];

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { testPostgres } from './helpers/postgres.js';
 import { eventually, startPgvigil } from './helpers/pgvigil.js';
+import { testPostgres } from './helpers/postgres.js';
 
 // /primary and /replica answer from the last recovery state pgvigil saw; unknown or too old → 503
 // on both, so a load balancer never routes to a server nobody has heard from. (The standby side
@@ -17,7 +17,11 @@ t.test('/primary and /replica follow the last known role and expire', async (t) 
     const res = await exporter.pgvigil.app.inject(url);
     return { status: res.statusCode, body: res.json() as { role: string } };
   };
-  t.same(await get('/primary'), { status: 503, body: { role: 'unknown', reason: 'no recent answer from PostgreSQL' } }, 'unknown before the first poll');
+  t.same(
+    await get('/primary'),
+    { status: 503, body: { role: 'unknown', reason: 'no recent answer from PostgreSQL' } },
+    'unknown before the first poll',
+  );
   await exporter.poll('recovery');
   t.same(await get('/primary'), { status: 200, body: { role: 'primary' } });
   t.same((await get('/replica')).status, 503);
@@ -25,10 +29,14 @@ t.test('/primary and /replica follow the last known role and expire', async (t) 
 
   await pg.cluster!.stop();
   const stoppedAt = Date.now();
-  await eventually(async () => {
-    await exporter.poll('recovery').catch(() => undefined);
-    return (await get('/primary')).status === 503;
-  }, 15_000, '/primary turns 503 once the last answer is older than 2 intervals + collector timeout (3 s)');
+  await eventually(
+    async () => {
+      await exporter.poll('recovery').catch(() => undefined);
+      return (await get('/primary')).status === 503;
+    },
+    15_000,
+    '/primary turns 503 once the last answer is older than 2 intervals + collector timeout (3 s)',
+  );
   const after = (Date.now() - stoppedAt) / 1000;
   t.ok(after >= 2, `503 after ${after.toFixed(1)} s, not at the first failed poll`);
   t.equal((await get('/primary')).body.role, 'unknown');

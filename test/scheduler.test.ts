@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
 import type { CollectContext, CollectorDefinition } from '../src/collectors/types.js';
-import { loadConfig } from '../src/pgvigil-config.js';
 import type { ContactListener, Lease } from '../src/db.js';
 import { CollectorRenderings } from '../src/exposition/collector-renderings.js';
 import { Exposition } from '../src/exposition/exposition.js';
-import { gauge, type Family } from '../src/exposition/families.js';
+import { type Family, gauge } from '../src/exposition/families.js';
 import { createLogger } from '../src/logger.js';
+import { loadConfig } from '../src/pgvigil-config.js';
 import { Poller, type PollerDatabase } from '../src/poller.js';
 import { SelfMetrics } from '../src/self-metrics.js';
 import { SnapshotStore } from '../src/snapshot-store.js';
@@ -198,13 +198,21 @@ t.test('a failure is logged at warn once, then at debug, and its recovery once',
     }),
   };
   const h = harness(t, [flaky]);
-  const lines = (msg: string) => h.logs().split('\n').filter((l) => l.includes(`"msg":"${msg}"`));
+  const lines = (msg: string) =>
+    h
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes(`"msg":"${msg}"`));
   for (let i = 0; i < 3; i++) await h.poller.pollCollector('flaky');
   t.equal(lines('collector failed').length, 1, 'one warning for three failures');
   t.equal(lines('collector failed again').length, 2, 'the repeats at debug');
   const warning = /"level":40.*"reason":"permission".*"message":"collector flaky failed: permission denied/;
   t.match(lines('collector failed')[0], warning, 'warn, reason, and where and what failed');
-  t.match(lines('collector failed')[0], /\\ncaused by: Error: permission denied for function pg_ls_waldir\\n\s+at /, 'with the stack');
+  t.match(
+    lines('collector failed')[0],
+    /\\ncaused by: Error: permission denied for function pg_ls_waldir\\n\s+at /,
+    'with the stack',
+  );
   t.equal(await h.value('collectorErrors', { collector: 'flaky', reason: 'permission' }), 3, 'every failure counted');
   fail = false;
   await h.poller.pollCollector('flaky');

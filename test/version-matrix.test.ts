@@ -2,10 +2,14 @@ import { spawnSync } from 'node:child_process';
 import t, { type Test } from 'tap';
 import { availableMajors } from '../src/dev/local-cluster.js';
 import {
-  GOLDEN_MAJORS, majorGoldenPath, readMajorGolden, writeMajorGolden, type MajorGolden,
+  GOLDEN_MAJORS,
+  type MajorGolden,
+  majorGoldenPath,
+  readMajorGolden,
+  writeMajorGolden,
 } from './helpers/golden-majors.js';
-import type { ParsedMetrics } from './helpers/metrics.js';
 import { testMajors } from './helpers/majors.js';
+import type { ParsedMetrics } from './helpers/metrics.js';
 import { startPgvigil } from './helpers/pgvigil.js';
 import { testPostgres } from './helpers/postgres.js';
 
@@ -70,7 +74,7 @@ async function runMajor(t: Test, major: number, extensionVersion?: string): Prom
   // pgvigil's own metrics declare their label names: a family without samples yet (no overlap,
   // no error) still has them. Other families' labels are the ones their samples carry.
   for (const metric of exporter.pgvigil.metrics.registry.getMetricsAsArray()) {
-    const declared = (metric as unknown as { name: string; labelNames?: string[] });
+    const declared = metric as unknown as { name: string; labelNames?: string[] };
     for (const l of declared.labelNames ?? []) labels.get(declared.name)?.add(l);
   }
   for (const sample of m.samples) {
@@ -114,8 +118,16 @@ function promtoolClean(t: Test, text: string, what: string): void {
 t.jobs = 3;
 const majors = testMajors(GOLDEN_MAJORS);
 t.test('binaries for every major tested', async (t) => {
-  t.same(majors.filter((m) => !availableMajors().includes(m)), [], `PostgreSQL ${majors.join(', ')} installed`);
-  t.same(majors.filter((m) => !(GOLDEN_MAJORS as readonly number[]).includes(m)), [], 'each has a golden file');
+  t.same(
+    majors.filter((m) => !availableMajors().includes(m)),
+    [],
+    `PostgreSQL ${majors.join(', ')} installed`,
+  );
+  t.same(
+    majors.filter((m) => !(GOLDEN_MAJORS as readonly number[]).includes(m)),
+    [],
+    'each has a golden file',
+  );
 });
 
 const runs = new Map<number, MatrixRun>();

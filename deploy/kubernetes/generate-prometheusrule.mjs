@@ -14,7 +14,9 @@ export const outputFile = join(here, 'prometheusrule.yaml');
 
 /** The PrometheusRule object built from the files in alerts/. */
 export function buildPrometheusRule(dir = alertsDir) {
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
   const groups = files.flatMap((f) => {
     const doc = parse(readFileSync(join(dir, f), 'utf8'));
     if (!Array.isArray(doc?.groups)) throw new Error(`${f}: no groups`);
@@ -23,7 +25,10 @@ export function buildPrometheusRule(dir = alertsDir) {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
-    metadata: { name: 'pgvigil-alerts', labels: { 'app.kubernetes.io/name': 'pgvigil', 'app.kubernetes.io/component': 'alerts' } },
+    metadata: {
+      name: 'pgvigil-alerts',
+      labels: { 'app.kubernetes.io/name': 'pgvigil', 'app.kubernetes.io/component': 'alerts' },
+    },
     spec: { groups },
   };
 }

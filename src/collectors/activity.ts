@@ -154,6 +154,7 @@ export const activity = defineCollector({
   scope: 'cluster',
   defaultIntervalSeconds: 10,
   subsystems: ['pg_stat_activity', 'pg_connections'],
-  namesReason: 'families are named after the view, pg_stat_activity (as in postgres_exporter); limits are server-wide, pg_connections',
+  namesReason:
+    'families are named after the view, pg_stat_activity (as in postgres_exporter); limits are server-wide, pg_connections',
   queries: [CONNECTIONS, LIMITS, AGES],
 });

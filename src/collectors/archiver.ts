@@ -17,9 +17,24 @@ FROM pg_stat_archiver`,
   ],
   columns: { archived: 'float', failed: 'float', last_archived: 'float?', last_failed: 'float?', enabled: 'float' },
   metrics: [
-    { name: 'pg_stat_archiver_enabled', type: 'gauge', help: '1 when archive_mode is on (or always), else 0.', value: 'enabled' },
-    { name: 'pg_stat_archiver_archived_total', type: 'counter', help: 'WAL files archived successfully.', value: 'archived' },
-    { name: 'pg_stat_archiver_failed_total', type: 'counter', help: 'Failed attempts to archive a WAL file.', value: 'failed' },
+    {
+      name: 'pg_stat_archiver_enabled',
+      type: 'gauge',
+      help: '1 when archive_mode is on (or always), else 0.',
+      value: 'enabled',
+    },
+    {
+      name: 'pg_stat_archiver_archived_total',
+      type: 'counter',
+      help: 'WAL files archived successfully.',
+      value: 'archived',
+    },
+    {
+      name: 'pg_stat_archiver_failed_total',
+      type: 'counter',
+      help: 'Failed attempts to archive a WAL file.',
+      value: 'failed',
+    },
     {
       name: 'pg_stat_archiver_last_archived_timestamp_seconds',
       type: 'gauge',

@@ -31,10 +31,21 @@ FROM pg_stat_bgwriter b,
       WHERE object = 'relation' AND backend_type NOT IN ('checkpointer', 'background writer')) io`,
     },
   ],
-  columns: { buffers_clean: 'float', maxwritten_clean: 'float', buffers_alloc: 'float', buffers_backend: 'float', buffers_backend_fsync: 'float' },
+  columns: {
+    buffers_clean: 'float',
+    maxwritten_clean: 'float',
+    buffers_alloc: 'float',
+    buffers_backend: 'float',
+    buffers_backend_fsync: 'float',
+  },
   noRowsNoFamilies: true,
   metrics: [
-    { name: 'pg_bgwriter_buffers_clean_total', type: 'counter', help: 'Buffers written by the background writer.', value: 'buffers_clean' },
+    {
+      name: 'pg_bgwriter_buffers_clean_total',
+      type: 'counter',
+      help: 'Buffers written by the background writer.',
+      value: 'buffers_clean',
+    },
     {
       name: 'pg_bgwriter_maxwritten_clean_total',
       type: 'counter',

@@ -30,10 +30,22 @@ export function capObjects<T>(
 ): CapResult<T> {
   if (rows.length <= limit) return { kept: [...rows], omitted: 0 };
   const bonus = rows.map((row) => (keptBefore(row) ? STICKINESS : 1));
-  const [size, ...activity] = rankings.map((key) => rows.map((row, i) => key(row) * bonus[i]!)) as [number[], ...number[][]];
-  const rank = (keys: number[], indices: number[]) => indices.sort((a, b) => keys[b]! - keys[a]! || size[b]! - size[a]! || a - b);
+  const [size, ...activity] = rankings.map((key) => rows.map((row, i) => key(row) * bonus[i]!)) as [
+    number[],
+    ...number[][],
+  ];
+  const rank = (keys: number[], indices: number[]) =>
+    indices.sort((a, b) => keys[b]! - keys[a]! || size[b]! - size[a]! || a - b);
   const all = rows.map((_, i) => i);
-  const orders = [rank(size, [...all]), ...activity.map((keys) => rank(keys, all.filter((i) => keys[i]! > 0)))];
+  const orders = [
+    rank(size, [...all]),
+    ...activity.map((keys) =>
+      rank(
+        keys,
+        all.filter((i) => keys[i]! > 0),
+      ),
+    ),
+  ];
   const keep = new Set<number>();
   for (let r = 0; keep.size < limit && r < rows.length; r++) {
     for (const order of orders) {

@@ -56,7 +56,8 @@ function checkMetric(
   const labels = [...(q.datnameLabel === true ? ['datname'] : []), ...((m.labels ?? []) as string[])];
   if (typeof m.value === 'object') labels.push(m.value.label);
   for (const label of labels) {
-    if (!LABEL_NAME.test(label) || label.startsWith('__')) fail(`${m.name}: invalid label name ${JSON.stringify(label)}`);
+    if (!LABEL_NAME.test(label) || label.startsWith('__'))
+      fail(`${m.name}: invalid label name ${JSON.stringify(label)}`);
   }
   if (new Set(labels).size !== labels.length) fail(`${m.name}: a label appears twice (${labels.join(', ')})`);
   for (const label of (m.labels ?? []) as string[]) {

@@ -20,7 +20,12 @@ GROUP BY 1, 2`;
 
 type PoolSettings = { readonly expectedPoolSizes: ReadonlyMap<string, number> };
 
-const CONNECTIONS_COLUMNS = { application_name: 'text', client_addr: 'text', connections: 'float', utilization: 'float?' } as const;
+const CONNECTIONS_COLUMNS = {
+  application_name: 'text',
+  client_addr: 'text',
+  connections: 'float',
+  utilization: 'float?',
+} as const;
 
 const CONNECTIONS = query({
   sql: [{ sql: CONNECTIONS_SQL }],

@@ -31,7 +31,9 @@ const ATTEMPTS = 3;
 export function isVanishedDatabase(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   return (
-    (e?.code === '3D000' || e?.code === '42704') && typeof e.message === 'string' && /^database with OID \d+ does not exist/.test(e.message)
+    (e?.code === '3D000' || e?.code === '42704') &&
+    typeof e.message === 'string' &&
+    /^database with OID \d+ does not exist/.test(e.message)
   );
 }
 

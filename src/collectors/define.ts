@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { Config, SettingsSpec } from '../config.js';
-import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition/families.js';
+import { counter, type Family, gauge, type Labels, type ValueSample } from '../exposition/families.js';
 import type { ServerFacts } from '../server-facts.js';
 import { checkCollectorSpec } from './check-definition.js';
-import { describeRange, inRange, variantApplies } from './variants.js';
 import type { CollectContext, Collector, CollectorDefinition, QueryFn } from './types.js';
+import { describeRange, inRange, variantApplies } from './variants.js';
 
 // The one shape every collector is written in: queries (SQL variants for the servers each applies
 // to, all returning one declared row shape) with the metrics each row feeds, written out as data.

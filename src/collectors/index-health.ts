@@ -166,7 +166,8 @@ const SEQ_SCAN_HEAVY = query({
 
 export const indexHealth = defineCollector<IndexHealthSettings>({
   name: 'index_health',
-  description: 'Invalid, unused and duplicate indexes; tables read by large sequential scans (missing-index candidates)',
+  description:
+    'Invalid, unused and duplicate indexes; tables read by large sequential scans (missing-index candidates)',
   scope: 'database',
   defaultIntervalSeconds: 300,
   subsystems: ['pg_index', 'pg_table'],

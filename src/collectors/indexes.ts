@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { ObjectCap } from './cardinality.js';
 import { defineCollector, query, type RowOf } from './define.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
-import { SizeCache, SIZES_INTERVAL_VARIABLE, withCachedSizes } from './size-cache.js';
+import { SIZES_INTERVAL_VARIABLE, SizeCache, withCachedSizes } from './size-cache.js';
 import type { CollectContext, QueryFn } from './types.js';
 
 // pg_stat_user_indexes + pg_statio_user_indexes + pg_index, one query per database: how often each
@@ -79,9 +79,18 @@ const INDEXES = query({
   run: async ({ query, ctx: { datname, now }, settings, state }: Input, sql) => {
     const sizesDue = state.sizes.due(datname, now);
     const fetched = await withLockFallback((exact) => query<IndexRow>(sql!, [exact, sizesDue]));
-    const rows = withCachedSizes(state.sizes, datname, now, sizesDue, fetched, indexKey, (r) => ({ size_bytes: r.size_bytes }), {
-      size_bytes: null,
-    });
+    const rows = withCachedSizes(
+      state.sizes,
+      datname,
+      now,
+      sizesDue,
+      fetched,
+      indexKey,
+      (r) => ({ size_bytes: r.size_bytes }),
+      {
+        size_bytes: null,
+      },
+    );
     // The per-database pair covers every index, so the hit ratio stays whole when the cap cuts.
     const summary: DatabaseSummary = { idx_blks_hit: 0, idx_blks_read: 0, omitted: 0 };
     for (const r of rows) {
@@ -94,7 +103,13 @@ const INDEXES = query({
     return kept;
   },
   metrics: [
-    { name: 'pg_stat_user_indexes_idx_scan_total', type: 'counter', help: 'Scans started on the index.', labels: INDEX, value: 'idx_scan' },
+    {
+      name: 'pg_stat_user_indexes_idx_scan_total',
+      type: 'counter',
+      help: 'Scans started on the index.',
+      labels: INDEX,
+      value: 'idx_scan',
+    },
     {
       name: 'pg_stat_user_indexes_idx_tup_read_total',
       type: 'counter',
@@ -185,7 +200,8 @@ export const indexes = defineCollector<IndexesSettings, IndexesState>({
   scope: 'database',
   defaultIntervalSeconds: 60,
   subsystems: ['pg_stat_user_indexes', 'pg_statio_user_indexes', 'pgvigil_indexes'],
-  namesReason: "families keep the names of the views they read, as postgres_exporter's do; pgvigil_indexes_omitted counts pgvigil's own cut",
+  namesReason:
+    "families keep the names of the views they read, as postgres_exporter's do; pgvigil_indexes_omitted counts pgvigil's own cut",
   settings: {
     variables: {
       PGVIGIL_MAX_INDEXES: Type.Integer({

@@ -126,7 +126,8 @@ const CHAINS = query({
 
 export const locks = defineCollector({
   name: 'locks',
-  description: 'pg_locks: locks by database, mode and granted; blocking chains by the root blocker’s state and application',
+  description:
+    'pg_locks: locks by database, mode and granted; blocking chains by the root blocker’s state and application',
   scope: 'cluster',
   defaultIntervalSeconds: 15,
   queries: [MODES, CHAINS],

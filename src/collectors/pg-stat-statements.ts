@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { Logger } from 'pino';
 import { loadQueryClasses } from 'pgvigil-pool/classes';
+import type { Logger } from 'pino';
 import { seconds } from '../config.js';
 import { MissingExtensionError } from '../errors.js';
 import type { EntrySnapshot } from '../statements/deltas.js';
-import { StatementsEngine, type ApiSnapshot, type StatementsSettings } from '../statements/engine.js';
+import { type ApiSnapshot, StatementsEngine, type StatementsSettings } from '../statements/engine.js';
 import { STATEMENT_FAMILIES } from '../statements/statement-families.js';
 import { textKey } from '../statements/text-cache.js';
 import { defineCollector, query, type RowOf, type RunInput } from './define.js';
@@ -401,7 +401,7 @@ export const pgStatStatements = defineCollector<Settings, State>({
   defaultIntervalSeconds: 15,
   subsystems: ['pg_stat_statements', 'pg_statement', 'pgvigil_statements'],
   namesReason:
-    'pg_stat_statements_* keep the view\'s name as postgres_exporter does; pg_statement_* are histograms across ' +
+    "pg_stat_statements_* keep the view's name as postgres_exporter does; pg_statement_* are histograms across " +
     "statements; pgvigil_statements_* count pgvigil's own bookkeeping",
   settings: { variables: VARIABLES, resolve: (values, _env, problems) => resolveSettings(values, problems) },
   notApplicable(facts) {

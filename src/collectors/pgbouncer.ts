@@ -1,8 +1,8 @@
 import type { Family } from '../exposition/families.js';
 import { pgbouncerSettings } from '../pool-settings.js';
-import { defineCollector, familiesOf, query, type Columns, type RowOf } from './define.js';
+import { type Columns, defineCollector, familiesOf, query, type RowOf } from './define.js';
 import { PgbouncerConsole } from './pgbouncer-console.js';
-import { consoleRow, text, type ConsoleRow } from './pgbouncer-rows.js';
+import { type ConsoleRow, consoleRow, text } from './pgbouncer-rows.js';
 
 // PgBouncer, read from its admin console (PGVIGIL_PGBOUNCER_URL): waiting clients, max wait,
 // server connections per pool, traffic and timing totals, pool limits. It runs without a
@@ -22,7 +22,11 @@ interface PgbouncerState {
 type Input = { state: PgbouncerState };
 
 /** A SHOW command's rows, read into the declared shape (see pgbouncer-rows.ts). */
-function show<const C extends Columns>(command: string, columns: C, sources: { readonly [K in keyof C]?: readonly string[] } = {}) {
+function show<const C extends Columns>(
+  command: string,
+  columns: C,
+  sources: { readonly [K in keyof C]?: readonly string[] } = {},
+) {
   return {
     columns,
     normalize: (rows: readonly ConsoleRow[]) => rows.map((r) => consoleRow(r, columns, sources)),
@@ -350,7 +354,9 @@ const CONFIG_COLUMNS = {
   max_db_connections: 'float?',
   default_pool_size: 'float?',
 } as const;
-const settingsRow = (rows: readonly ConsoleRow[]) => [consoleRow(Object.fromEntries(rows.map((r) => [text(r.key), r.value])), CONFIG_COLUMNS)];
+const settingsRow = (rows: readonly ConsoleRow[]) => [
+  consoleRow(Object.fromEntries(rows.map((r) => [text(r.key), r.value])), CONFIG_COLUMNS),
+];
 
 const CONFIG = query({
   columns: CONFIG_COLUMNS,
@@ -408,7 +414,7 @@ export const pgbouncer = defineCollector<{ readonly url: string | undefined }, P
   needsPostgres: false,
   defaultIntervalSeconds: 10,
   subsystems: ['pgbouncer'],
-  namesReason: 'PgBouncer is not PostgreSQL: pgbouncer_exporter\'s prefix, without pg_',
+  namesReason: "PgBouncer is not PostgreSQL: pgbouncer_exporter's prefix, without pg_",
   settings: pgbouncerSettings,
   unconfigured: (settings) => (settings.url === undefined ? 'PGVIGIL_PGBOUNCER_URL is not set' : undefined),
   state: (settings, config) => ({

@@ -98,7 +98,8 @@ export const recovery = defineCollector<Record<string, never>, RecoveryState>({
   scope: 'cluster',
   defaultIntervalSeconds: 5,
   subsystems: ['pg_replication'],
-  namesReason: 'pg_replication_lag_seconds and pg_replication_is_replica are postgres_exporter\'s names, kept for existing PromQL',
+  namesReason:
+    "pg_replication_lag_seconds and pg_replication_is_replica are postgres_exporter's names, kept for existing PromQL",
   state: () => ({ known: undefined }),
   expose: (state): Pick<RecoveryCollector, 'lastKnownRole'> => ({ lastKnownRole: () => state.known }),
   queries: [RECOVERY],

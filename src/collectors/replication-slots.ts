@@ -71,6 +71,6 @@ export const replicationSlots = defineCollector({
   scope: 'cluster',
   defaultIntervalSeconds: 15,
   subsystems: ['pg_replication_slot'],
-  namesReason: 'one slot per series, so the families say slot (singular), as postgres_exporter\'s do',
+  namesReason: "one slot per series, so the families say slot (singular), as postgres_exporter's do",
   queries: [SLOTS],
 });

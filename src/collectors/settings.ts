@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { defineCollector, query, type MetricSpec, type Unit } from './define.js';
+import { defineCollector, type MetricSpec, query, type Unit } from './define.js';
 import type { QueryFn } from './types.js';
 
 // The server settings alerts and dashboards divide by (max_connections, freeze ages, timeouts,
@@ -21,8 +21,13 @@ const SECONDS: Readonly<Record<string, number>> = { us: 1e-6, ms: 1e-3, s: 1, mi
  * are sentinels ("-1: no limit / use another setting") and are kept as they are, not scaled.
  * Returns undefined for what is not a number (enums, strings, unknown units).
  */
-export function settingValue(setting: string, unit: string | null, vartype: string): { value: number; suffix: Suffix } | undefined {
-  if (vartype === 'bool') return setting === 'on' ? { value: 1, suffix: '' } : setting === 'off' ? { value: 0, suffix: '' } : undefined;
+export function settingValue(
+  setting: string,
+  unit: string | null,
+  vartype: string,
+): { value: number; suffix: Suffix } | undefined {
+  if (vartype === 'bool')
+    return setting === 'on' ? { value: 1, suffix: '' } : setting === 'off' ? { value: 0, suffix: '' } : undefined;
   if (vartype !== 'integer' && vartype !== 'real') return undefined;
   if (setting.trim() === '') return undefined;
   const raw = Number(setting);
@@ -132,7 +137,11 @@ async function readSettings(query: QueryFn, { log, warned }: SettingsState): Pro
     const converted = settingValue(row.setting, row.unit, row.vartype);
     // A unit other than the one the name promises would make the name lie: skip, say so once.
     if (converted === undefined || converted.suffix !== suffix) {
-      if (!warned.has(name)) log.warn({ setting: name, unit: row.unit, vartype: row.vartype }, 'setting not exported: unexpected unit or type');
+      if (!warned.has(name))
+        log.warn(
+          { setting: name, unit: row.unit, vartype: row.vartype },
+          'setting not exported: unexpected unit or type',
+        );
       warned.add(name);
       continue;
     }

@@ -1,5 +1,5 @@
 import { databaseSelected } from '../config.js';
-import { defineCollector, query, type MetricSpec, type RowOf } from './define.js';
+import { defineCollector, type MetricSpec, query, type RowOf } from './define.js';
 import type { QueryFn } from './types.js';
 
 // pg_stat_database: per-database throughput, cache, temp spill, deadlock and session counters,
@@ -58,7 +58,11 @@ const FROM_18 = { from: 18 };
 const STATS_METRICS: readonly Stat[] = [
   counter('xact_commit', 'pg_stat_database_xact_commit_total', 'Transactions committed.'),
   counter('xact_rollback', 'pg_stat_database_xact_rollback_total', 'Transactions rolled back.'),
-  counter('blks_read', 'pg_stat_database_blks_read_total', 'Blocks read from outside shared buffers (OS cache or disk).'),
+  counter(
+    'blks_read',
+    'pg_stat_database_blks_read_total',
+    'Blocks read from outside shared buffers (OS cache or disk).',
+  ),
   counter('blks_hit', 'pg_stat_database_blks_hit_total', 'Blocks found in shared buffers.'),
   counter(
     'tup_returned',
@@ -96,7 +100,12 @@ const STATS_METRICS: readonly Stat[] = [
     'pg_stat_database_blk_write_time_seconds_total',
     'Time spent writing data file blocks (0 unless track_io_timing is on).',
   ),
-  counter('session_time', 'pg_stat_database_session_time_seconds_total', 'Time spent by sessions (PostgreSQL 14+).', FROM_14),
+  counter(
+    'session_time',
+    'pg_stat_database_session_time_seconds_total',
+    'Time spent by sessions (PostgreSQL 14+).',
+    FROM_14,
+  ),
   counter(
     'active_time',
     'pg_stat_database_active_time_seconds_total',
@@ -116,7 +125,12 @@ const STATS_METRICS: readonly Stat[] = [
     'Sessions ended because the client disconnected without a Terminate message (PostgreSQL 14+).',
     FROM_14,
   ),
-  counter('sessions_fatal', 'pg_stat_database_sessions_fatal_total', 'Sessions ended by fatal errors (PostgreSQL 14+).', FROM_14),
+  counter(
+    'sessions_fatal',
+    'pg_stat_database_sessions_fatal_total',
+    'Sessions ended by fatal errors (PostgreSQL 14+).',
+    FROM_14,
+  ),
   counter(
     'sessions_killed',
     'pg_stat_database_sessions_killed_total',
@@ -197,7 +211,10 @@ WHERE s.datname IS NOT NULL`;
 /** Rows of databases the include/exclude patterns let through. */
 const selected =
   <C extends { readonly datname: 'text' }>() =>
-  async ({ query, config }: { query: QueryFn; config: Parameters<typeof databaseSelected>[0] }, sql: string | undefined) =>
+  async (
+    { query, config }: { query: QueryFn; config: Parameters<typeof databaseSelected>[0] },
+    sql: string | undefined,
+  ) =>
     (await query<RowOf<C>>(sql!)).filter((r) => databaseSelected(config, r.datname as string));
 
 const STATS = query({
@@ -268,7 +285,8 @@ const CONFLICTS = query({
 
 export const statDatabase = defineCollector({
   name: 'stat_database',
-  description: 'pg_stat_database: commits, rollbacks, blocks, tuples, temp files, deadlocks, sessions, conflicts; XID ages',
+  description:
+    'pg_stat_database: commits, rollbacks, blocks, tuples, temp files, deadlocks, sessions, conflicts; XID ages',
   scope: 'cluster',
   defaultIntervalSeconds: 15,
   subsystems: ['pg_stat_database', 'pg_database'],

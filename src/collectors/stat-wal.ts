@@ -54,8 +54,18 @@ FROM pg_stat_wal,
       help: 'Times WAL was written because the WAL buffers were full (raise wal_buffers).',
       value: 'buffers_full',
     },
-    { name: 'pg_stat_wal_write_total', type: 'counter', help: 'Times WAL buffers were written out to disk (pg_stat_io from 18).', value: 'writes' },
-    { name: 'pg_stat_wal_sync_total', type: 'counter', help: 'Times WAL files were synced to disk (pg_stat_io from 18).', value: 'syncs' },
+    {
+      name: 'pg_stat_wal_write_total',
+      type: 'counter',
+      help: 'Times WAL buffers were written out to disk (pg_stat_io from 18).',
+      value: 'writes',
+    },
+    {
+      name: 'pg_stat_wal_sync_total',
+      type: 'counter',
+      help: 'Times WAL files were synced to disk (pg_stat_io from 18).',
+      value: 'syncs',
+    },
     {
       name: 'pg_stat_wal_write_time_seconds_total',
       type: 'counter',
@@ -75,7 +85,8 @@ FROM pg_stat_wal,
 
 export const statWal = defineCollector({
   name: 'stat_wal',
-  description: 'pg_stat_wal (PostgreSQL 14+): WAL records, full-page images, bytes, buffer-full events, writes and syncs',
+  description:
+    'pg_stat_wal (PostgreSQL 14+): WAL records, full-page images, bytes, buffer-full events, writes and syncs',
   scope: 'cluster',
   defaultIntervalSeconds: 30,
   queries: [STAT_WAL],

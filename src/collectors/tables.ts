@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { ObjectCap } from './cardinality.js';
-import { defineCollector, query, type MetricSpec, type RowOf } from './define.js';
+import { defineCollector, type MetricSpec, query, type RowOf } from './define.js';
 import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
-import { SizeCache, SIZES_INTERVAL_VARIABLE, withCachedSizes } from './size-cache.js';
+import { SIZES_INTERVAL_VARIABLE, SizeCache, withCachedSizes } from './size-cache.js';
 import type { CollectContext, QueryFn } from './types.js';
 
 // pg_stat_user_tables + pg_statio_user_tables + pg_class, one query per database: activity,
@@ -142,9 +142,18 @@ const TABLE_COLUMNS = {
 
 type TableRow = RowOf<typeof TABLE_COLUMNS>;
 
-type TableSizes = Pick<TableRow, 'table_size_bytes' | 'total_size_bytes' | 'index_size_bytes' | 'bloat_estimate_bytes' | 'catalog_sizes'>;
+type TableSizes = Pick<
+  TableRow,
+  'table_size_bytes' | 'total_size_bytes' | 'index_size_bytes' | 'bloat_estimate_bytes' | 'catalog_sizes'
+>;
 
-const NO_SIZES: TableSizes = { table_size_bytes: null, total_size_bytes: null, index_size_bytes: null, bloat_estimate_bytes: null, catalog_sizes: false };
+const NO_SIZES: TableSizes = {
+  table_size_bytes: null,
+  total_size_bytes: null,
+  index_size_bytes: null,
+  bloat_estimate_bytes: null,
+  catalog_sizes: false,
+};
 
 const pickSizes = (r: TableRow): TableSizes => ({
   table_size_bytes: r.table_size_bytes,
@@ -159,81 +168,227 @@ const tableKey = (r: TableRow) => `${r.schemaname}\u0000${r.relname}`;
 const TABLE = ['schemaname', 'relname'] as const;
 
 const TABLE_METRICS: readonly MetricSpec<typeof TABLE_COLUMNS>[] = [
-  { value: 'seq_scan', name: 'pg_stat_user_tables_seq_scan_total', labels: TABLE, type: 'counter', help: 'Sequential scans started on the table.' },
-  { value: 'seq_tup_read', name: 'pg_stat_user_tables_seq_tup_read_total', labels: TABLE, type: 'counter', help: 'Live rows fetched by sequential scans.' },
-  { value: 'idx_scan', name: 'pg_stat_user_tables_idx_scan_total', labels: TABLE, type: 'counter', help: 'Index scans started on the table (0 without indexes).' },
-  { value: 'idx_tup_fetch', name: 'pg_stat_user_tables_idx_tup_fetch_total', labels: TABLE, type: 'counter', help: 'Live rows fetched by index scans.' },
-  { value: 'n_tup_ins', name: 'pg_stat_user_tables_n_tup_ins_total', labels: TABLE, type: 'counter', help: 'Rows inserted.' },
-  { value: 'n_tup_upd', name: 'pg_stat_user_tables_n_tup_upd_total', labels: TABLE, type: 'counter', help: 'Rows updated (HOT updates included).' },
-  { value: 'n_tup_del', name: 'pg_stat_user_tables_n_tup_del_total', labels: TABLE, type: 'counter', help: 'Rows deleted.' },
-  { value: 'n_tup_hot_upd', name: 'pg_stat_user_tables_n_tup_hot_upd_total', labels: TABLE, type: 'counter', help: 'Rows HOT-updated (no index entry written).' },
-  { value: 'n_live_tup', name: 'pg_stat_user_tables_n_live_tup', labels: TABLE, type: 'gauge', help: 'Estimated live rows.' },
-  { value: 'n_dead_tup', name: 'pg_stat_user_tables_n_dead_tup', labels: TABLE, type: 'gauge', help: 'Estimated dead rows, waiting for VACUUM.' },
-  { value: 'n_mod_since_analyze', name: 'pg_stat_user_tables_n_mod_since_analyze', labels: TABLE, type: 'gauge', help: 'Rows modified since the last ANALYZE.' },
+  {
+    value: 'seq_scan',
+    name: 'pg_stat_user_tables_seq_scan_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Sequential scans started on the table.',
+  },
+  {
+    value: 'seq_tup_read',
+    name: 'pg_stat_user_tables_seq_tup_read_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Live rows fetched by sequential scans.',
+  },
+  {
+    value: 'idx_scan',
+    name: 'pg_stat_user_tables_idx_scan_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Index scans started on the table (0 without indexes).',
+  },
+  {
+    value: 'idx_tup_fetch',
+    name: 'pg_stat_user_tables_idx_tup_fetch_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Live rows fetched by index scans.',
+  },
+  {
+    value: 'n_tup_ins',
+    name: 'pg_stat_user_tables_n_tup_ins_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Rows inserted.',
+  },
+  {
+    value: 'n_tup_upd',
+    name: 'pg_stat_user_tables_n_tup_upd_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Rows updated (HOT updates included).',
+  },
+  {
+    value: 'n_tup_del',
+    name: 'pg_stat_user_tables_n_tup_del_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Rows deleted.',
+  },
+  {
+    value: 'n_tup_hot_upd',
+    name: 'pg_stat_user_tables_n_tup_hot_upd_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Rows HOT-updated (no index entry written).',
+  },
+  {
+    value: 'n_live_tup',
+    name: 'pg_stat_user_tables_n_live_tup',
+    labels: TABLE,
+    type: 'gauge',
+    help: 'Estimated live rows.',
+  },
+  {
+    value: 'n_dead_tup',
+    name: 'pg_stat_user_tables_n_dead_tup',
+    labels: TABLE,
+    type: 'gauge',
+    help: 'Estimated dead rows, waiting for VACUUM.',
+  },
+  {
+    value: 'n_mod_since_analyze',
+    name: 'pg_stat_user_tables_n_mod_since_analyze',
+    labels: TABLE,
+    type: 'gauge',
+    help: 'Rows modified since the last ANALYZE.',
+  },
   {
     value: 'dead_tuple_ratio',
-    name: 'pg_stat_user_tables_dead_tuple_ratio', unit: 'ratio',
+    name: 'pg_stat_user_tables_dead_tuple_ratio',
+    unit: 'ratio',
     labels: TABLE,
     type: 'gauge',
     help: 'n_dead_tup / (n_live_tup + n_dead_tup); 0 for an empty table.',
   },
-  { value: 'vacuum_count', name: 'pg_stat_user_tables_vacuum_total', labels: TABLE, type: 'counter', help: 'Manual VACUUMs (not FULL) of the table.' },
-  { value: 'autovacuum_count', name: 'pg_stat_user_tables_autovacuum_total', labels: TABLE, type: 'counter', help: 'Autovacuum runs on the table.' },
-  { value: 'analyze_count', name: 'pg_stat_user_tables_analyze_total', labels: TABLE, type: 'counter', help: 'Manual ANALYZEs of the table.' },
-  { value: 'autoanalyze_count', name: 'pg_stat_user_tables_autoanalyze_total', labels: TABLE, type: 'counter', help: 'Autovacuum ANALYZE runs on the table.' },
+  {
+    value: 'vacuum_count',
+    name: 'pg_stat_user_tables_vacuum_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Manual VACUUMs (not FULL) of the table.',
+  },
+  {
+    value: 'autovacuum_count',
+    name: 'pg_stat_user_tables_autovacuum_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Autovacuum runs on the table.',
+  },
+  {
+    value: 'analyze_count',
+    name: 'pg_stat_user_tables_analyze_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Manual ANALYZEs of the table.',
+  },
+  {
+    value: 'autoanalyze_count',
+    name: 'pg_stat_user_tables_autoanalyze_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Autovacuum ANALYZE runs on the table.',
+  },
   {
     value: 'last_vacuum_age_seconds',
-    name: 'pg_stat_user_tables_last_vacuum_age_seconds', unit: 'seconds',
+    name: 'pg_stat_user_tables_last_vacuum_age_seconds',
+    unit: 'seconds',
     labels: TABLE,
     type: 'gauge',
     help: 'Seconds since the last manual VACUUM (absent when never since the stats reset).',
   },
   {
     value: 'last_autovacuum_age_seconds',
-    name: 'pg_stat_user_tables_last_autovacuum_age_seconds', unit: 'seconds',
+    name: 'pg_stat_user_tables_last_autovacuum_age_seconds',
+    unit: 'seconds',
     labels: TABLE,
     type: 'gauge',
     help: 'Seconds since the last autovacuum (absent when never since the stats reset).',
   },
   {
     value: 'last_analyze_age_seconds',
-    name: 'pg_stat_user_tables_last_analyze_age_seconds', unit: 'seconds',
+    name: 'pg_stat_user_tables_last_analyze_age_seconds',
+    unit: 'seconds',
     labels: TABLE,
     type: 'gauge',
     help: 'Seconds since the last manual ANALYZE (absent when never since the stats reset).',
   },
   {
     value: 'last_autoanalyze_age_seconds',
-    name: 'pg_stat_user_tables_last_autoanalyze_age_seconds', unit: 'seconds',
+    name: 'pg_stat_user_tables_last_autoanalyze_age_seconds',
+    unit: 'seconds',
     labels: TABLE,
     type: 'gauge',
     help: 'Seconds since the last autovacuum ANALYZE (absent when never since the stats reset).',
   },
-  { value: 'heap_blks_read', name: 'pg_statio_user_tables_heap_blocks_read_total', labels: TABLE, type: 'counter', help: 'Heap blocks read from outside shared buffers.' },
-  { value: 'heap_blks_hit', name: 'pg_statio_user_tables_heap_blocks_hit_total', labels: TABLE, type: 'counter', help: 'Heap blocks found in shared buffers.' },
-  { value: 'idx_blks_read', name: 'pg_statio_user_tables_idx_blocks_read_total', labels: TABLE, type: 'counter', help: 'Blocks of all the table\'s indexes read from outside shared buffers.' },
-  { value: 'idx_blks_hit', name: 'pg_statio_user_tables_idx_blocks_hit_total', labels: TABLE, type: 'counter', help: 'Blocks of all the table\'s indexes found in shared buffers.' },
-  { value: 'toast_blks_read', name: 'pg_statio_user_tables_toast_blocks_read_total', labels: TABLE, type: 'counter', help: 'TOAST blocks read from outside shared buffers (absent without TOAST).' },
-  { value: 'toast_blks_hit', name: 'pg_statio_user_tables_toast_blocks_hit_total', labels: TABLE, type: 'counter', help: 'TOAST blocks found in shared buffers (absent without TOAST).' },
-  { value: 'tidx_blks_read', name: 'pg_statio_user_tables_tidx_blocks_read_total', labels: TABLE, type: 'counter', help: 'TOAST index blocks read from outside shared buffers.' },
-  { value: 'tidx_blks_hit', name: 'pg_statio_user_tables_tidx_blocks_hit_total', labels: TABLE, type: 'counter', help: 'TOAST index blocks found in shared buffers.' },
+  {
+    value: 'heap_blks_read',
+    name: 'pg_statio_user_tables_heap_blocks_read_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Heap blocks read from outside shared buffers.',
+  },
+  {
+    value: 'heap_blks_hit',
+    name: 'pg_statio_user_tables_heap_blocks_hit_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'Heap blocks found in shared buffers.',
+  },
+  {
+    value: 'idx_blks_read',
+    name: 'pg_statio_user_tables_idx_blocks_read_total',
+    labels: TABLE,
+    type: 'counter',
+    help: "Blocks of all the table's indexes read from outside shared buffers.",
+  },
+  {
+    value: 'idx_blks_hit',
+    name: 'pg_statio_user_tables_idx_blocks_hit_total',
+    labels: TABLE,
+    type: 'counter',
+    help: "Blocks of all the table's indexes found in shared buffers.",
+  },
+  {
+    value: 'toast_blks_read',
+    name: 'pg_statio_user_tables_toast_blocks_read_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'TOAST blocks read from outside shared buffers (absent without TOAST).',
+  },
+  {
+    value: 'toast_blks_hit',
+    name: 'pg_statio_user_tables_toast_blocks_hit_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'TOAST blocks found in shared buffers (absent without TOAST).',
+  },
+  {
+    value: 'tidx_blks_read',
+    name: 'pg_statio_user_tables_tidx_blocks_read_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'TOAST index blocks read from outside shared buffers.',
+  },
+  {
+    value: 'tidx_blks_hit',
+    name: 'pg_statio_user_tables_tidx_blocks_hit_total',
+    labels: TABLE,
+    type: 'counter',
+    help: 'TOAST index blocks found in shared buffers.',
+  },
   {
     value: 'table_size_bytes',
-    name: 'pg_stat_user_tables_table_size_bytes', unit: 'bytes',
+    name: 'pg_stat_user_tables_table_size_bytes',
+    unit: 'bytes',
     labels: TABLE,
     type: 'gauge',
     help: 'Main fork size (pg_relation_size); relpages * block_size while the table is ACCESS EXCLUSIVE locked.',
   },
   {
     value: 'total_size_bytes',
-    name: 'pg_stat_user_tables_total_size_bytes', unit: 'bytes',
+    name: 'pg_stat_user_tables_total_size_bytes',
+    unit: 'bytes',
     labels: TABLE,
     type: 'gauge',
     help: 'Table, TOAST and indexes (pg_total_relation_size); from relpages while ACCESS EXCLUSIVE locked.',
   },
   {
     value: 'index_size_bytes',
-    name: 'pg_stat_user_tables_index_size_bytes', unit: 'bytes',
+    name: 'pg_stat_user_tables_index_size_bytes',
+    unit: 'bytes',
     labels: TABLE,
     type: 'gauge',
     help: 'All indexes of the table (pg_indexes_size); from relpages while ACCESS EXCLUSIVE locked.',
@@ -247,7 +402,8 @@ const TABLE_METRICS: readonly MetricSpec<typeof TABLE_COLUMNS>[] = [
   },
   {
     value: 'bloat_estimate_bytes',
-    name: 'pg_stat_user_tables_bloat_estimate_bytes', unit: 'bytes',
+    name: 'pg_stat_user_tables_bloat_estimate_bytes',
+    unit: 'bytes',
     labels: TABLE,
     type: 'gauge',
     help: 'Catalog-based estimate of space beyond what live rows need at the fillfactor (no pgstattuple); absent without pg_stats for every column.',
@@ -309,11 +465,13 @@ const SUMMARY = query({
 
 export const tables = defineCollector<TablesSettings, TablesState>({
   name: 'tables',
-  description: 'pg_stat_user_tables, pg_statio_user_tables: scans, tuples, vacuum ages, I/O, sizes, xid age, bloat estimate',
+  description:
+    'pg_stat_user_tables, pg_statio_user_tables: scans, tuples, vacuum ages, I/O, sizes, xid age, bloat estimate',
   scope: 'database',
   defaultIntervalSeconds: 60,
   subsystems: ['pg_stat_user_tables', 'pg_statio_user_tables', 'pgvigil_tables'],
-  namesReason: "families keep the names of the views they read, as postgres_exporter's do; pgvigil_tables_* count pgvigil's own cut",
+  namesReason:
+    "families keep the names of the views they read, as postgres_exporter's do; pgvigil_tables_* count pgvigil's own cut",
   settings: {
     variables: {
       PGVIGIL_MAX_TABLES: Type.Integer({

@@ -1,4 +1,4 @@
-import { versionAtLeast, type ServerFacts } from '../server-facts.js';
+import { type ServerFacts, versionAtLeast } from '../server-facts.js';
 import type { MajorRange, Privilege, SqlVariant } from './define.js';
 
 // Which SQL variant applies to a server: pure functions of the server facts, shared by the plan
@@ -35,4 +35,3 @@ export function describeRange(range: MajorRange | undefined): string {
   if (range?.before !== undefined) return `before ${range.before}`;
   return 'any';
 }
-

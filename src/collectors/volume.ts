@@ -69,7 +69,8 @@ export const volume = defineCollector<VolumeSettings>({
     variables: {
       PGVIGIL_DATA_VOLUME_PATH: Type.String({
         default: '',
-        description: 'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
+        description:
+          'A path on the PostgreSQL data volume (e.g. the mounted PGDATA); enables the volume collector (statfs)',
       }),
     },
     resolve: (values) => ({ path: (values.PGVIGIL_DATA_VOLUME_PATH as string | undefined) ?? '' }),

@@ -45,7 +45,13 @@ const WAL = query({
     { privilege: { pg_ls_waldir: true }, sql: LISTED_SQL },
     { privilege: { pg_ls_waldir: false }, sql: ESTIMATED_SQL },
   ],
-  columns: { size_bytes: 'float', segments: 'float', segment_bytes: 'float', written_bytes: 'float', estimated: 'float' },
+  columns: {
+    size_bytes: 'float',
+    segments: 'float',
+    segment_bytes: 'float',
+    written_bytes: 'float',
+    estimated: 'float',
+  },
   metrics: [
     {
       name: 'pg_wal_size_bytes',
@@ -66,7 +72,13 @@ const WAL = query({
       help: '1 when pg_wal_size_bytes is estimated from LSN arithmetic because pg_ls_waldir() is not granted, else 0.',
       value: 'estimated',
     },
-    { name: 'pg_wal_segment_size_bytes', type: 'gauge', unit: 'bytes', help: 'wal_segment_size of the cluster.', value: 'segment_bytes' },
+    {
+      name: 'pg_wal_segment_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help: 'wal_segment_size of the cluster.',
+      value: 'segment_bytes',
+    },
     {
       name: 'pg_wal_written_bytes_total',
       type: 'counter',

@@ -5,7 +5,11 @@ import { startDemo } from './run.js';
 // npm run demo — Ctrl-C stops the workload, pgvigil and PostgreSQL, and removes the cluster.
 const log = createLogger(process.env.PGVIGIL_LOG_LEVEL ?? 'info');
 const port = process.env.PGVIGIL_PORT !== undefined ? Number(process.env.PGVIGIL_PORT) : 9630;
-const demo = await startDemo({ log, port, ...(process.env.PGVIGIL_DEMO_MAJOR ? { major: Number(process.env.PGVIGIL_DEMO_MAJOR) } : {}) });
+const demo = await startDemo({
+  log,
+  port,
+  ...(process.env.PGVIGIL_DEMO_MAJOR ? { major: Number(process.env.PGVIGIL_DEMO_MAJOR) } : {}),
+});
 
 process.stdout.write(`
 pgvigil demo is running (PostgreSQL ${demo.cluster.major} with the platform workload)

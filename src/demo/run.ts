@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer, type Server } from 'node:http';
 import pg from 'pg';
+import { instrumentPool } from 'pgvigil-pool';
 import type { Logger } from 'pino';
 import client from 'prom-client';
-import { instrumentPool } from 'pgvigil-pool';
-import { loadConfig } from '../pgvigil-config.js';
 import { LocalCluster } from '../dev/local-cluster.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../dev/pgbouncer.js';
 import { createPgvigil, type Pgvigil } from '../pgvigil.js';
+import { loadConfig } from '../pgvigil-config.js';
 import { seed } from './schema.js';
 import { Workload } from './workload.js';
 
@@ -75,11 +75,21 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
 
     let pgbouncer: LocalPgbouncer | undefined;
     if (options.pgbouncer !== false && pgbouncerAvailable()) {
-      pgbouncer = await LocalPgbouncer.start({ postgresPort: cluster.port, poolSize: 10, maxClientConn: 100, poolMode: 'transaction' });
+      pgbouncer = await LocalPgbouncer.start({
+        postgresPort: cluster.port,
+        poolSize: 10,
+        maxClientConn: 100,
+        poolMode: 'transaction',
+      });
       stack.push(() => pgbouncer!.destroy());
     }
     const appUrl = pgbouncer !== undefined ? pgbouncer.url(DEMO_DATABASE) : cluster.url(DEMO_DATABASE);
-    const pool = new pg.Pool({ connectionString: appUrl, max: 20, application_name: DEMO_APPLICATION, connectionTimeoutMillis: 2000 });
+    const pool = new pg.Pool({
+      connectionString: appUrl,
+      max: 20,
+      application_name: DEMO_APPLICATION,
+      connectionTimeoutMillis: 2000,
+    });
     pool.on('error', () => undefined); // a server restart during the demo is not fatal
     stack.push(() => pool.end());
     const registry = new client.Registry();
@@ -91,7 +101,11 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       logger: log.child({ component: 'app' }),
     });
     stack.push(async () => instrumentation.stop());
-    const appServer = await serveMetrics(registry, options.host ?? '127.0.0.1', options.port === 0 ? 0 : (options.port ?? 9630) + 1);
+    const appServer = await serveMetrics(
+      registry,
+      options.host ?? '127.0.0.1',
+      options.port === 0 ? 0 : (options.port ?? 9630) + 1,
+    );
     stack.push(() => new Promise((resolve) => appServer.close(resolve)));
     const address = appServer.address();
     const appMetricsUrl = `http://${options.host ?? '127.0.0.1'}:${typeof address === 'object' && address !== null ? address.port : 0}/metrics`;

@@ -26,10 +26,10 @@ export const QUERY_KINDS: readonly QueryKind[] = [
     weight: 30,
     run: (pool, users) => {
       const user = randomUser(users);
-      return pool.query('SELECT step_id, data, updated_at FROM workshop_step_data WHERE user_id = $1 AND workshop_id = $2', [
-        user,
-        (user % 7) + 1,
-      ]);
+      return pool.query(
+        'SELECT step_id, data, updated_at FROM workshop_step_data WHERE user_id = $1 AND workshop_id = $2',
+        [user, (user % 7) + 1],
+      );
     },
   },
   {
@@ -53,11 +53,11 @@ export const QUERY_KINDS: readonly QueryKind[] = [
              ORDER BY a.completed_at DESC LIMIT 1`,
           )
         : pool.query(
-        `SELECT a.assessment_type, date_trunc('day', a.completed_at) AS day, count(*) AS completed, avg(a.score) AS mean_score
+            `SELECT a.assessment_type, date_trunc('day', a.completed_at) AS day, count(*) AS completed, avg(a.score) AS mean_score
          FROM user_assessments a JOIN users u ON u.id = a.user_id
          WHERE a.completed_at > now() - interval '30 days'
          GROUP BY 1, 2 ORDER BY 2 DESC LIMIT 60`,
-      ),
+          ),
   },
 ];
 

@@ -1,4 +1,4 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -26,7 +26,9 @@ export function binDirFor(major: number): string {
   ].filter((d): d is string => d !== undefined && d !== '');
   const found = candidates.find((d) => existsSync(join(d, 'postgres')) && existsSync(join(d, 'initdb')));
   if (found === undefined) {
-    throw new Error(`no PostgreSQL ${major} binaries (looked in ${candidates.join(', ')}); run npm ci, or apt-get install postgresql-${major}`);
+    throw new Error(
+      `no PostgreSQL ${major} binaries (looked in ${candidates.join(', ')}); run npm ci, or apt-get install postgresql-${major}`,
+    );
   }
   return found;
 }
@@ -48,13 +50,16 @@ function ownerIds(): { uid: number; gid: number } | undefined {
   if (!isRoot) return undefined;
   const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-  if (id.status !== 0) throw new Error('running as root needs a "postgres" user to own the cluster (apt-get install postgresql-common)');
+  if (id.status !== 0)
+    throw new Error('running as root needs a "postgres" user to own the cluster (apt-get install postgresql-common)');
   return { uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 /** Command and arguments that run `bin` as the cluster owner. */
 export function asOwner(bin: string, args: string[]): [string, string[]] {
-  return isRoot ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', bin, ...args]] : [bin, args];
+  return isRoot
+    ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', bin, ...args]]
+    : [bin, args];
 }
 
 export async function freePort(): Promise<number> {
@@ -127,7 +132,18 @@ export class LocalCluster {
     live.add(cluster);
     try {
       if (options.dataDirFrom !== undefined) await options.dataDirFrom(cluster.dataDir, cluster);
-      else cluster.run('initdb', ['-D', cluster.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+      else
+        cluster.run('initdb', [
+          '-D',
+          cluster.dataDir,
+          '-U',
+          'postgres',
+          '--auth=trust',
+          '-E',
+          'UTF8',
+          '--locale=C',
+          '--no-sync',
+        ]);
       cluster.writeConfig();
       await cluster.start();
       return cluster;
@@ -139,7 +155,8 @@ export class LocalCluster {
 
   /** Superuser URL over TCP on loopback. */
   url(database = 'postgres', user = 'postgres', password?: string): string {
-    const auth = password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
+    const auth =
+      password === undefined ? encodeURIComponent(user) : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
     return `postgres://${auth}@127.0.0.1:${this.port}/${encodeURIComponent(database)}`;
   }
 

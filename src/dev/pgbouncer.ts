@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asOwner, freePort } from './local-cluster.js';
-import { spawnServer, waitUntilAnswers, type ServerProcess } from './server-process.js';
+import { type ServerProcess, spawnServer, waitUntilAnswers } from './server-process.js';
 
 // A throwaway PgBouncer (Debian's /usr/sbin/pgbouncer) in front of a local PostgreSQL, for the
 // tests and the demo. Not part of the exporter. PgBouncer refuses to run as root, so as root it runs

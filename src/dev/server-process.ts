@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import pg from 'pg';
 
 // A dev server child process (postgres, pgbouncer): its last output for error messages, and a
@@ -32,7 +32,13 @@ export function spawnServer(cmd: string, argv: string[], cwd: string): ServerPro
 }
 
 /** Resolves once `url` accepts a connection and answers `probe`; throws with the server's output otherwise. */
-export async function waitUntilAnswers(server: ServerProcess, url: string, probe: string, what: string, timeoutMs: number): Promise<void> {
+export async function waitUntilAnswers(
+  server: ServerProcess,
+  url: string,
+  probe: string,
+  what: string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!server.alive()) throw new Error(`${what} exited during start-up: ${server.output()}`);
@@ -44,7 +50,8 @@ export async function waitUntilAnswers(server: ServerProcess, url: string, probe
       return;
     } catch {
       await c.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`${what} did not accept connections in ${timeoutMs} ms: ${server.output()}`);
+      if (Date.now() > deadline)
+        throw new Error(`${what} did not accept connections in ${timeoutMs} ms: ${server.output()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { configSchema } from '../pgvigil-config.js';
 import {
   configurationTable,
+  type FamilyDoc,
   metricsReference,
   replaceSection,
-  type FamilyDoc,
   type SettingsSchema,
 } from './docs-tables.js';
 

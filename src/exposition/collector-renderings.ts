@@ -3,7 +3,7 @@ import type { SelfMetrics } from '../self-metrics.js';
 import type { SnapshotStore } from '../snapshot-store.js';
 import type { ExpositionFormat } from './format.js';
 import { deflateSegment, type Segment } from './gzip-segments.js';
-import { render, renderSliced, type RenderResult } from './render.js';
+import { type RenderResult, render, renderSliced } from './render.js';
 
 // Each collector's fresh snapshot as exposition bytes, per format, rendered once per snapshot
 // swap and not once per scrape. A new snapshot is rendered right after its poll, in slices, for

@@ -1,6 +1,6 @@
 import { ChunkWriter } from './chunk-writer.js';
-import { escapeHelp, escapeLabelValue, formatValue, type ExpositionFormat } from './format.js';
 import type { Family, Labels } from './families.js';
+import { type ExpositionFormat, escapeHelp, escapeLabelValue, formatValue } from './format.js';
 
 // Families to exposition bytes: the Prometheus text format (0.0.4) and OpenMetrics 1.0 differ only
 // in a counter's TYPE/HELP name, so sample lines are the same in both. Families of one name from
@@ -59,7 +59,11 @@ export function renderFamilyText(family: Family, format: ExpositionFormat): stri
   return Buffer.concat(render([[family]], format).chunks).toString('utf8');
 }
 
-function* renderSteps(parts: Iterable<readonly Family[]>, format: ExpositionFormat, samplesPerSlice: number): Generator<void, RenderResult> {
+function* renderSteps(
+  parts: Iterable<readonly Family[]>,
+  format: ExpositionFormat,
+  samplesPerSlice: number,
+): Generator<void, RenderResult> {
   const out = new ChunkWriter();
   let series = 0;
   let duplicates = 0;
@@ -67,12 +71,14 @@ function* renderSteps(parts: Iterable<readonly Family[]>, format: ExpositionForm
   const pairsOf = new Map<Labels, string>();
   for (const group of groupByName(parts)) {
     const first = group[0]!;
-    const typeName = format === 'openmetrics' && first.type === 'counter' ? first.name.slice(0, -'_total'.length) : first.name;
+    const typeName =
+      format === 'openmetrics' && first.type === 'counter' ? first.name.slice(0, -'_total'.length) : first.name;
     out.write(`# HELP ${typeName} ${escapeHelp(first.help)}\n# TYPE ${typeName} ${first.type}\n`);
     const order = new LabelOrder(pairsOf);
     const seen = new Set<string>();
     for (const family of group) {
-      const les = family.type === 'histogram' ? family.bounds.map((bound) => `le="${formatValue(bound)}"} `) : undefined;
+      const les =
+        family.type === 'histogram' ? family.bounds.map((bound) => `le="${formatValue(bound)}"} `) : undefined;
       for (const sample of family.samples) {
         const pairs = order.pairs(sample.labels);
         if (seen.has(pairs)) {
@@ -109,8 +115,7 @@ function groupByName(parts: Iterable<readonly Family[]>): Family[][] {
       if (group === undefined) byName.set(family.name, [family]);
       else if (group[0]!.type !== family.type) {
         throw new Error(`metric ${family.name} defined as both ${group[0]!.type} and ${family.type}`);
-      }
-      else group.push(family);
+      } else group.push(family);
     }
   }
   return [...byName.values()];
@@ -128,7 +133,14 @@ function writeLine(out: ChunkWriter, name: string, pairs: string, value: number)
   out.write('\n');
 }
 
-function writeBuckets(out: ChunkWriter, name: string, pairs: string, les: readonly string[], buckets: readonly number[], count: number): void {
+function writeBuckets(
+  out: ChunkWriter,
+  name: string,
+  pairs: string,
+  les: readonly string[],
+  buckets: readonly number[],
+  count: number,
+): void {
   const prefix = pairs === '' ? '' : `${pairs},`;
   for (let i = 0; i <= les.length; i++) {
     out.write(name);

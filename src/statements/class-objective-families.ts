@@ -1,7 +1,7 @@
-import type { FamilySpec } from '../collectors/define.js';
-import { gauge, type Family } from '../exposition/families.js';
-import { formatValue } from '../exposition/format.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
+import type { FamilySpec } from '../collectors/define.js';
+import { type Family, gauge } from '../exposition/families.js';
+import { formatValue } from '../exposition/format.js';
 
 // What a query class promises, as series the SLO rules (alerts/slo.yml) and the SLO board join
 // with the class histograms: the objective, the target share of calls within it, and which

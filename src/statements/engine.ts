@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { Family } from '../exposition/families.js';
-import { buildApiSnapshot, EMPTY_API_SNAPSHOT, type ApiSnapshot } from './api-snapshot.js';
-import { diffSnapshots, entryKey, type EntrySnapshot } from './deltas.js';
-import { mergeDuplicates, updateEntries, type EntryState } from './entry-states.js';
+import { type ApiSnapshot, buildApiSnapshot, EMPTY_API_SNAPSHOT } from './api-snapshot.js';
+import { diffSnapshots, type EntrySnapshot, entryKey } from './deltas.js';
+import { type EntryState, mergeDuplicates, updateEntries } from './entry-states.js';
 import { LatencyHistograms } from './latency-histograms.js';
 import { OtherSeries } from './other-series.js';
 import { SlowStatementLog } from './slow-log.js';

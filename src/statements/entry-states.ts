@@ -1,5 +1,5 @@
 import { OTHER_CLASS } from 'pgvigil-pool/classes';
-import { addCounters, entryKey, zeroCounters, type Counters, type DiffResult } from './deltas.js';
+import { addCounters, type Counters, type DiffResult, entryKey, zeroCounters } from './deltas.js';
 import type { StatementSample } from './statement-sample.js';
 import { decayScore } from './top-n.js';
 

@@ -1,10 +1,10 @@
-import type { FamilySpec } from '../collectors/define.js';
-import { counter, gauge, type Family, type HistogramFamily } from '../exposition/families.js';
 import { OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
+import type { FamilySpec } from '../collectors/define.js';
+import { counter, type Family, gauge, type HistogramFamily } from '../exposition/families.js';
 import type { EntryState } from './entry-states.js';
 import { bucketBounds, DeltaHistograms } from './histogram.js';
-import { FALLBACK_REASONS, intervalMoments, type FallbackReason } from './interval-moments.js';
-import { spreadCalls, type LatencyFit } from './latency-fit.js';
+import { FALLBACK_REASONS, type FallbackReason, intervalMoments } from './interval-moments.js';
+import { type LatencyFit, spreadCalls } from './latency-fit.js';
 
 // Server-side latency histograms: per database and per query class, built from each interval's
 // pg_stat_statements deltas. Each statement's interval calls are spread over the buckets by a

@@ -1,4 +1,4 @@
-import { addCounters, zeroCounters, type Counters } from './deltas.js';
+import { addCounters, type Counters, zeroCounters } from './deltas.js';
 import type { EntryState } from './entry-states.js';
 
 // The queryid="other" series of each database: what the top N leaves out, summed. A database's

@@ -1,10 +1,10 @@
+import type { QueryClass } from 'pgvigil-pool/classes';
 import type { Logger } from 'pino';
 import type { QueryFn } from '../collectors/types.js';
-import type { QueryClass } from 'pgvigil-pool/classes';
 import type { EntryState } from './entry-states.js';
+import { roundMicro } from './round-micro.js';
 import type { PollInput, PollIo } from './statement-sample.js';
 import type { CachedText } from './text-cache.js';
-import { roundMicro } from './round-micro.js';
 
 // The slow-statement log: one warn line when a statement's interval mean exceeds its class
 // objective (or the global threshold), at most once per queryid per interval of
@@ -49,7 +49,10 @@ export interface PlanSummary {
   readonly seq_scans_on_large_tables: string[];
 }
 
-export function seqScans(node: PlanNode, out: { schema: string; relname: string }[] = []): { schema: string; relname: string }[] {
+export function seqScans(
+  node: PlanNode,
+  out: { schema: string; relname: string }[] = [],
+): { schema: string; relname: string }[] {
   if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] !== undefined) {
     out.push({ schema: node.Schema ?? 'public', relname: node['Relation Name'] });
   }
@@ -58,7 +61,11 @@ export function seqScans(node: PlanNode, out: { schema: string; relname: string 
 }
 
 function nodeList(node: PlanNode, out: string[] = []): string[] {
-  out.push(node['Relation Name'] === undefined ? node['Node Type'] : `${node['Node Type']} on ${node.Schema ?? ''}.${node['Relation Name']}`);
+  out.push(
+    node['Relation Name'] === undefined
+      ? node['Node Type']
+      : `${node['Node Type']} on ${node.Schema ?? ''}.${node['Relation Name']}`,
+  );
   for (const child of node.Plans ?? []) nodeList(child, out);
   return out;
 }
@@ -73,11 +80,18 @@ WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`;
  * transaction with a short statement_timeout; returns undefined when PostgreSQL cannot plan it
  * (a search_path or privilege difference, a parameter whose type cannot be inferred).
  */
-export async function explainGeneric(query: QueryFn, text: string, timeoutMs: number, minRows: number): Promise<PlanSummary | undefined> {
+export async function explainGeneric(
+  query: QueryFn,
+  text: string,
+  timeoutMs: number,
+  minRows: number,
+): Promise<PlanSummary | undefined> {
   await query('BEGIN');
   try {
     await query(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(timeoutMs))}`);
-    const rows = await query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) ${text}`);
+    const rows = await query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) ${text}`,
+    );
     const plan = rows[0]?.['QUERY PLAN'][0]?.Plan;
     if (plan === undefined) return undefined;
     const scans = seqScans(plan);

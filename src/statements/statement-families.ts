@@ -1,10 +1,10 @@
-import { counter, gauge, type Family, type Labels, type ValueSample } from '../exposition/families.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
 import type { FamilySpec } from '../collectors/define.js';
+import { counter, type Family, gauge, type Labels, type ValueSample } from '../exposition/families.js';
 import { CLASS_OBJECTIVE_FAMILIES, classObjectiveFamilies } from './class-objective-families.js';
-import { LATENCY_FAMILIES } from './latency-histograms.js';
 import type { CounterField, Counters } from './deltas.js';
 import type { EntryState } from './entry-states.js';
+import { LATENCY_FAMILIES } from './latency-histograms.js';
 import type { PollInput, StatementSample } from './statement-sample.js';
 import type { CachedText } from './text-cache.js';
 

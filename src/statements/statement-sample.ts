@@ -1,5 +1,5 @@
-import type { QueryFn } from '../collectors/types.js';
 import type { QueryClass } from 'pgvigil-pool/classes';
+import type { QueryFn } from '../collectors/types.js';
 import type { EntrySnapshot } from './deltas.js';
 
 // What the pg_stat_statements collector hands the engine each poll, and the engine's settings.

@@ -1,8 +1,8 @@
-import type { Logger } from 'pino';
 import { classify, OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
+import type { Logger } from 'pino';
 import type { EntryState } from './entry-states.js';
 import type { PollIo } from './statement-sample.js';
-import { textKey, TextCache, type CachedText } from './text-cache.js';
+import { type CachedText, TextCache, textKey } from './text-cache.js';
 
 // Statement texts: fetched for entries not classified yet (members first, at most TEXTS_PER_FETCH
 // per poll), redacted on arrival, and used once to give each entry its query class. A failed fetch

@@ -16,7 +16,8 @@ export class StoreResets {
     if (dealloc === null) return;
     const rebase = diff.baseline || diff.fullReset;
     if (this.lastDealloc !== null && !rebase) this.dealloc += Math.max(0, dealloc - this.lastDealloc);
-    else if (this.lastDealloc !== null) this.dealloc += dealloc; // reset: what was counted since
+    else if (this.lastDealloc !== null)
+      this.dealloc += dealloc; // reset: what was counted since
     else this.dealloc = dealloc;
     this.lastDealloc = dealloc;
   }

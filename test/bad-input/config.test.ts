@@ -48,21 +48,32 @@ const HAND_WRITTEN: Record<string, Record<string, string | undefined>[]> = {
   PGVIGIL_INCLUDE_DATABASES: [{ PGVIGIL_INCLUDE_DATABASES: '(' }, { PGVIGIL_INCLUDE_DATABASES: '[a-' }],
   PGVIGIL_EXCLUDE_DATABASES: [{ PGVIGIL_EXCLUDE_DATABASES: '*' }],
   PGVIGIL_DISABLED_COLLECTORS: [{ PGVIGIL_DISABLED_COLLECTORS: 'activity,no_such_collector' }],
-  PGVIGIL_AUTH_USERNAME: [{ PGVIGIL_AUTH_USERNAME: 'prom' }, { PGVIGIL_AUTH_USERNAME: 'a:b', PGVIGIL_AUTH_PASSWORD: 'pw' }],
+  PGVIGIL_AUTH_USERNAME: [
+    { PGVIGIL_AUTH_USERNAME: 'prom' },
+    { PGVIGIL_AUTH_USERNAME: 'a:b', PGVIGIL_AUTH_PASSWORD: 'pw' },
+  ],
   PGVIGIL_AUTH_PASSWORD: [{ PGVIGIL_AUTH_PASSWORD: 'pw-without-user' }],
   PGVIGIL_AUTH_PASSWORD_FILE: [{ PGVIGIL_AUTH_USERNAME: 'prom', PGVIGIL_AUTH_PASSWORD_FILE: MISSING }],
   PGVIGIL_AUTH_TOKEN_FILE: [{ PGVIGIL_AUTH_TOKEN_FILE: MISSING }, { PGVIGIL_AUTH_TOKEN_FILE: notPem }],
-  PGVIGIL_TLS_CERT_FILE: [{ PGVIGIL_TLS_CERT_FILE: notPem, PGVIGIL_TLS_KEY_FILE: notPem }, { PGVIGIL_TLS_CERT_FILE: MISSING }],
+  PGVIGIL_TLS_CERT_FILE: [
+    { PGVIGIL_TLS_CERT_FILE: notPem, PGVIGIL_TLS_KEY_FILE: notPem },
+    { PGVIGIL_TLS_CERT_FILE: MISSING },
+  ],
   PGVIGIL_TLS_KEY_FILE: [{ PGVIGIL_TLS_KEY_FILE: notPem }],
   PGVIGIL_PGBOUNCER_URL: [{ PGVIGIL_PGBOUNCER_URL: 'not a url' }],
   PGVIGIL_PGBOUNCER_URL_FILE: [{ PGVIGIL_PGBOUNCER_URL_FILE: MISSING }],
   PGVIGIL_EXPECTED_POOL_SIZES: [{ PGVIGIL_EXPECTED_POOL_SIZES: 'app=-1' }, { PGVIGIL_EXPECTED_POOL_SIZES: 'noequals' }],
   PGVIGIL_QUERY_CLASSES_FILE: [{ PGVIGIL_QUERY_CLASSES_FILE: MISSING }],
-  PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: [{ PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '1', PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '5' }],
+  PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: [
+    { PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '1', PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '5' },
+  ],
 };
 
 /** Free text by nature: any non-empty value is a legal host, user, password or database name. */
-const FREE_TEXT = new Set(['PGPASSWORD', 'PGVIGIL_DATA_VOLUME_PATH' /* checked by the volume collector when it runs */]);
+const FREE_TEXT = new Set([
+  'PGPASSWORD',
+  'PGVIGIL_DATA_VOLUME_PATH' /* checked by the volume collector when it runs */,
+]);
 
 const properties = (configSchema as unknown as { properties: Record<string, SchemaNode> }).properties;
 
@@ -70,10 +81,7 @@ t.test('every variable refuses invalid values, and the message names it', async 
   const uncovered: string[] = [];
   let cases = 0;
   for (const [variable, node] of Object.entries(properties)) {
-    const envs = [
-      ...derivedInvalid(node).map((v) => ({ [variable]: v })),
-      ...(HAND_WRITTEN[variable] ?? []),
-    ];
+    const envs = [...derivedInvalid(node).map((v) => ({ [variable]: v })), ...(HAND_WRITTEN[variable] ?? [])];
     if (envs.length === 0) {
       if (!FREE_TEXT.has(variable)) uncovered.push(variable);
       continue;
@@ -101,7 +109,9 @@ t.test('every variable refuses invalid values, and the message names it', async 
 
 t.test('defaults load, and a few valid edge values are accepted', async (t) => {
   t.doesNotThrow(() => loadConfig(BASE));
-  t.doesNotThrow(() => loadConfig({ ...BASE, PGVIGIL_PORT: '0', PGVIGIL_LOG_LEVEL: 'silent', PGVIGIL_POOL_SIZE: '20' }));
+  t.doesNotThrow(() =>
+    loadConfig({ ...BASE, PGVIGIL_PORT: '0', PGVIGIL_LOG_LEVEL: 'silent', PGVIGIL_POOL_SIZE: '20' }),
+  );
 });
 
 t.test('the real entry point exits non-zero and names the variable', async (t) => {

@@ -8,7 +8,16 @@ import { testPostgres } from '../helpers/postgres.js';
 // database, table, index and application names. They must come out escaped so that a strict
 // parser reads back exactly the original, and promtool must accept the whole live /metrics.
 
-const NAMES = ['we"ird', 'back\\slash', 'new\nline', 'with space', 'ünïcødé ✓', 'elephant 🐘', 'trailing\\', '{brace}="x"'];
+const NAMES = [
+  'we"ird',
+  'back\\slash',
+  'new\nline',
+  'with space',
+  'ünïcødé ✓',
+  'elephant 🐘',
+  'trailing\\',
+  '{brace}="x"',
+];
 const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 t.test('hostile object names are escaped and parse back exactly', async (t) => {
@@ -30,9 +39,22 @@ t.test('hostile object names are escaped and parse back exactly', async (t) => {
 
   const datnames = new Set(m.samples.map((s) => s.labels.datname).filter((d) => d !== undefined));
   t.ok(datnames.has(db), 'database name with quote, backslash, newline and unicode reads back exactly');
-  t.ok(m.find('pg_stat_activity_connections', { application_name: appName, datname: db }).length > 0, 'application_name reads back exactly');
-  const relnames = new Set(m.samples.filter((s) => s.labels.datname === db).map((s) => s.labels.relname).filter(Boolean));
-  const indexnames = new Set(m.samples.filter((s) => s.labels.datname === db).map((s) => s.labels.indexrelname).filter(Boolean));
+  t.ok(
+    m.find('pg_stat_activity_connections', { application_name: appName, datname: db }).length > 0,
+    'application_name reads back exactly',
+  );
+  const relnames = new Set(
+    m.samples
+      .filter((s) => s.labels.datname === db)
+      .map((s) => s.labels.relname)
+      .filter(Boolean),
+  );
+  const indexnames = new Set(
+    m.samples
+      .filter((s) => s.labels.datname === db)
+      .map((s) => s.labels.indexrelname)
+      .filter(Boolean),
+  );
   for (const name of NAMES) {
     t.ok(relnames.has(name), `table ${JSON.stringify(name)} reads back exactly`);
     t.ok(indexnames.has(`${name} idx`), `index ${JSON.stringify(`${name} idx`)} reads back exactly`);
@@ -40,11 +62,20 @@ t.test('hostile object names are escaped and parse back exactly', async (t) => {
   t.notMatch(text, /^[^#\n].*\{[^}\n]*$/m, 'no sample line is broken by a raw newline');
 
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  t.comment(`promtool on ${text.split('\n').length} lines: exit ${promtool.status} ${(promtool.stdout + promtool.stderr).trim().slice(0, 2000)}`);
+  t.comment(
+    `promtool on ${text.split('\n').length} lines: exit ${promtool.status} ${(promtool.stdout + promtool.stderr).trim().slice(0, 2000)}`,
+  );
   t.equal(promtool.status, 0, 'promtool check metrics is clean on the whole live /metrics');
 
-  const om = await exporter.pgvigil.app.inject({ method: 'GET', url: '/metrics', headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
+  const om = await exporter.pgvigil.app.inject({
+    method: 'GET',
+    url: '/metrics',
+    headers: { accept: 'application/openmetrics-text; version=1.0.0' },
+  });
   t.match(om.body, /# EOF\n$/, 'OpenMetrics output ends with # EOF');
   const reparsed = parseMetrics(om.body);
-  t.ok(reparsed.find('pg_stat_activity_connections', { application_name: appName }).length > 0, 'OpenMetrics output parses back too');
+  t.ok(
+    reparsed.find('pg_stat_activity_connections', { application_name: appName }).length > 0,
+    'OpenMetrics output parses back too',
+  );
 });

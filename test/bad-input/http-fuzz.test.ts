@@ -10,9 +10,22 @@ const NOWHERE = 'postgres://pgvigil@127.0.0.1:1/postgres';
 const ROUTES = ['/', '/metrics', '/healthz', '/readyz', '/primary', '/replica', '/api/statements'];
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'] as const;
 const ACCEPTS = [
-  '*/*', 'application/openmetrics-text; version=1.0.0', 'application/openmetrics-text; version=0.0.1', 'application/openmetrics-text',
-  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1', 'application/json', 'text/html', '', ';;;', ',,,', 'q=0', 'application/openmetrics-text; version=9',
-  'text/plain; charset=ebcdic', 'ÿ', 'application/openmetrics-text;q=1.0;escaping=allow-utf-8', 'x'.repeat(4000),
+  '*/*',
+  'application/openmetrics-text; version=1.0.0',
+  'application/openmetrics-text; version=0.0.1',
+  'application/openmetrics-text',
+  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  'application/json',
+  'text/html',
+  '',
+  ';;;',
+  ',,,',
+  'q=0',
+  'application/openmetrics-text; version=9',
+  'text/plain; charset=ebcdic',
+  'ÿ',
+  'application/openmetrics-text;q=1.0;escaping=allow-utf-8',
+  'x'.repeat(4000),
 ];
 const ENCODINGS = ['gzip', 'br', 'deflate', 'gzip;q=0', 'identity', '*', 'gzip, gzip, gzip', 'x'.repeat(2000), ''];
 /** Probes answer 503 on purpose while PostgreSQL is unreachable (here: always). */
@@ -62,12 +75,25 @@ async function fuzz(t: Test, env: Record<string, string>, seed: number, n: numbe
     const method = pick(METHODS);
     const url = randomPath(r);
     const headers: Record<string, string> = { accept: pick(ACCEPTS), 'accept-encoding': pick(ENCODINGS) };
-    if (r() < 0.3) headers.authorization = pick(['Bearer x', 'Basic ???', `Bearer ${'z'.repeat(3000)}`, 'Bearer fuzz-token-0123456789', '']);
-    if (r() < 0.2) headers['content-type'] = pick(['application/json', 'text/plain', 'multipart/form-data; boundary=x', 'bogus']);
+    if (r() < 0.3)
+      headers.authorization = pick([
+        'Bearer x',
+        'Basic ???',
+        `Bearer ${'z'.repeat(3000)}`,
+        'Bearer fuzz-token-0123456789',
+        '',
+      ]);
+    if (r() < 0.2)
+      headers['content-type'] = pick(['application/json', 'text/plain', 'multipart/form-data; boundary=x', 'bogus']);
     const payload = r() < 0.2 ? pick(['{', '{"a":1}', 'x'.repeat(5000), '\u0000\u0001']) : undefined;
     let res;
     try {
-      res = await exporter.pgvigil.app.inject({ method, url, headers, ...(payload !== undefined && method !== 'GET' && method !== 'HEAD' ? { payload } : {}) });
+      res = await exporter.pgvigil.app.inject({
+        method,
+        url,
+        headers,
+        ...(payload !== undefined && method !== 'GET' && method !== 'HEAD' ? { payload } : {}),
+      });
     } catch (err) {
       // inject() itself refuses some requests the HTTP parser would never deliver (e.g. bad URLs).
       if ((err as Error).message.includes('Invalid URL')) continue;
@@ -104,7 +130,10 @@ t.test('what only the socket sees', async (t) => {
   const port = Number(new URL(exporter.pgvigil.app.listeningOrigin).port);
   const cases: [string, string][] = [
     ['64 KB header', `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(65536)}\r\n\r\n`],
-    ['2000 headers', `GET /metrics HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 2000 }, (_, i) => `X-${i}: y\r\n`).join('')}\r\n`],
+    [
+      '2000 headers',
+      `GET /metrics HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 2000 }, (_, i) => `X-${i}: y\r\n`).join('')}\r\n`,
+    ],
     ['garbage request line', 'GARBAGE\r\n\r\n'],
     ['unknown method', 'PROPFIND /metrics HTTP/1.1\r\nHost: x\r\n\r\n'],
     ['CONNECT', 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n'],
@@ -114,7 +143,10 @@ t.test('what only the socket sees', async (t) => {
     ['absolute URL', 'GET http://evil.example/metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n'],
     ['NUL in path', 'GET /met\u0000rics HTTP/1.1\r\nHost: x\r\n\r\n'],
     ['bad chunked body', 'POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
-    ['both CL and TE', 'POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    [
+      'both CL and TE',
+      'POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
     ['huge Content-Length', 'POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nabc'],
     ['TRACE with cookie', 'TRACE / HTTP/1.1\r\nHost: x\r\nCookie: secret=1\r\n\r\n'],
     ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n'],

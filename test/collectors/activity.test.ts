@@ -1,6 +1,6 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 t.test('pg_stat_activity against ground truth', async (t) => {
   const pg = await testPostgres(t);
@@ -23,19 +23,31 @@ t.test('pg_stat_activity against ground truth', async (t) => {
   await holder.query('UPDATE stock SET n = n + 1 WHERE id = 1');
   const waiter = await pg.client('shop', { application_name: 'waiter' });
   const blocked = waiter.query('UPDATE stock SET n = n + 1 WHERE id = 1');
-  await eventually(async () => {
-    m = await exporter.poll('activity');
-    return (m.value('pg_stat_activity_blocked_sessions', { datname: 'shop' }) ?? 0) === 1 &&
-      (m.value('pg_stat_activity_longest_lock_wait_seconds', { datname: 'shop' }) ?? 0) > 0.2;
-  }, 10_000, 'one blocked session waiting > 0.2 s');
+  await eventually(
+    async () => {
+      m = await exporter.poll('activity');
+      return (
+        (m.value('pg_stat_activity_blocked_sessions', { datname: 'shop' }) ?? 0) === 1 &&
+        (m.value('pg_stat_activity_longest_lock_wait_seconds', { datname: 'shop' }) ?? 0) > 0.2
+      );
+    },
+    10_000,
+    'one blocked session waiting > 0.2 s',
+  );
   t.equal(m.sum('pg_stat_activity_connections', { application_name: 'waiter', wait_event_type: 'Lock' }), 1);
-  t.ok(m.value('pg_stat_activity_oldest_idle_in_transaction_seconds', { datname: 'shop' })! > 0.2, 'holder idle in transaction');
+  t.ok(
+    m.value('pg_stat_activity_oldest_idle_in_transaction_seconds', { datname: 'shop' })! > 0.2,
+    'holder idle in transaction',
+  );
   t.ok(m.value('pg_stat_activity_oldest_transaction_seconds', { datname: 'shop' })! > 0.2);
   t.ok(m.value('pg_stat_activity_oldest_query_seconds', { datname: 'shop' })! > 0.2, 'waiter query running');
   await holder.query('COMMIT');
   await blocked;
   m = await exporter.poll('activity');
   t.equal(m.value('pg_stat_activity_blocked_sessions', { datname: 'shop' }), 0);
-  t.equal(m.find('pg_stat_activity_connections', { application_name: 'waiter', wait_event_type: 'Lock' }).length, 0,
-    'vanished label sets vanish from /metrics');
+  t.equal(
+    m.find('pg_stat_activity_connections', { application_name: 'waiter', wait_event_type: 'Lock' }).length,
+    0,
+    'vanished label sets vanish from /metrics',
+  );
 });

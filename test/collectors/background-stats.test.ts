@@ -1,7 +1,7 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testMajors } from '../helpers/majors.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { steadyRead } from '../helpers/steady-read.js';
 
 // Checkpointer, bgwriter, pg_stat_wal, pg_stat_io and archiver: the same names on a major before
@@ -13,13 +13,21 @@ for (const major of testMajors([15, 18])) {
   t.test(`background writer, checkpoints, WAL and archiving on PostgreSQL ${major}`, async (t) => {
     const pg = await testPostgres(t, {
       major,
-      settings: { archive_mode: 'on', archive_command: "'true'", ...(major >= 14 ? { track_wal_io_timing: 'on' } : {}) },
+      settings: {
+        archive_mode: 'on',
+        archive_command: "'true'",
+        ...(major >= 14 ? { track_wal_io_timing: 'on' } : {}),
+      },
     });
     const exporter = await startPgvigil(t, pg.url);
     let m = await exporter.poll(...COLLECTORS);
     for (const c of COLLECTORS) {
       const notApplicable = (c === 'stat_io' && major < 16) || (c === 'stat_wal' && major < 14);
-      t.equal(m.value(notApplicable ? 'pgvigil_collector_enabled' : 'pgvigil_collector_success', { collector: c }), notApplicable ? 0 : 1, `${c} ${notApplicable ? 'not applicable' : 'ok'}`);
+      t.equal(
+        m.value(notApplicable ? 'pgvigil_collector_enabled' : 'pgvigil_collector_success', { collector: c }),
+        notApplicable ? 0 : 1,
+        `${c} ${notApplicable ? 'not applicable' : 'ok'}`,
+      );
     }
     const requested = m.value('pg_checkpointer_checkpoints_total', { kind: 'requested' })!;
     const written = m.value('pg_checkpointer_buffers_written_total')!;
@@ -35,13 +43,21 @@ for (const major of testMajors([15, 18])) {
     // wait for each, not for one and assume the others.
     const walCounted = () =>
       major < 14 ||
-      (m.value('pg_stat_wal_records_total')! > records + 1000 && m.value('pg_stat_wal_bytes_total')! > 1_000_000 &&
+      (m.value('pg_stat_wal_records_total')! > records + 1000 &&
+        m.value('pg_stat_wal_bytes_total')! > 1_000_000 &&
         m.value('pg_stat_wal_write_total')! > 0);
-    await eventually(async () => {
-      m = await exporter.poll(...COLLECTORS);
-      return m.value('pg_checkpointer_checkpoints_total', { kind: 'requested' })! >= requested + 1 &&
-        m.value('pg_stat_archiver_archived_total')! >= archived + 1 && walCounted();
-    }, 20_000, 'a requested checkpoint, an archived segment, WAL records, bytes and writes counted');
+    await eventually(
+      async () => {
+        m = await exporter.poll(...COLLECTORS);
+        return (
+          m.value('pg_checkpointer_checkpoints_total', { kind: 'requested' })! >= requested + 1 &&
+          m.value('pg_stat_archiver_archived_total')! >= archived + 1 &&
+          walCounted()
+        );
+      },
+      20_000,
+      'a requested checkpoint, an archived segment, WAL records, bytes and writes counted',
+    );
     t.ok(m.value('pg_checkpointer_buffers_written_total')! > written, 'the checkpoint wrote buffers');
     t.ok(m.value('pg_stat_archiver_last_archived_timestamp_seconds')! > Date.now() / 1000 - 60, 'archived just now');
     if (major >= 14) {
@@ -59,17 +75,23 @@ for (const major of testMajors([15, 18])) {
     const bracketed = await exporter.poll('bgwriter');
     const allocAfter = await bgwriterView();
     const alloc = bracketed.value('pg_bgwriter_buffers_alloc_total')!;
-    t.ok(alloc >= allocBefore && alloc <= allocAfter, `buffers_alloc ${alloc} within the view's ${allocBefore}..${allocAfter}`);
+    t.ok(
+      alloc >= allocBefore && alloc <= allocAfter,
+      `buffers_alloc ${alloc} within the view's ${allocBefore}..${allocAfter}`,
+    );
     t.ok(m.value('pg_bgwriter_buffers_backend_total')! >= 0);
 
     // The checkpointer reports its counters and its pg_stat_io rows in separate steps after a
     // checkpoint: compare each with its view at a moment the view held still around the poll.
     const checkpointer = await steadyRead(
-      async () => (await pg.sql<{ requested: number; written: number }>(
-        major >= 17
-          ? 'SELECT num_requested::float8 AS requested, buffers_written::float8 AS written FROM pg_stat_checkpointer'
-          : 'SELECT checkpoints_req::float8 AS requested, buffers_checkpoint::float8 AS written FROM pg_stat_bgwriter',
-      ))[0]!,
+      async () =>
+        (
+          await pg.sql<{ requested: number; written: number }>(
+            major >= 17
+              ? 'SELECT num_requested::float8 AS requested, buffers_written::float8 AS written FROM pg_stat_checkpointer'
+              : 'SELECT checkpoints_req::float8 AS requested, buffers_checkpoint::float8 AS written FROM pg_stat_bgwriter',
+          )
+        )[0]!,
       () => exporter.poll('checkpointer'),
       'pg_stat_checkpointer to hold still',
     );
@@ -80,10 +102,13 @@ for (const major of testMajors([15, 18])) {
     t.equal(m.value('pg_checkpointer_buffers_written_total'), truth.written, 'buffers written as the view says');
     if (major >= 16) {
       const io = await steadyRead(
-        async () => (await pg.sql<{ writes: number }>(
-          `SELECT writes::float8 AS writes FROM pg_stat_io
+        async () =>
+          (
+            await pg.sql<{ writes: number }>(
+              `SELECT writes::float8 AS writes FROM pg_stat_io
            WHERE backend_type = 'checkpointer' AND object = 'relation' AND context = 'normal'`,
-        ))[0]!,
+            )
+          )[0]!,
         () => exporter.poll('stat_io'),
         'pg_stat_io to hold still',
       );

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { capObjects, ObjectCap } from '../../src/collectors/cardinality.js';
 import { withLockFallback } from '../../src/collectors/relation-locks.js';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { steadyRead } from '../helpers/steady-read.js';
 
 interface Obj {
@@ -23,7 +23,11 @@ t.test('capObjects keeps the union of the largest and the busiest', async (t) =>
   t.same(cap(rows, 2), { kept: ['b', 'd'], omitted: 4 }, 'largest and busiest');
   t.same(cap(rows, 4), { kept: ['b', 'c', 'd', 'f'], omitted: 2 }, 'taken in turn: b, d, c, f');
   t.same(cap(rows, 5), { kept: ['b', 'c', 'd', 'e', 'f'], omitted: 1 }, 'activity exhausted: size fills the rest');
-  t.same(cap([obj('x', 5), obj('y', 5), obj('z', 5)], 2), { kept: ['x', 'y'], omitted: 1 }, 'ties: input order, stable');
+  t.same(
+    cap([obj('x', 5), obj('y', 5), obj('z', 5)], 2),
+    { kept: ['x', 'y'], omitted: 1 },
+    'ties: input order, stable',
+  );
 });
 
 t.test('objects kept last poll keep their place until a rival is clearly ahead', async (t) => {
@@ -32,7 +36,11 @@ t.test('objects kept last poll keep their place until a rival is clearly ahead',
   t.same(names([obj('a', 100), obj('b', 90)]), ['a']);
   t.same(names([obj('a', 100), obj('b', 110)]), ['a'], 'b 10 % larger: a stays');
   t.same(names([obj('a', 100), obj('b', 130)]), ['b'], 'b 30 % larger: b takes over');
-  t.same(cap.apply('other', [obj('a', 100), obj('b', 110)], 1).kept.map((o) => o.name), ['b'], 'memory is per database');
+  t.same(
+    cap.apply('other', [obj('a', 100), obj('b', 110)], 1).kept.map((o) => o.name),
+    ['b'],
+    'memory is per database',
+  );
 });
 
 t.test('withLockFallback retries with catalog sizes only after lock_timeout', async (t) => {
@@ -44,8 +52,11 @@ t.test('withLockFallback retries with catalog sizes only after lock_timeout', as
   });
   t.same(rows, ['ok']);
   t.same(calls, [true, false]);
-  await t.rejects(withLockFallback(async () => Promise.reject(Object.assign(new Error('denied'), { code: '42501' }))), /denied/,
-    'other errors are not retried');
+  await t.rejects(
+    withLockFallback(async () => Promise.reject(Object.assign(new Error('denied'), { code: '42501' }))),
+    /denied/,
+    'other errors are not retried',
+  );
 });
 
 t.test('PGVIGIL_MAX_TABLES / PGVIGIL_MAX_INDEXES on a real database', async (t) => {
@@ -54,7 +65,9 @@ t.test('PGVIGIL_MAX_TABLES / PGVIGIL_MAX_INDEXES on a real database', async (t) 
   const ddl: string[] = [];
   for (let i = 1; i <= 12; i++) {
     const n = String(i).padStart(2, '0');
-    ddl.push(`CREATE TABLE t${n} AS SELECT g AS id FROM generate_series(1, ${i * 1000}) g; CREATE INDEX t${n}_id ON t${n} (id);`);
+    ddl.push(
+      `CREATE TABLE t${n} AS SELECT g AS id FROM generate_series(1, ${i * 1000}) g; CREATE INDEX t${n}_id ON t${n} (id);`,
+    );
   }
   ddl.push(`CREATE TABLE hot (id int); INSERT INTO hot VALUES (1); CREATE INDEX hot_id ON hot (id);`);
   await pg.sql(ddl.join('\n'), undefined, 'many');
@@ -71,14 +84,21 @@ t.test('PGVIGIL_MAX_TABLES / PGVIGIL_MAX_INDEXES on a real database', async (t) 
   });
   const L = { datname: 'many' };
   let m: ParsedMetrics = await exporter.poll('tables', 'indexes', 'index_health');
-  await eventually(async () => {
-    m = await exporter.poll('tables', 'indexes', 'index_health');
-    return m.value('pg_stat_user_indexes_idx_scan_total', { ...L, indexrelname: 'hot_id' }) === 20;
-  }, 15_000, 'the 20 index scans of hot');
+  await eventually(
+    async () => {
+      m = await exporter.poll('tables', 'indexes', 'index_health');
+      return m.value('pg_stat_user_indexes_idx_scan_total', { ...L, indexrelname: 'hot_id' }) === 20;
+    },
+    15_000,
+    'the 20 index scans of hot',
+  );
   const tables = [...new Set(m.find('pg_stat_user_tables_n_live_tup', L).map((s) => s.labels.relname))].sort();
   t.same(tables, ['hot', 't09', 't10', 't11', 't12'], 'the four largest tables and the busiest one');
   t.equal(m.value('pgvigil_tables_omitted', L), 8);
-  const indexes = m.find('pg_stat_user_indexes_size_bytes', L).map((s) => s.labels.indexrelname).sort();
+  const indexes = m
+    .find('pg_stat_user_indexes_size_bytes', L)
+    .map((s) => s.labels.indexrelname)
+    .sort();
   t.same(indexes, ['hot_id', 't11_id', 't12_id'], 'the two largest indexes and the most scanned one');
   t.equal(m.value('pgvigil_indexes_omitted', L), 10);
   t.equal(m.find('pg_stat_user_indexes_info', L).length, 3, 'every per-index family obeys the cap');

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { loadConfig } from '../../src/pgvigil-config.js';
+import type { CollectorDefinition, QueryFn } from '../../src/collectors/types.js';
 import type { Family } from '../../src/exposition/families.js';
 import { createLogger } from '../../src/logger.js';
+import { loadConfig } from '../../src/pgvigil-config.js';
 import { readServerFacts } from '../../src/server-facts.js';
-import type { CollectorDefinition, QueryFn } from '../../src/collectors/types.js';
 
 // Runs one collector on a connection the test controls (its session settings, its role), for
 // what cannot be arranged through pgvigil's own pool. Everything else goes through startPgvigil.
@@ -18,12 +18,18 @@ export async function collectDirectly(
   const log = createLogger('debug', { write: (chunk: string) => void (logs += chunk) });
   const query: QueryFn = options.query ?? (async (sql, params) => (await client.query(sql, params)).rows);
   const facts = await readServerFacts(client);
-  const families = await def.create(config, log).collect({ query, facts, datname: facts.datname, log, now: Date.now() });
+  const families = await def
+    .create(config, log)
+    .collect({ query, facts, datname: facts.datname, log, now: Date.now() });
   return { families, logs };
 }
 
 /** Value of the one sample of `name` whose labels include `labels`; undefined when there is none. */
-export function sampleValue(families: readonly Family[], name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: readonly Family[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const family = families.find((f) => f.name === name);
   if (family === undefined || family.type === 'histogram') return undefined;
   const found = family.samples.filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v));

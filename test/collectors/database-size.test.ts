@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { databaseSize, isVanishedDatabase } from '../../src/collectors/database-size.js';
 import type { QueryFn } from '../../src/collectors/types.js';
-import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { collectDirectly, sampleValue } from './collect-directly.js';
 
 // Ground truth: the files of the database directory (what pg_database_size() adds up), a table
@@ -20,7 +20,11 @@ t.test('database sizes against the data directory, as a pg_monitor role', async 
   await pg.sql('CREATE DATABASE secret');
   await pg.sql('REVOKE CONNECT ON DATABASE secret FROM PUBLIC');
   // ~10 MB of rows: 40,000 rows of 200 bytes plus headers.
-  await pg.sql(`CREATE TABLE blob AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 40000) g`, [], 'bulk');
+  await pg.sql(
+    `CREATE TABLE blob AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 40000) g`,
+    [],
+    'bulk',
+  );
   await pg.sql(`CREATE ROLE watcher LOGIN IN ROLE pg_monitor`);
   await pg.sql(`CHECKPOINT`);
 
@@ -34,7 +38,10 @@ t.test('database sizes against the data directory, as a pg_monitor role', async 
   t.equal(bulk, dirBytes(join(pg.cluster!.dataDir, 'base', String(truth!.oid))), 'the sum of the files in base/<oid>');
   t.equal(bulk, truth!.size, 'equal to pg_database_size() as superuser');
   t.ok(table!.bytes > 8_000_000, `the table holds ${table!.bytes} bytes`);
-  t.ok(bulk! - m.value('pg_database_size_bytes', { datname: 'empty' })! >= table!.bytes, 'bulk outweighs empty by at least the table');
+  t.ok(
+    bulk! - m.value('pg_database_size_bytes', { datname: 'empty' })! >= table!.bytes,
+    'bulk outweighs empty by at least the table',
+  );
   t.equal(m.types.get('pg_database_size_bytes'), 'gauge');
   t.equal(m.find('pg_database_size_bytes', { datname: 'secret' }).length, 0, 'no CONNECT privilege: not measured');
   t.ok(m.value('pg_database_size_bytes', { datname: 'template1' })! > 0, 'templates count toward disk use');
@@ -42,7 +49,14 @@ t.test('database sizes against the data directory, as a pg_monitor role', async 
 
   const narrow = await startPgvigil(t, pg.url, { PGVIGIL_INCLUDE_DATABASES: '^(bulk|secret)$' });
   const n = await narrow.poll('database_size');
-  t.same(n.find('pg_database_size_bytes').map((s) => s.labels.datname).sort(), ['bulk', 'secret'], 'include pattern applies');
+  t.same(
+    n
+      .find('pg_database_size_bytes')
+      .map((s) => s.labels.datname)
+      .sort(),
+    ['bulk', 'secret'],
+    'include pattern applies',
+  );
 });
 
 t.test('a database dropped during the query does not fail the collector', async (t) => {
@@ -50,7 +64,9 @@ t.test('a database dropped during the query does not fail the collector', async 
   await pg.sql(`CREATE ROLE watcher LOGIN IN ROLE pg_monitor`);
   await pg.sql('CREATE DATABASE keeper');
   await pg.sql('CREATE DATABASE doomed');
-  const [{ oid }] = (await pg.sql<{ oid: number }>(`SELECT oid FROM pg_database WHERE datname = 'doomed'`)) as [{ oid: number }];
+  const [{ oid }] = (await pg.sql<{ oid: number }>(`SELECT oid FROM pg_database WHERE datname = 'doomed'`)) as [
+    { oid: number },
+  ];
   await pg.sql('DROP DATABASE doomed');
 
   // The error the size function raises for a role without superuser once the database is gone
@@ -61,7 +77,10 @@ t.test('a database dropped during the query does not fail the collector', async 
     () => undefined,
     (err: unknown) => err,
   );
-  t.ok(vanished !== undefined, `size of a dropped database fails for pg_monitor: ${(vanished as Error | undefined)?.message}`);
+  t.ok(
+    vanished !== undefined,
+    `size of a dropped database fails for pg_monitor: ${(vanished as Error | undefined)?.message}`,
+  );
   t.ok(isVanishedDatabase(vanished), 'recognised as a vanished database');
   const superuser = await pg.sql<{ size: number | null }>('SELECT pg_database_size($1::oid) AS size', [oid]).then(
     (rows) => rows[0]?.size,

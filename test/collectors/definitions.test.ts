@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { CollectorDefinitionError, checkCollectorSet } from '../../src/collectors/check-definition.js';
+import { type CollectorSpec, type DefinedCollector, defineCollector, query } from '../../src/collectors/define.js';
 import { collectorDefinitions } from '../../src/collectors/index.js';
-import { checkCollectorSet, CollectorDefinitionError } from '../../src/collectors/check-definition.js';
-import { defineCollector, query, type CollectorSpec, type DefinedCollector } from '../../src/collectors/define.js';
-import { GOLDEN_PATH, repoRoot, type GoldenFamily } from '../../src/dev/update-docs.js';
+import { GOLDEN_PATH, type GoldenFamily, repoRoot } from '../../src/dev/update-docs.js';
 import type { ServerFacts } from '../../src/server-facts.js';
 
 // The collector definitions as data: every one passes the load-time checks, the checks reject
@@ -58,7 +58,10 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
     ...good,
     queries: [{ ...good.queries[0]!, ...q, metrics: [{ ...good.queries[0]!.metrics![0]!, ...m }] }],
   });
-  const withQuery = (q: Record<string, unknown>): CollectorSpec => ({ ...good, queries: [{ ...good.queries[0]!, ...q }] });
+  const withQuery = (q: Record<string, unknown>): CollectorSpec => ({
+    ...good,
+    queries: [{ ...good.queries[0]!, ...q }],
+  });
   const withBuilt = (family: Record<string, unknown>): CollectorSpec =>
     withQuery({ metrics: undefined, built: { families: [{ help: 'Built.', ...family }], build: () => [] } });
   const cases: [string, CollectorSpec, RegExp][] = [
@@ -74,7 +77,15 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
     ['datname twice', withMetric({}, { datnameLabel: true }), /a label appears twice/],
     [
       'overlapping SQL variants',
-      withMetric({}, { sql: [{ sql: 'a', server: { from: 14 } }, { sql: 'b', server: { from: 16 } }] }),
+      withMetric(
+        {},
+        {
+          sql: [
+            { sql: 'a', server: { from: 14 } },
+            { sql: 'b', server: { from: 16 } },
+          ],
+        },
+      ),
       /2 SQL variants apply to PostgreSQL 16/,
     ],
     [
@@ -84,12 +95,15 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
     ],
     [
       'overlapping extension variants',
-      withMetric({}, {
-        sql: [
-          { sql: 'a', extension: { name: 'pg_stat_statements', from: '1.8' } },
-          { sql: 'b', extension: { name: 'pg_stat_statements', before: '1.11' } },
-        ],
-      }),
+      withMetric(
+        {},
+        {
+          sql: [
+            { sql: 'a', extension: { name: 'pg_stat_statements', from: '1.8' } },
+            { sql: 'b', extension: { name: 'pg_stat_statements', before: '1.11' } },
+          ],
+        },
+      ),
       /2 SQL variants apply .*pg_stat_statements/,
     ],
     [
@@ -98,28 +112,46 @@ t.test('bad definitions fail when they are defined, naming the problem', async (
       /family pg_sample_things_total is defined twice/,
     ],
     ['other prefixes without a reason', { ...good, subsystems: ['pg_other'] }, /give namesReason/],
-    ['a settings variable outside PGVIGIL_', { ...good, settings: { variables: { SAMPLE: {} as never }, resolve: () => ({}) } }, /PGVIGIL_/],
+    [
+      'a settings variable outside PGVIGIL_',
+      { ...good, settings: { variables: { SAMPLE: {} as never }, resolve: () => ({}) } },
+      /PGVIGIL_/,
+    ],
     ['neither metrics nor built', withQuery({ metrics: undefined }), /needs either metrics or built/],
     ['both metrics and built', withMetric({}, { built: { families: [], build: () => [] } }), /either metrics or built/],
     ['a built counter without _total', withBuilt({ name: 'pg_sample_built', type: 'counter' }), /must end in _total/],
     ['a built histogram without its unit', withBuilt({ name: 'pg_sample_wait_seconds', type: 'histogram' }), /unit/],
-    ['a built family outside the subsystem', withBuilt({ name: 'pg_other_built', type: 'gauge' }), /outside its subsystems/],
+    [
+      'a built family outside the subsystem',
+      withBuilt({ name: 'pg_other_built', type: 'gauge' }),
+      /outside its subsystems/,
+    ],
     [
       'overlapping companion variants',
-      withMetric({}, {
-        run: () => [],
-        companionSql: { info: [{ sql: 'a', extension: { name: 'ext', from: '1.9' } }, { sql: 'b' }] },
-      }),
+      withMetric(
+        {},
+        {
+          run: () => [],
+          companionSql: { info: [{ sql: 'a', extension: { name: 'ext', from: '1.9' } }, { sql: 'b' }] },
+        },
+      ),
       /2 info variants apply .*ext/,
     ],
-    ['companion SQL without run', withMetric({}, { companionSql: { info: [{ sql: 'a' }] } }), /companion SQL but no run/],
+    [
+      'companion SQL without run',
+      withMetric({}, { companionSql: { info: [{ sql: 'a' }] } }),
+      /companion SQL but no run/,
+    ],
   ];
   for (const [what, spec, message] of cases) {
     t.throws(() => defineCollector(spec), message, what);
     t.throws(() => defineCollector(spec), CollectorDefinitionError, `${what}: a CollectorDefinitionError`);
   }
   const twice = defineCollector(good);
-  t.throws(() => checkCollectorSet([twice, { ...twice, name: 'other' }]), /pg_sample_things_total is also defined by sample/);
+  t.throws(
+    () => checkCollectorSet([twice, { ...twice, name: 'other' }]),
+    /pg_sample_things_total is also defined by sample/,
+  );
 });
 
 t.test('the plan comes from the server facts: SQL variant, families, or not applicable', async (t) => {
@@ -129,7 +161,11 @@ t.test('the plan comes from the server facts: SQL variant, families, or not appl
   t.equal(statIo.notApplicable?.(facts(16)), undefined);
   t.equal(byName.get('stat_wal')!.notApplicable?.(facts(14)), undefined);
   t.match(byName.get('stat_wal')!.notApplicable?.(facts(13)), /PostgreSQL 13/);
-  t.equal(byName.get('wal')!.notApplicable?.(facts(13, { canListWalDir: false })), undefined, 'estimated without pg_ls_waldir');
+  t.equal(
+    byName.get('wal')!.notApplicable?.(facts(13, { canListWalDir: false })),
+    undefined,
+    'estimated without pg_ls_waldir',
+  );
   t.equal(byName.get('volume')!.notApplicable, undefined, 'needs no server facts');
 
   // Which SQL runs is decided from the facts object once, not on every poll.
@@ -137,9 +173,18 @@ t.test('the plan comes from the server facts: SQL variant, families, or not appl
   const collector = byName.get('checkpointer')!.create({ collectorSettings: new Map() } as never, undefined as never);
   const once = facts(17);
   const ctx = (f: ServerFacts) => ({
-    query: async <Row,>(sql: string) => {
+    query: async <Row>(sql: string) => {
       seen.push(sql.includes('pg_stat_checkpointer') ? 'checkpointer' : 'bgwriter');
-      const row = { timed: 1, requested: 2, write_seconds: 0, sync_seconds: 0, buffers_written: 3, restartpoints_timed: null, restartpoints_requested: null, restartpoints_done: null };
+      const row = {
+        timed: 1,
+        requested: 2,
+        write_seconds: 0,
+        sync_seconds: 0,
+        buffers_written: 3,
+        restartpoints_timed: null,
+        restartpoints_requested: null,
+        restartpoints_done: null,
+      };
       return [row] as Row[];
     },
     facts: f,
@@ -152,7 +197,7 @@ t.test('the plan comes from the server facts: SQL variant, families, or not appl
   await collector.collect(ctx(facts(16)));
   t.same(seen, ['checkpointer', 'checkpointer', 'bgwriter'], 'pg_stat_checkpointer from 17, pg_stat_bgwriter before');
   await t.rejects(
-    collector.collect({ ...ctx(once), query: async <Row,>() => [{ timed: '1' }] as Row[] }),
+    collector.collect({ ...ctx(once), query: async <Row>() => [{ timed: '1' }] as Row[] }),
     /column timed should be float, the query returned string/,
     'a row of another shape fails loudly',
   );
@@ -187,25 +232,46 @@ t.test('a query hands its rows to code that builds declared families, with compa
       }),
     ],
   });
-  t.same(built.familyNames, ['pg_sample_built_rows'], 'declared built families are the collector\'s families');
+  t.same(built.familyNames, ['pg_sample_built_rows'], "declared built families are the collector's families");
   t.match(built.notApplicable?.(facts(17)), /no variant/, 'no extension: no variant of the main read');
   const collector = built.create({ collectorSettings: new Map() } as never, undefined as never);
-  const ctx = (f: ServerFacts) => ({ query: async () => [], facts: f, datname: 'postgres', log: undefined as never, now: 0 });
+  const ctx = (f: ServerFacts) => ({
+    query: async () => [],
+    facts: f,
+    datname: 'postgres',
+    log: undefined as never,
+    now: 0,
+  });
   const v18 = facts(13, { extensions: new Map([['ext', '1.8']]) });
   const v111 = facts(17, { extensions: new Map([['ext', '1.11']]) });
   const families = await collector.collect(ctx(v18));
-  t.same(families.map((f) => f.name), ['pg_sample_built_rows']);
+  t.same(
+    families.map((f) => f.name),
+    ['pg_sample_built_rows'],
+  );
   await collector.collect(ctx(v111));
-  t.same(seen, [{ sql: 'old', info: undefined }, { sql: 'new', info: 'info' }], 'a companion absent before 1.9 is undefined');
+  t.same(
+    seen,
+    [
+      { sql: 'old', info: undefined },
+      { sql: 'new', info: 'info' },
+    ],
+    'a companion absent before 1.9 is undefined',
+  );
   emit = 'pg_sample_undeclared';
   await t.rejects(collector.collect(ctx(v111)), /built family pg_sample_undeclared is not declared/);
 
   const statements = defined.find((d) => d.name === 'statements')!;
-  const preloaded = (extensions: [string, string][]) => facts(17, { statementsPreloaded: true, extensions: new Map(extensions) });
+  const preloaded = (extensions: [string, string][]) =>
+    facts(17, { statementsPreloaded: true, extensions: new Map(extensions) });
   t.match(statements.notApplicable?.(facts(17)), /not in shared_preload_libraries/);
   t.match(statements.notApplicable?.(preloaded([])), /not created in database postgres/);
   for (const version of ['1.7', '1.8', '1.9', '1.10', '1.11', '1.12']) {
-    t.equal(statements.notApplicable?.(preloaded([['pg_stat_statements', version]])), undefined, `extension ${version}`);
+    t.equal(
+      statements.notApplicable?.(preloaded([['pg_stat_statements', version]])),
+      undefined,
+      `extension ${version}`,
+    );
   }
 });
 
@@ -235,10 +301,20 @@ t.test('every family in the golden file is written out in full in exactly one pl
   // A family hidden behind a template is not found, and a second definition is.
   const templated = new Map([['a.ts', "const I = 'pg_stat_user_indexes'; const n = `${I}_idx_scan_total`;"]]);
   t.equal(definitionsOf('pg_stat_user_indexes_idx_scan_total', templated).length, 0, 'a template name is not found');
-  t.equal(definitionsOf('pg_locks', new Map([['a.ts', "'pg_locks'"], ['b.ts', "name: 'pg_locks'"]])).length, 2);
+  t.equal(
+    definitionsOf(
+      'pg_locks',
+      new Map([
+        ['a.ts', "'pg_locks'"],
+        ['b.ts', "name: 'pg_locks'"],
+      ]),
+    ).length,
+    2,
+  );
 
   // The golden owners agree with the definitions.
   for (const d of defined) {
-    for (const f of golden.filter((g) => g.collector === d.name)) t.ok(d.familyNames.includes(f.name), `${f.name} is defined by ${d.name}`);
+    for (const f of golden.filter((g) => g.collector === d.name))
+      t.ok(d.familyNames.includes(f.name), `${f.name} is defined by ${d.name}`);
   }
 });

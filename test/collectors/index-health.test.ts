@@ -1,17 +1,23 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 const names = (m: ParsedMetrics, family: string, relname: string) =>
-  m.find(family, { datname: 'postgres', relname }).map((s) => s.labels.indexrelname).sort();
+  m
+    .find(family, { datname: 'postgres', relname })
+    .map((s) => s.labels.indexrelname)
+    .sort();
 
 t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t) => {
   const pg = await testPostgres(t, { settings: { autovacuum: 'off' } });
   // A failed CREATE UNIQUE INDEX CONCURRENTLY over duplicate values leaves an invalid index.
   await pg.sql(`CREATE TABLE events (kind int)`);
   await pg.sql(`INSERT INTO events VALUES (1), (1), (2)`);
-  await t.rejects(pg.sql(`CREATE UNIQUE INDEX CONCURRENTLY events_kind ON events (kind)`), /could not create unique index/);
+  await t.rejects(
+    pg.sql(`CREATE UNIQUE INDEX CONCURRENTLY events_kind ON events (kind)`),
+    /could not create unique index/,
+  );
 
   await pg.sql(`CREATE TABLE h (id int PRIMARY KEY, a int, b text, c int UNIQUE)`);
   await pg.sql(`INSERT INTO h SELECT g, g, 'b' || g, g FROM generate_series(1, 100) g`);
@@ -41,38 +47,69 @@ t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t)
     PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES: '100000',
   });
   let m: ParsedMetrics = await exporter.poll('index_health');
-  await eventually(async () => {
-    m = await exporter.poll('index_health');
-    return m.value('pg_table_seq_scan_heavy_rows_per_scan', { relname: 'big' }) !== undefined &&
-      !names(m, 'pg_index_unused_size_bytes', 'h').includes('u1');
-  }, 15_000, 'scan statistics flushed');
+  await eventually(
+    async () => {
+      m = await exporter.poll('index_health');
+      return (
+        m.value('pg_table_seq_scan_heavy_rows_per_scan', { relname: 'big' }) !== undefined &&
+        !names(m, 'pg_index_unused_size_bytes', 'h').includes('u1')
+      );
+    },
+    15_000,
+    'scan statistics flushed',
+  );
 
   const [bad] = await pg.sql<{ valid: boolean; size: number }>(
     `SELECT indisvalid AS valid, pg_relation_size(indexrelid)::float8 AS size FROM pg_index WHERE indexrelid = 'events_kind'::regclass`,
   );
   t.equal(bad!.valid, false, 'ground truth: the failed build left an invalid index');
-  t.equal(m.value('pg_index_invalid_size_bytes', { datname: 'postgres', relname: 'events', indexrelname: 'events_kind' }), bad!.size);
+  t.equal(
+    m.value('pg_index_invalid_size_bytes', { datname: 'postgres', relname: 'events', indexrelname: 'events_kind' }),
+    bad!.size,
+  );
   t.equal(m.find('pg_index_invalid_size_bytes').length, 1, 'only the invalid index');
 
   t.same(
-    m.find('pg_index_duplicate_size_bytes', { relname: 'h' }).map((s) => `${s.labels.indexrelname}=${s.labels.duplicate_of}`).sort(),
+    m
+      .find('pg_index_duplicate_size_bytes', { relname: 'h' })
+      .map((s) => `${s.labels.indexrelname}=${s.labels.duplicate_of}`)
+      .sort(),
     ['c_plain=h_c_key', 'd2=d1', 'e2=e1'],
     'exact duplicates only: the constraint index (else the oldest) is kept; partial, INCLUDE, DESC and other expressions differ',
   );
   const [d2] = await pg.sql<{ size: number }>(`SELECT pg_relation_size('d2')::float8 AS size`);
-  t.equal(m.value('pg_index_duplicate_size_bytes', { indexrelname: 'd2' }), d2!.size, 'value: the size a DROP gives back');
+  t.equal(
+    m.value('pg_index_duplicate_size_bytes', { indexrelname: 'd2' }),
+    d2!.size,
+    'value: the size a DROP gives back',
+  );
 
   t.same(
     names(m, 'pg_index_unused_size_bytes', 'h'),
     ['c_plain', 'd1', 'd2', 'desc1', 'e1', 'e2', 'inc1', 'p1', 'x1'],
     'never-scanned indexes; the scanned one (u1) and the constraint ones (h_pkey, h_c_key) are not',
   );
-  t.same(names(m, 'pg_index_unused_size_bytes', 'events'), [], 'an invalid index is reported as invalid, not as unused');
-  t.same(names(m, 'pg_index_unused_size_bytes', 'parted'), [], 'a partitioned index is never scanned itself: not judged');
-  t.same(names(m, 'pg_index_unused_size_bytes', 'parted_1'), ['parted_1_id_idx'], 'its partition\'s index is');
+  t.same(
+    names(m, 'pg_index_unused_size_bytes', 'events'),
+    [],
+    'an invalid index is reported as invalid, not as unused',
+  );
+  t.same(
+    names(m, 'pg_index_unused_size_bytes', 'parted'),
+    [],
+    'a partitioned index is never scanned itself: not judged',
+  );
+  t.same(names(m, 'pg_index_unused_size_bytes', 'parted_1'), ['parted_1_id_idx'], "its partition's index is");
 
-  t.equal(m.value('pg_table_seq_scan_heavy_rows_per_scan', { datname: 'postgres', schemaname: 'public', relname: 'big' }), 20000);
-  t.equal(m.find('pg_table_seq_scan_heavy_rows_per_scan', { relname: 'tiny' }).length, 0, 'small table: not a candidate');
+  t.equal(
+    m.value('pg_table_seq_scan_heavy_rows_per_scan', { datname: 'postgres', schemaname: 'public', relname: 'big' }),
+    20000,
+  );
+  t.equal(
+    m.find('pg_table_seq_scan_heavy_rows_per_scan', { relname: 'tiny' }).length,
+    0,
+    'small table: not a candidate',
+  );
   t.equal(m.find('pg_table_seq_scan_heavy_rows_per_scan', { relname: 'h' }).length, 0, 'under the size threshold');
 
   // Fixing the findings makes them vanish.

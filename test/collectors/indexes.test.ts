@@ -1,7 +1,7 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { steadyRead } from '../helpers/steady-read.js';
 
 const I = 'pg_stat_user_indexes';
@@ -27,11 +27,18 @@ t.test('pg_stat_user_indexes against ground truth', async (t) => {
   await c.query('SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_indexonlyscan = off');
   for (const id of [1, 20, 300, 4000]) await c.query('SELECT qty FROM items WHERE id = $1', [id]);
   await c.end();
-  await eventually(async () => (m = await exporter.poll('indexes')).value(`${I}_idx_scan_total`, pkey) === scans0 + 4,
-    15_000, 'four more index scans');
+  await eventually(
+    async () => (m = await exporter.poll('indexes')).value(`${I}_idx_scan_total`, pkey) === scans0 + 4,
+    15_000,
+    'four more index scans',
+  );
   t.equal(m.value(`${I}_idx_tup_read_total`, pkey), read0 + 4);
   t.equal(m.value(`${I}_idx_tup_fetch_total`, pkey), fetch0 + 4);
-  t.ok(m.value('pg_statio_user_indexes_idx_blks_hit_total', pkey)! + m.value('pg_statio_user_indexes_idx_blks_read_total', pkey)! > 0);
+  t.ok(
+    m.value('pg_statio_user_indexes_idx_blks_hit_total', pkey)! +
+      m.value('pg_statio_user_indexes_idx_blks_read_total', pkey)! >
+      0,
+  );
 
   const [sizes] = await pg.sql<{ pkey: number; sku: number }>(
     `SELECT pg_relation_size('items_pkey')::float8 AS pkey, pg_relation_size('items_sku')::float8 AS sku`,
@@ -45,9 +52,12 @@ t.test('pg_stat_user_indexes against ground truth', async (t) => {
   // The per-database pair is the sum over every index, read from the view itself while no
   // backend's statistics flush lands between the view and the poll.
   const { polled, view: db } = await steadyRead(
-    async () => (await pg.sql<{ hit: number; read: number }>(
-      `SELECT sum(idx_blks_hit)::float8 AS hit, sum(idx_blks_read)::float8 AS read FROM pg_statio_user_indexes`,
-    ))[0]!,
+    async () =>
+      (
+        await pg.sql<{ hit: number; read: number }>(
+          `SELECT sum(idx_blks_hit)::float8 AS hit, sum(idx_blks_read)::float8 AS read FROM pg_statio_user_indexes`,
+        )
+      )[0]!,
     () => exporter.poll('indexes'),
   );
   m = polled;
@@ -58,7 +68,9 @@ t.test('pg_stat_user_indexes against ground truth', async (t) => {
   // An index of a table under ACCESS EXCLUSIVE lock is sized from the catalog, without waiting.
   const holder = await pg.client();
   await holder.query('BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE');
-  const [cat] = await pg.sql<{ bytes: number }>(`SELECT (relpages * 8192)::float8 AS bytes FROM pg_class WHERE relname = 'items_sku'`);
+  const [cat] = await pg.sql<{ bytes: number }>(
+    `SELECT (relpages * 8192)::float8 AS bytes FROM pg_class WHERE relname = 'items_sku'`,
+  );
   m = await exporter.poll('indexes');
   t.equal(m.value('pgvigil_collector_success', { collector: 'indexes' }), 1);
   t.equal(m.value(`${I}_size_bytes`, sku), cat!.bytes);

@@ -24,7 +24,11 @@ t.test('time units', async (t) => {
 });
 
 t.test('sentinels, unitless, booleans and non-numbers', async (t) => {
-  t.same(settingValue('-1', 'MB', 'integer'), { value: -1, suffix: 'bytes' }, 'max_slot_wal_keep_size -1 = unlimited, not -1 MiB');
+  t.same(
+    settingValue('-1', 'MB', 'integer'),
+    { value: -1, suffix: 'bytes' },
+    'max_slot_wal_keep_size -1 = unlimited, not -1 MiB',
+  );
   t.same(settingValue('-1', 'ms', 'integer'), { value: -1, suffix: 'seconds' });
   t.same(settingValue('0', 'ms', 'integer'), { value: 0, suffix: 'seconds' }, 'statement_timeout 0 = off');
   t.same(settingValue('100', null, 'integer'), { value: 100, suffix: '' });

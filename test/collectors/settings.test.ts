@@ -1,15 +1,24 @@
 import t from 'tap';
 import { EXPORTED_SETTINGS, SETTING_METRICS, settings } from '../../src/collectors/settings.js';
-import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { collectDirectly, sampleValue } from './collect-directly.js';
 
 // Ground truth two ways: values the test wrote into postgresql.conf, and SHOW output (a different
 // format from pg_settings' setting + unit: "128MB", "1min", "on") converted here independently.
 
 const SHOW_UNITS: Record<string, number> = {
-  B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4,
-  us: 1e-6, ms: 1e-3, s: 1, min: 60, h: 3600, d: 86400,
+  B: 1,
+  kB: 1024,
+  MB: 1024 ** 2,
+  GB: 1024 ** 3,
+  TB: 1024 ** 4,
+  us: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  min: 60,
+  h: 3600,
+  d: 86400,
 };
 
 function fromShow(text: string): number {
@@ -75,7 +84,11 @@ t.test('settings in base units, equal to SHOW', async (t) => {
       continue;
     }
     if (OVERRIDDEN_BY_PGVIGIL.has(name) && m.find(metric).length === 0) {
-      t.match(exporter.logs(), new RegExp(`"setting":"${name}".*overridden by the exporter connection`), `${name}: absence explained in the log`);
+      t.match(
+        exporter.logs(),
+        new RegExp(`"setting":"${name}".*overridden by the exporter connection`),
+        `${name}: absence explained in the log`,
+      );
       overridden++;
       continue;
     }
@@ -83,7 +96,10 @@ t.test('settings in base units, equal to SHOW', async (t) => {
     t.equal(m.types.get(metric), 'gauge');
     compared++;
   }
-  t.ok(compared + overridden >= EXPORTED_SETTINGS.length - 1, `${compared} settings compared with SHOW, ${overridden} hidden by pgvigil's session`);
+  t.ok(
+    compared + overridden >= EXPORTED_SETTINGS.length - 1,
+    `${compared} settings compared with SHOW, ${overridden} hidden by pgvigil's session`,
+  );
   if (pg.major < 16) t.equal(m.find('pg_settings_reserved_connections').length, 0, 'reserved_connections only from 16');
 
   const [server] = await pg.sql<{ version: string; num: string; started: number }>(

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 // Ground truth made by the test on a database nobody else uses (autovacuum off, pgvigil itself
 // connected to `postgres`): exactly N commits and M rollbacks, one deadlock, temp files whose
@@ -31,23 +31,34 @@ t.test('pg_stat_database against ground truth', async (t) => {
   // A backend flushes before it leaves pg_stat_activity, so waiting for ledger to be empty of
   // other backends waits for every flush.
   const ledgerEmpty = (what: string) =>
-    eventually(async () => (await pg.sql(
-      `SELECT 1 FROM pg_stat_activity WHERE datname = 'ledger' AND pid <> pg_backend_pid()`,
-    )).length === 0, 10_000, what);
+    eventually(
+      async () =>
+        (await pg.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = 'ledger' AND pid <> pg_backend_pid()`)).length ===
+        0,
+      10_000,
+      what,
+    );
   await pg.sql('CREATE TABLE entry (id int PRIMARY KEY, n int); INSERT INTO entry VALUES (1, 0), (2, 0)', [], 'ledger');
   await ledgerEmpty('the session that created entry gone');
   const before = Date.now() / 1000;
   await pg.sql('SELECT pg_stat_reset()', [], 'ledger');
   await ledgerEmpty('the session that reset ledger gone');
   const exporter = await startPgvigil(t, pg.url);
-  const stable = await eventually(async () => {
-    const m = await exporter.poll('stat_database');
-    return (m.value('pg_stat_database_stats_reset_timestamp_seconds', { datname: 'ledger' }) ?? 0) > 0;
-  }, 10_000, 'the reset of ledger is visible').then(() => exporter.poll('stat_database'));
+  const stable = await eventually(
+    async () => {
+      const m = await exporter.poll('stat_database');
+      return (m.value('pg_stat_database_stats_reset_timestamp_seconds', { datname: 'ledger' }) ?? 0) > 0;
+    },
+    10_000,
+    'the reset of ledger is visible',
+  ).then(() => exporter.poll('stat_database'));
   const reset = stable.value('pg_stat_database_stats_reset_timestamp_seconds', { datname: 'ledger' })!;
   t.ok(reset >= before - 1 && reset <= Date.now() / 1000 + 1, 'stats_reset is when the test reset the counters');
   t.equal(stable.find('pg_stat_database_xact_commit_total', { datname: '' }).length, 0, 'shared-objects row skipped');
-  t.ok(stable.value('pg_stat_database_xact_commit_total', { datname: 'template0' }) !== undefined, 'every database has a row');
+  t.ok(
+    stable.value('pg_stat_database_xact_commit_total', { datname: 'template0' }) !== undefined,
+    'every database has a row',
+  );
 
   const counterOf = (m: ParsedMetrics, name: string) => m.value(name, { datname: 'ledger' }) ?? 0;
   const delta = async (name: string) => counterOf(await exporter.poll('stat_database'), name) - counterOf(stable, name);
@@ -83,28 +94,43 @@ t.test('pg_stat_database against ground truth', async (t) => {
 
   // Temp files from a sort far beyond work_mem; the server logs each file's size when it deletes it.
   const logFile = join(pg.cluster!.dataDir, 'log', 'pg.log');
-  const tempLines = () => [...readFileSync(logFile, 'utf8').matchAll(/temporary file: path ".*?", size (\d+)/g)].map((x) => Number(x[1]));
+  const tempLines = () =>
+    [...readFileSync(logFile, 'utf8').matchAll(/temporary file: path ".*?", size (\d+)/g)].map((x) => Number(x[1]));
   const tempBefore = tempLines().length;
   const sorter = await pg.client('ledger');
   sessions++;
   await sorter.query(`SET work_mem = '64kB'`);
-  await sorter.query(`SELECT count(*) FROM (SELECT row_number() OVER (ORDER BY g DESC) FROM generate_series(1, 200000) g) s`);
+  await sorter.query(
+    `SELECT count(*) FROM (SELECT row_number() OVER (ORDER BY g DESC) FROM generate_series(1, 200000) g) s`,
+  );
   await sorter.end();
 
   // A session ended by an operator.
   const doomed = await pg.client('ledger', { application_name: 'doomed' });
   sessions++;
   await pg.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'doomed'`);
-  await eventually(async () => (await pg.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'doomed'`)).length === 0, 10_000, 'doomed session gone');
+  await eventually(
+    async () => (await pg.sql(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'doomed'`)).length === 0,
+    10_000,
+    'doomed session gone',
+  );
   await doomed.end().catch(() => undefined);
   await ledgerEmpty('every workload session gone, its statistics flushed');
 
-  await eventually(async () => {
-    const m = await exporter.poll('stat_database');
-    const grown = (name: string, want: number) => counterOf(m, name) - counterOf(stable, name) >= want;
-    return grown('pg_stat_database_xact_commit_total', N) && grown('pg_stat_database_xact_rollback_total', M + 1) &&
-      grown('pg_stat_database_deadlocks_total', 1) && grown('pg_stat_database_temp_files_total', 1);
-  }, 20_000, 'counters of ledger grow');
+  await eventually(
+    async () => {
+      const m = await exporter.poll('stat_database');
+      const grown = (name: string, want: number) => counterOf(m, name) - counterOf(stable, name) >= want;
+      return (
+        grown('pg_stat_database_xact_commit_total', N) &&
+        grown('pg_stat_database_xact_rollback_total', M + 1) &&
+        grown('pg_stat_database_deadlocks_total', 1) &&
+        grown('pg_stat_database_temp_files_total', 1)
+      );
+    },
+    20_000,
+    'counters of ledger grow',
+  );
   const temps = await (async () => {
     let sizes: number[] = [];
     await eventually(() => (sizes = tempLines().slice(tempBefore)).length > 0, 10_000, 'temp files in the server log');
@@ -114,12 +140,20 @@ t.test('pg_stat_database against ground truth', async (t) => {
   // Autocommit statements (SET, SELECT) are transactions too: the sorter made 2 commits, the
   // deadlock survivor 1, the victim 1 rollback; and every session's start-up commits one.
   const commits = await delta('pg_stat_database_xact_commit_total');
-  t.equal(commits, N + 1 + 2 + sessions, `${N} commits + deadlock survivor + sorter's 2 statements + ${sessions} session start-ups (got ${commits})`);
+  t.equal(
+    commits,
+    N + 1 + 2 + sessions,
+    `${N} commits + deadlock survivor + sorter's 2 statements + ${sessions} session start-ups (got ${commits})`,
+  );
   t.equal(await delta('pg_stat_database_xact_rollback_total'), M + 1, `${M} rollbacks + deadlock victim`);
   t.equal(await delta('pg_stat_database_tup_inserted_total'), N + M, 'rows inserted, committed or not');
   t.equal(await delta('pg_stat_database_deadlocks_total'), 1, 'one deadlock');
   t.equal(await delta('pg_stat_database_temp_files_total'), temps.length, `${temps.length} temp files, as logged`);
-  t.equal(await delta('pg_stat_database_temp_bytes_total'), temps.reduce((x, y) => x + y, 0), 'temp bytes, as logged');
+  t.equal(
+    await delta('pg_stat_database_temp_bytes_total'),
+    temps.reduce((x, y) => x + y, 0),
+    'temp bytes, as logged',
+  );
   t.ok((await delta('pg_stat_database_blks_hit_total')) > 0, 'buffer hits counted');
 
   const m = await exporter.poll('stat_database');
@@ -127,15 +161,24 @@ t.test('pg_stat_database against ground truth', async (t) => {
     t.equal(await delta('pg_stat_database_sessions_total'), sessions, `${sessions} sessions`);
     t.equal(await delta('pg_stat_database_sessions_killed_total'), 1, 'one session killed');
     t.ok((await delta('pg_stat_database_session_time_seconds_total')) > 0, 'session time in seconds');
-    t.ok((await delta('pg_stat_database_session_time_seconds_total')) < 600, 'session time is seconds, not milliseconds');
+    t.ok(
+      (await delta('pg_stat_database_session_time_seconds_total')) < 600,
+      'session time is seconds, not milliseconds',
+    );
   } else {
     t.equal(m.types.get('pg_stat_database_sessions_total'), undefined, 'no session families before 14');
   }
   t.equal(m.types.get('pg_stat_database_xact_commit_total'), 'counter');
   t.equal(m.types.get('pg_stat_database_numbackends'), 'gauge');
-  t.ok(m.value('pg_stat_database_blk_read_time_seconds_total', { datname: 'ledger' }) !== undefined, 'I/O time exported');
-  t.equal(m.find('pg_stat_database_checksum_failures_total', { datname: 'ledger' }).length, pg.major >= 18 ? 1 : 0,
-    'checksum failures only where checksums are on (initdb default from 18)');
+  t.ok(
+    m.value('pg_stat_database_blk_read_time_seconds_total', { datname: 'ledger' }) !== undefined,
+    'I/O time exported',
+  );
+  t.equal(
+    m.find('pg_stat_database_checksum_failures_total', { datname: 'ledger' }).length,
+    pg.major >= 18 ? 1 : 0,
+    'checksum failures only where checksums are on (initdb default from 18)',
+  );
 
   // Wraparound inputs, read back right after the poll (nothing writes in between).
   const [ages] = await pg.sql<{ xid: number; mxid: number; freeze: number; mfreeze: number }>(
@@ -152,8 +195,17 @@ t.test('pg_stat_database against ground truth', async (t) => {
 
   // Recovery conflicts exist only on standbys: every type present, all 0 on this primary.
   const conflictTypes = m.find('pg_stat_database_conflicts_by_type_total', { datname: 'ledger' });
-  t.same(conflictTypes.map((s) => s.labels.type).sort(),
-    ['bufferpin', 'deadlock', 'lock', 'snapshot', 'tablespace', ...(pg.major >= 16 ? ['active_logicalslot'] : [])].sort());
+  t.same(
+    conflictTypes.map((s) => s.labels.type).sort(),
+    [
+      'bufferpin',
+      'deadlock',
+      'lock',
+      'snapshot',
+      'tablespace',
+      ...(pg.major >= 16 ? ['active_logicalslot'] : []),
+    ].sort(),
+  );
   t.ok(conflictTypes.every((s) => s.value === 0));
 
   // Include/exclude patterns of discovery apply here too.

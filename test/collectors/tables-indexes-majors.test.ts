@@ -1,8 +1,8 @@
 import t from 'tap';
 import { testMajors } from '../helpers/majors.js';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 // The SQL of the tables, indexes and index_health collectors on the oldest and newest majors
 // (and 16, where last_idx_scan appears), as a role with nothing but pg_monitor.
@@ -17,7 +17,9 @@ for (const major of testMajors([13, 16, 18])) {
     await pg.sql(`CREATE ROLE watcher LOGIN PASSWORD 'w' IN ROLE pg_monitor`);
     await pg.sql(`CREATE TABLE acct (id int PRIMARY KEY, owner text, n int)`);
     await pg.sql(`INSERT INTO acct SELECT g, 'o' || g, g FROM generate_series(1, 2000) g`);
-    await pg.sql(`CREATE INDEX acct_owner ON acct (owner); CREATE INDEX acct_owner2 ON acct (owner); CREATE INDEX acct_n ON acct (n)`);
+    await pg.sql(
+      `CREATE INDEX acct_owner ON acct (owner); CREATE INDEX acct_owner2 ON acct (owner); CREATE INDEX acct_n ON acct (n)`,
+    );
     await pg.sql(`INSERT INTO acct VALUES (2001, 'o1', 1)`);
     await t.rejects(pg.sql(`CREATE UNIQUE INDEX CONCURRENTLY acct_owner_uniq ON acct (owner)`));
     await pg.sql('ANALYZE');
@@ -37,11 +39,16 @@ for (const major of testMajors([13, 16, 18])) {
     const L = { datname: 'postgres', relname: 'acct' };
     const n = { ...L, indexrelname: 'acct_n' };
     let m: ParsedMetrics = await exporter.poll(...COLLECTORS);
-    await eventually(async () => {
-      m = await exporter.poll(...COLLECTORS);
-      return m.value('pg_stat_user_indexes_idx_scan_total', n) === 1;
-    }, 15_000, 'index scan counted');
-    for (const collector of COLLECTORS) t.equal(m.value('pgvigil_collector_success', { collector }), 1, `${collector} succeeds`);
+    await eventually(
+      async () => {
+        m = await exporter.poll(...COLLECTORS);
+        return m.value('pg_stat_user_indexes_idx_scan_total', n) === 1;
+      },
+      15_000,
+      'index scan counted',
+    );
+    for (const collector of COLLECTORS)
+      t.equal(m.value('pgvigil_collector_success', { collector }), 1, `${collector} succeeds`);
 
     t.equal(m.value('pg_stat_user_tables_n_live_tup', L), 2001);
     const [sizes] = await pg.sql<{ rel: number; total: number; idx: number }>(
@@ -52,12 +59,29 @@ for (const major of testMajors([13, 16, 18])) {
     t.equal(m.value('pg_stat_user_tables_total_size_bytes', L), sizes!.total);
     t.equal(m.value('pg_stat_user_indexes_size_bytes', n), sizes!.idx);
     t.ok(m.value('pg_stat_user_tables_xid_age', L)! > 0);
-    t.equal(m.find('pg_stat_user_tables_bloat_estimate_bytes', L).length, 0, 'pg_monitor cannot read pg_stats of acct: no estimate');
-    t.equal(m.find('pg_index_invalid_size_bytes', { indexrelname: 'acct_owner_uniq' }).length, 1, 'invalid index found');
-    t.equal(m.value('pg_index_duplicate_size_bytes', { indexrelname: 'acct_owner2', duplicate_of: 'acct_owner' }), sizes!.idx);
+    t.equal(
+      m.find('pg_stat_user_tables_bloat_estimate_bytes', L).length,
+      0,
+      'pg_monitor cannot read pg_stats of acct: no estimate',
+    );
+    t.equal(
+      m.find('pg_index_invalid_size_bytes', { indexrelname: 'acct_owner_uniq' }).length,
+      1,
+      'invalid index found',
+    );
+    t.equal(
+      m.value('pg_index_duplicate_size_bytes', { indexrelname: 'acct_owner2', duplicate_of: 'acct_owner' }),
+      sizes!.idx,
+    );
     t.equal(m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_owner' }).length, 1, 'never scanned: unused');
-    t.same(m.find('pg_index_duplicate_size_bytes', { relname: 'acct' }).map((s) => s.labels.indexrelname).sort(),
-      ['acct_expr2', 'acct_owner2'], 'same expression and predicate: duplicate; another predicate: not');
+    t.same(
+      m
+        .find('pg_index_duplicate_size_bytes', { relname: 'acct' })
+        .map((s) => s.labels.indexrelname)
+        .sort(),
+      ['acct_expr2', 'acct_owner2'],
+      'same expression and predicate: duplicate; another predicate: not',
+    );
 
     // None of the three collectors waits behind an ACCESS EXCLUSIVE lock (a wait would last 10 s).
     const holder = await pg.client();
@@ -65,14 +89,19 @@ for (const major of testMajors([13, 16, 18])) {
     const started = Date.now();
     const locked = await exporter.poll(...COLLECTORS);
     t.ok(Date.now() - started < 5000, `polls under the lock took ${Date.now() - started} ms`);
-    for (const collector of COLLECTORS) t.equal(locked.value('pgvigil_collector_success', { collector }), 1, `${collector} under the lock`);
+    for (const collector of COLLECTORS)
+      t.equal(locked.value('pgvigil_collector_success', { collector }), 1, `${collector} under the lock`);
     t.equal(locked.find('pg_index_duplicate_size_bytes', { relname: 'acct' }).length, 2, 'findings under the lock');
     await holder.query('ROLLBACK');
 
     const age = m.value('pg_stat_user_indexes_last_idx_scan_age_seconds', n);
     if (major < 16) {
       t.equal(age, undefined, 'no last_idx_scan before 16');
-      t.equal(m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length, 0, 'scanned once: used, whenever');
+      t.equal(
+        m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length,
+        0,
+        'scanned once: used, whenever',
+      );
       return;
     }
     t.ok(age !== undefined && age >= 0, `last_idx_scan age ${age}`);
@@ -82,9 +111,13 @@ for (const major of testMajors([13, 16, 18])) {
       const unused = m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length;
       t.equal(unused, age! > 5 ? 1 : 0, 'unused iff older than 5 s');
     }
-    await eventually(async () => {
-      m = await exporter.poll('index_health');
-      return m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length === 1;
-    }, 20_000, 'acct_n unused once its last scan is older than 5 s');
+    await eventually(
+      async () => {
+        m = await exporter.poll('index_health');
+        return m.find('pg_index_unused_size_bytes', { indexrelname: 'acct_n' }).length === 1;
+      },
+      20_000,
+      'acct_n unused once its last scan is older than 5 s',
+    );
   });
 }

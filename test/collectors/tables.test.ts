@@ -1,7 +1,7 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
-import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import type { ParsedMetrics } from '../helpers/metrics.js';
+import { eventually, startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 /** These tests change sizes between polls: read them every poll. */
 const EVERY_POLL_SIZES = { PGVIGIL_SIZES_INTERVAL_SECONDS: '0' };
@@ -46,7 +46,9 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
   t.equal(m.value(`${T}_n_live_tup`, L), 950);
   t.equal(m.value(`${T}_n_dead_tup`, L), 150);
   t.equal(m.value(`${T}_dead_tuple_ratio`, L), 150 / 1100);
-  const [view] = await pg.sql<{ hot: number }>(`SELECT n_tup_hot_upd::float8 AS hot FROM pg_stat_user_tables WHERE relname = 'orders'`);
+  const [view] = await pg.sql<{ hot: number }>(
+    `SELECT n_tup_hot_upd::float8 AS hot FROM pg_stat_user_tables WHERE relname = 'orders'`,
+  );
   t.equal(m.value(`${T}_n_tup_hot_upd_total`, L), view!.hot, 'HOT updates as the view says');
 
   await pg.sql('ANALYZE orders');
@@ -73,9 +75,12 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
   t.equal(m.value(`${T}_index_size_bytes`, L), sizes!.idx);
   // Block hits of the index are a separate statistics entry from the table's, which a backend may
   // flush in a later round than the table's counters waited for above: wait for them too.
-  await pollUntil('heap and index blocks hit', (m) =>
-    m.value('pg_statio_user_tables_heap_blocks_hit_total', L)! > 0 &&
-    m.value('pg_statio_user_tables_idx_blocks_hit_total', L)! > 0);
+  await pollUntil(
+    'heap and index blocks hit',
+    (m) =>
+      m.value('pg_statio_user_tables_heap_blocks_hit_total', L)! > 0 &&
+      m.value('pg_statio_user_tables_idx_blocks_hit_total', L)! > 0,
+  );
   t.pass('heap blocks hit and index blocks hit (CREATE INDEX, inserts)');
 
   // Transaction-ID age: ten transactions later, ten more.
@@ -83,7 +88,9 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
   const burner = await pg.client();
   for (let i = 0; i < 10; i++) await burner.query('SELECT txid_current()');
   m = await exporter.poll('tables');
-  const [age] = await pg.sql<{ age: number }>(`SELECT age(relfrozenxid)::float8 AS age FROM pg_class WHERE relname = 'orders'`);
+  const [age] = await pg.sql<{ age: number }>(
+    `SELECT age(relfrozenxid)::float8 AS age FROM pg_class WHERE relname = 'orders'`,
+  );
   t.equal(m.value(`${T}_xid_age`, L), age!.age, 'xid age as age(relfrozenxid)');
   t.equal(m.value(`${T}_xid_age`, L), xid0 + 10);
 });
@@ -137,7 +144,10 @@ t.test('an ACCESS EXCLUSIVE lock, held or awaited, never blocks the table collec
     t.equal(m.value(`${T}_total_size_bytes`, { relname: 'locked' }), cat!.total, `${what}: total from relpages`);
     t.equal(m.value(`${T}_table_size_bytes`, { relname: 'free' }), exact!.free, `${what}: other tables still exact`);
     t.equal(m.value('pgvigil_tables_sized_from_catalog', { datname: 'postgres' }), 1);
-    t.ok(m.value(`${T}_n_live_tup`, { relname: 'locked' }) !== undefined, `${what}: stats of the locked table still served`);
+    t.ok(
+      m.value(`${T}_n_live_tup`, { relname: 'locked' }) !== undefined,
+      `${what}: stats of the locked table still served`,
+    );
   };
 
   const holder = await pg.client();
@@ -152,16 +162,24 @@ t.test('an ACCESS EXCLUSIVE lock, held or awaited, never blocks the table collec
   await reader.query('SELECT 1 FROM locked LIMIT 1');
   const alter = await pg.client();
   const altering = alter.query('ALTER TABLE locked ADD COLUMN extra int');
-  await eventually(async () => {
-    const rows = await pg.sql(`SELECT 1 FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND NOT granted`);
-    return rows.length > 0;
-  }, 10_000, 'ALTER TABLE waiting for its lock');
+  await eventually(
+    async () => {
+      const rows = await pg.sql(`SELECT 1 FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND NOT granted`);
+      return rows.length > 0;
+    },
+    10_000,
+    'ALTER TABLE waiting for its lock',
+  );
   await expectNoWait('awaited');
   await reader.query('COMMIT');
   await altering;
 
   const m = await exporter.poll('tables');
-  t.equal(m.value('pgvigil_tables_sized_from_catalog', { datname: 'postgres' }), 0, 'exact sizes once the lock is gone');
+  t.equal(
+    m.value('pgvigil_tables_sized_from_catalog', { datname: 'postgres' }),
+    0,
+    'exact sizes once the lock is gone',
+  );
 });
 
 t.test('every database, include/exclude patterns, names that need escaping', async (t) => {
@@ -171,19 +189,32 @@ t.test('every database, include/exclude patterns, names that need escaping', asy
     await pg.sql(`CREATE DATABASE ${db}`);
     await pg.sql(`CREATE TABLE ${db}_items (id int); INSERT INTO ${db}_items SELECT generate_series(1, 3)`, [], db);
   }
-  await pg.sql(`CREATE SCHEMA ${ident(schema)}; CREATE TABLE ${ident(schema)}.${ident(table)} (x int);
-                INSERT INTO ${ident(schema)}.${ident(table)} VALUES (1), (2)`, [], 'shop');
+  await pg.sql(
+    `CREATE SCHEMA ${ident(schema)}; CREATE TABLE ${ident(schema)}.${ident(table)} (x int);
+                INSERT INTO ${ident(schema)}.${ident(table)} VALUES (1), (2)`,
+    [],
+    'shop',
+  );
 
   const all = await startPgvigil(t, pg.url);
   let m: ParsedMetrics = await all.poll('tables');
-  await eventually(async () => {
-    m = await all.poll('tables');
-    return m.value(`${T}_n_live_tup`, { datname: 'crm', relname: 'crm_items' }) === 3 &&
-      m.value(`${T}_n_live_tup`, { datname: 'shop', schemaname: schema, relname: table }) === 2;
-  }, 15_000, 'both databases and the odd name');
+  await eventually(
+    async () => {
+      m = await all.poll('tables');
+      return (
+        m.value(`${T}_n_live_tup`, { datname: 'crm', relname: 'crm_items' }) === 3 &&
+        m.value(`${T}_n_live_tup`, { datname: 'shop', schemaname: schema, relname: table }) === 2
+      );
+    },
+    15_000,
+    'both databases and the odd name',
+  );
   t.equal(m.value(`${T}_n_live_tup`, { datname: 'shop', relname: 'shop_items' }), 3);
   t.equal(m.find(`${T}_n_live_tup`, { datname: 'crm', relname: 'shop_items' }).length, 0, 'no cross-database rows');
-  t.ok((await all.text()).includes(`schemaname="we\\"ird\\\\sch",relname="a \\"b\\"\\\\c d\\nline ü€ 🐘"`), 'escaped on the wire');
+  t.ok(
+    (await all.text()).includes(`schemaname="we\\"ird\\\\sch",relname="a \\"b\\"\\\\c d\\nline ü€ 🐘"`),
+    'escaped on the wire',
+  );
 
   const onlyShop = await startPgvigil(t, pg.url, { PGVIGIL_INCLUDE_DATABASES: '^shop$' });
   m = await onlyShop.poll('tables');
@@ -200,32 +231,54 @@ t.test('every database, include/exclude patterns, names that need escaping', asy
 t.test('sizes are read every PGVIGIL_SIZES_INTERVAL_SECONDS, statistics every poll', async (t) => {
   await pg.sql('CREATE DATABASE sized');
   await pg.sql('CREATE TABLE growing (id int PRIMARY KEY, pad text)', [], 'sized');
-  const exporter = await startPgvigil(t, pg.urlFor('sized'), { PGVIGIL_INCLUDE_DATABASES: '^sized$', PGVIGIL_SIZES_INTERVAL_SECONDS: '3600' });
+  const exporter = await startPgvigil(t, pg.urlFor('sized'), {
+    PGVIGIL_INCLUDE_DATABASES: '^sized$',
+    PGVIGIL_SIZES_INTERVAL_SECONDS: '3600',
+  });
   const labels = { datname: 'sized', relname: 'growing' };
-  const sizeOf = async (name: string, relname = 'growing') => (await exporter.scrape()).value(`${T}_${name}`, { ...labels, relname });
+  const sizeOf = async (name: string, relname = 'growing') =>
+    (await exporter.scrape()).value(`${T}_${name}`, { ...labels, relname });
   await exporter.poll('tables', 'indexes');
   const firstSize = await sizeOf('total_size_bytes');
-  const firstIndex = (await exporter.scrape()).value('pg_stat_user_indexes_size_bytes', { datname: 'sized', indexrelname: 'growing_pkey' });
+  const firstIndex = (await exporter.scrape()).value('pg_stat_user_indexes_size_bytes', {
+    datname: 'sized',
+    indexrelname: 'growing_pkey',
+  });
   t.ok(firstSize !== undefined && firstSize > 0, `first poll reads sizes (${firstSize})`);
 
   await pg.sql(`INSERT INTO growing SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g`, [], 'sized');
   await pg.sql('CREATE TABLE newcomer (id int)', [], 'sized');
   await pg.sql('ANALYZE', [], 'sized');
-  const [real] = await pg.sql<{ total: number }>(`SELECT pg_total_relation_size('growing')::float8 AS total`, [], 'sized');
+  const [real] = await pg.sql<{ total: number }>(
+    `SELECT pg_total_relation_size('growing')::float8 AS total`,
+    [],
+    'sized',
+  );
   t.ok(real!.total > firstSize! * 10, 'the table really grew');
   await exporter.poll('tables', 'indexes');
   const m = await exporter.scrape();
   t.equal(m.value(`${T}_n_live_tup`, labels), 20000, 'statistics are fresh on the next poll');
   t.equal(await sizeOf('total_size_bytes'), firstSize, 'the size is the one read last time');
-  t.equal(m.value('pg_stat_user_indexes_size_bytes', { datname: 'sized', indexrelname: 'growing_pkey' }), firstIndex, 'index size too');
+  t.equal(
+    m.value('pg_stat_user_indexes_size_bytes', { datname: 'sized', indexrelname: 'growing_pkey' }),
+    firstIndex,
+    'index size too',
+  );
   t.equal(m.value(`${T}_n_live_tup`, { ...labels, relname: 'newcomer' }), 0, 'a new table has statistics at once');
   t.equal(await sizeOf('total_size_bytes', 'newcomer'), undefined, 'but no size until the next size read');
 
   // A new pgvigil with sizes every poll (0) sees the real size: the cache, not the query, held it.
-  const everyPoll = await startPgvigil(t, pg.urlFor('sized'), { PGVIGIL_INCLUDE_DATABASES: '^sized$', PGVIGIL_SIZES_INTERVAL_SECONDS: '0' });
+  const everyPoll = await startPgvigil(t, pg.urlFor('sized'), {
+    PGVIGIL_INCLUDE_DATABASES: '^sized$',
+    PGVIGIL_SIZES_INTERVAL_SECONDS: '0',
+  });
   await everyPoll.poll('tables');
   await pg.sql(`INSERT INTO growing SELECT g, repeat('y', 200) FROM generate_series(20001, 30000) g`, [], 'sized');
-  const [after] = await pg.sql<{ total: number }>(`SELECT pg_total_relation_size('growing')::float8 AS total`, [], 'sized');
+  const [after] = await pg.sql<{ total: number }>(
+    `SELECT pg_total_relation_size('growing')::float8 AS total`,
+    [],
+    'sized',
+  );
   const m2 = await everyPoll.poll('tables');
   t.equal(m2.value(`${T}_total_size_bytes`, labels), after!.total, 'with 0, every poll reads sizes');
 });

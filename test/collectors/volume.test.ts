@@ -20,7 +20,12 @@ t.test('data volume free and total bytes of a nearly full filesystem', async (t)
 
   const exporter = await startPgvigil(t, 'postgres://nobody@127.0.0.1:1/none', { PGVIGIL_DATA_VOLUME_PATH: dir });
   const m = await exporter.poll('volume');
-  const df = spawnSync('df', ['-B1', '--output=size,avail', dir], { encoding: 'utf8' }).stdout.trim().split('\n')[1]!.trim().split(/\s+/).map(Number);
+  const df = spawnSync('df', ['-B1', '--output=size,avail', dir], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')[1]!
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   const labels = { path: dir };
   t.equal(m.value('pgvigil_collector_success', { collector: 'volume' }), 1);
   t.equal(m.value('pg_volume_size_bytes', labels), df[0], 'size as df says');

@@ -1,7 +1,7 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
-import { startPgvigil } from '../helpers/pgvigil.js';
 import { testMajors } from '../helpers/majors.js';
+import { startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 import { writeRowBytes } from '../helpers/write-wal.js';
 
 // WAL written and WAL on disk, against what the test wrote and what pg_ls_waldir() says; then
@@ -28,7 +28,10 @@ for (const major of testMajors([15])) {
     t.equal(m.value('pg_wal_segments'), truth!.files);
     t.equal(m.value('pg_wal_segment_size_bytes'), 16 * 1024 * 1024);
     const counted = m.value('pg_wal_written_bytes_total')!;
-    t.ok(counted <= truth!.lsn && truth!.lsn - counted < 64 * 1024, `counter ${counted} is the LSN in bytes (${truth!.lsn})`);
+    t.ok(
+      counted <= truth!.lsn && truth!.lsn - counted < 64 * 1024,
+      `counter ${counted} is the LSN in bytes (${truth!.lsn})`,
+    );
   });
 
   t.test(`with pg_ls_waldir revoked the size is estimated, not an error (${major})`, async (t) => {
@@ -44,7 +47,10 @@ for (const major of testMajors([15])) {
     t.equal(m.value('pg_wal_size_estimated'), 1, 'estimated');
     const [truth] = await pg.sql<{ size: number }>(`SELECT sum(size)::float8 AS size FROM pg_ls_waldir()`);
     const estimate = m.value('pg_wal_size_bytes')!;
-    t.ok(estimate >= 16 * 1024 * 1024 && estimate <= truth!.size, `estimate ${estimate} is a lower bound of ${truth!.size}`);
+    t.ok(
+      estimate >= 16 * 1024 * 1024 && estimate <= truth!.size,
+      `estimate ${estimate} is a lower bound of ${truth!.size}`,
+    );
     t.ok(m.value('pg_wal_written_bytes_total')! > 0);
     t.notMatch(exporter.logs(), /permission denied/, 'no permission error logged');
   });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,17 +30,29 @@ function binds(service: Obj): Map<string, string> {
 
 t.test('services and mounts', async (t) => {
   t.same(Object.keys(services).sort(), ['alertmanager', 'grafana', 'pgvigil', 'postgres', 'prometheus']);
-  t.match((services.postgres!.command as string[]).join(' '), /shared_preload_libraries=pg_stat_statements/, 'pg_stat_statements preloaded');
+  t.match(
+    (services.postgres!.command as string[]).join(' '),
+    /shared_preload_libraries=pg_stat_statements/,
+    'pg_stat_statements preloaded',
+  );
   t.equal(services.pgvigil!.build.context, '../..', 'pgvigil is built from the repository Dockerfile');
   t.ok(existsSync(join(dir, services.pgvigil!.build.context, 'Dockerfile')));
-  for (const name of Object.keys(services.pgvigil!.environment)) t.ok(knownVariables.has(name), `${name} is a pgvigil variable`);
+  for (const name of Object.keys(services.pgvigil!.environment))
+    t.ok(knownVariables.has(name), `${name} is a pgvigil variable`);
   const volumePath = services.pgvigil!.environment.PGVIGIL_DATA_VOLUME_PATH as string;
-  t.ok((services.pgvigil!.volumes as string[]).includes(`pgdata:${volumePath}:ro`), 'the data volume, read-only, at PGVIGIL_DATA_VOLUME_PATH');
-  t.ok((services.postgres!.volumes as string[]).some((v) => v.startsWith('pgdata:')), 'the same volume the server writes');
+  t.ok(
+    (services.pgvigil!.volumes as string[]).includes(`pgdata:${volumePath}:ro`),
+    'the data volume, read-only, at PGVIGIL_DATA_VOLUME_PATH',
+  );
+  t.ok(
+    (services.postgres!.volumes as string[]).some((v) => v.startsWith('pgdata:')),
+    'the same volume the server writes',
+  );
   for (const [name, service] of Object.entries(services)) {
     for (const host of binds(service).keys()) t.ok(existsSync(host), `${name}: ${host.slice(root.length + 1)} exists`);
   }
-  for (const s of Object.values(services)) for (const p of (s.ports ?? []) as string[]) t.match(p, /^127\.0\.0\.1:/, `port ${p} bound to loopback only`);
+  for (const s of Object.values(services))
+    for (const p of (s.ports ?? []) as string[]) t.match(p, /^127\.0\.0\.1:/, `port ${p} bound to loopback only`);
 });
 
 t.test('Prometheus config (with the alert pack) passes promtool', async (t) => {
@@ -48,13 +60,16 @@ t.test('Prometheus config (with the alert pack) passes promtool', async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'pgvigil-compose-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   // Lay the files out as the container sees them under /etc/prometheus.
-  for (const [host, container] of mounts) cpSync(host, join(work, container.replace(/^\/etc\/prometheus\/?/, '')), { recursive: true });
+  for (const [host, container] of mounts)
+    cpSync(host, join(work, container.replace(/^\/etc\/prometheus\/?/, '')), { recursive: true });
   const out = execFileSync('promtool', ['check', 'config', join(work, 'prometheus.yml')], { encoding: 'utf8' });
   t.match(out, /SUCCESS: .*prometheus\.yml is valid/);
   const ruleFiles = readdirSync(join(root, 'alerts')).filter((f) => f.endsWith('.yml'));
   for (const f of ruleFiles) t.match(out, `alerts/${f}`, `rule file ${f} found and checked`);
   const config = parse(readFileSync(join(dir, 'prometheus.yml'), 'utf8')) as Obj;
-  const targets = (config.scrape_configs as Obj[]).flatMap((s) => (s.static_configs as Obj[]).flatMap((c) => c.targets as string[]));
+  const targets = (config.scrape_configs as Obj[]).flatMap((s) =>
+    (s.static_configs as Obj[]).flatMap((c) => c.targets as string[]),
+  );
   t.ok(targets.includes('pgvigil:9630'), 'scrapes the pgvigil service');
   t.same(config.alerting.alertmanagers[0].static_configs[0].targets, ['alertmanager:9093']);
 });

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,11 @@ interface Stage {
 }
 
 function parseDockerfile(text: string): { args: Map<string, string>; stages: Stage[] } {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const args = new Map<string, string>();
   const stages: Stage[] = [];
   for (const line of lines) {
@@ -53,20 +57,46 @@ t.test('the Dockerfile builds a small, non-root, healthchecked runtime image', a
     t.ok(m !== null, `${s.name}: a slim Node image (${s.from})`);
     t.ok(Number(m?.[1]) >= 22 && Number(m?.[1]) % 2 === 0, `${s.name}: an LTS major (even, 22+)`);
   }
-  t.ok(stages[0]!.instructions.some((i) => i.op === 'RUN' && /npm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)), 'build stage installs dev dependencies');
-  t.ok(stages[0]!.instructions.some((i) => i.op === 'RUN' && /npm run build/.test(i.args)), 'build stage compiles');
-  t.ok(ins('RUN').some((r) => /npm ci\b.*--omit=dev/.test(r)), 'runtime: npm ci --omit=dev');
-  t.ok(ins('COPY').some((c) => /--from=build\s+\S*dist\/src/.test(c)), 'runtime copies only dist/src from the build stage');
-  t.ok(ins('COPY').some((c) => /--from=build\s+\S*packages\/pool\/dist/.test(c)), 'and the built workspace package');
+  t.ok(
+    stages[0]!.instructions.some((i) => i.op === 'RUN' && /npm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)),
+    'build stage installs dev dependencies',
+  );
+  t.ok(
+    stages[0]!.instructions.some((i) => i.op === 'RUN' && /npm run build/.test(i.args)),
+    'build stage compiles',
+  );
+  t.ok(
+    ins('RUN').some((r) => /npm ci\b.*--omit=dev/.test(r)),
+    'runtime: npm ci --omit=dev',
+  );
+  t.ok(
+    ins('COPY').some((c) => /--from=build\s+\S*dist\/src/.test(c)),
+    'runtime copies only dist/src from the build stage',
+  );
+  t.ok(
+    ins('COPY').some((c) => /--from=build\s+\S*packages\/pool\/dist/.test(c)),
+    'and the built workspace package',
+  );
   for (const stage of stages) {
     const copies = stage.instructions.filter((i) => i.op === 'COPY').map((i) => i.args);
-    t.ok(copies.some((c) => /^packages\/pool\/package\.json\s/.test(c)), `${stage.name}: the workspace's package.json before npm ci`);
+    t.ok(
+      copies.some((c) => /^packages\/pool\/package\.json\s/.test(c)),
+      `${stage.name}: the workspace's package.json before npm ci`,
+    );
   }
   const user = ins('USER').at(-1) ?? '';
   t.match(user, /^[1-9]\d*(:\d+)?$/, 'runs as a numeric non-root user');
   t.same(ins('EXPOSE'), ['9630'], 'EXPOSE 9630');
-  t.match(ins('HEALTHCHECK').at(-1) ?? '', /CMD \["node", "dist\/src\/healthcheck\.js"\]/, 'HEALTHCHECK runs node, no curl needed');
-  t.match(ins('ENTRYPOINT').at(-1) ?? '', /^\["node", (".*", )?"dist\/src\/main\.js"\]$/, 'exec-form entrypoint (signals reach node)');
+  t.match(
+    ins('HEALTHCHECK').at(-1) ?? '',
+    /CMD \["node", "dist\/src\/healthcheck\.js"\]/,
+    'HEALTHCHECK runs node, no curl needed',
+  );
+  t.match(
+    ins('ENTRYPOINT').at(-1) ?? '',
+    /^\["node", (".*", )?"dist\/src\/main\.js"\]$/,
+    'exec-form entrypoint (signals reach node)',
+  );
   const ignore = readFileSync(join(root, '.dockerignore'), 'utf8');
   t.match(ignore, /^node_modules$/m, '.dockerignore keeps node_modules out of the context');
 });
@@ -81,8 +111,16 @@ t.test('the runtime stage, run outside Docker, starts and is healthy', async (t)
   // package's types from its sources (not from a build of the package that may be stale).
   const build = join(work, 'build');
   const tsc = join(root, 'node_modules', '.bin', 'tsc');
-  execFileSync(tsc, ['-p', join(root, 'packages', 'pool', 'tsconfig.json'), '--outDir', join(build, 'packages', 'pool', 'dist')], { stdio: 'pipe' });
-  execFileSync(tsc, ['-p', join(root, 'tsconfig.json'), '--customConditions', 'pgvigil-source', '--outDir', join(build, 'dist')], { stdio: 'pipe' });
+  execFileSync(
+    tsc,
+    ['-p', join(root, 'packages', 'pool', 'tsconfig.json'), '--outDir', join(build, 'packages', 'pool', 'dist')],
+    { stdio: 'pipe' },
+  );
+  execFileSync(
+    tsc,
+    ['-p', join(root, 'tsconfig.json'), '--customConditions', 'pgvigil-source', '--outDir', join(build, 'dist')],
+    { stdio: 'pipe' },
+  );
   t.ok(existsSync(join(build, 'dist', 'src', 'main.js')), 'build produced dist/src/main.js');
 
   // Runtime stage, step by step.
@@ -91,13 +129,20 @@ t.test('the runtime stage, run outside Docker, starts and is healthy', async (t)
   cpSync(join(root, 'package-lock.json'), join(app, 'package-lock.json'));
   cpSync(join(root, 'packages', 'pool', 'package.json'), join(app, 'packages', 'pool', 'package.json'));
   const started = Date.now();
-  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, stdio: 'pipe' });
+  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd: app,
+    stdio: 'pipe',
+  });
   t.comment(`npm ci --omit=dev took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   cpSync(join(build, 'packages', 'pool', 'dist'), join(app, 'packages', 'pool', 'dist'), { recursive: true });
   cpSync(join(build, 'dist', 'src'), join(app, 'dist', 'src'), { recursive: true });
   const installed = readdirSync(join(app, 'node_modules'));
-  for (const dev of ['typescript', 'tap', 'pg15', 'pg18', 'testcontainers', '@types']) t.notOk(installed.includes(dev), `no ${dev} in the image`);
-  t.ok(existsSync(join(app, 'node_modules', 'pgvigil-pool', 'dist', 'classes.js')), 'the workspace package is linked and built');
+  for (const dev of ['typescript', 'tap', 'pg15', 'pg18', 'testcontainers', '@types'])
+    t.notOk(installed.includes(dev), `no ${dev} in the image`);
+  t.ok(
+    existsSync(join(app, 'node_modules', 'pgvigil-pool', 'dist', 'classes.js')),
+    'the workspace package is linked and built',
+  );
   const size = duBytes(join(app, 'node_modules')) + duBytes(join(app, 'dist'));
   t.comment(`application layer: ${(size / 1e6).toFixed(1)} MB (node_modules + dist/src)`);
   t.ok(size < 60e6, 'application layer under 60 MB');
@@ -114,11 +159,25 @@ t.test('the runtime stage, run outside Docker, starts and is healthy', async (t)
   };
   // `env -u NODE_OPTIONS`: tap injects its coverage hooks into child processes; the image has none.
   const [, ...nodeArgs] = JSON.parse(ins('ENTRYPOINT').at(-1)!) as string[];
-  const child = spawn('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, ...nodeArgs], {
-    cwd: app,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'setpriv',
+    [
+      '--reuid=1000',
+      '--regid=1000',
+      '--clear-groups',
+      '--',
+      'env',
+      '-u',
+      'NODE_OPTIONS',
+      process.execPath,
+      ...nodeArgs,
+    ],
+    {
+      cwd: app,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));

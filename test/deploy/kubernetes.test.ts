@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +18,12 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 const docs: Obj[] = readdirSync(dir)
   .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
-  .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => {
-    if (d.errors.length > 0) throw new Error(`${f}: ${d.errors[0]!.message}`);
-    return { ...(d.toJS() as Obj), __file: f };
-  }));
+  .flatMap((f) =>
+    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => {
+      if (d.errors.length > 0) throw new Error(`${f}: ${d.errors[0]!.message}`);
+      return { ...(d.toJS() as Obj), __file: f };
+    }),
+  );
 const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
 const one = (kind: string) => {
   const found = byKind(kind);
@@ -32,18 +34,29 @@ const knownVariables = new Set(Object.keys((configSchema as unknown as { propert
 
 t.test('every manifest parses and names itself', async (t) => {
   for (const d of docs) {
-    t.ok(typeof d.apiVersion === 'string' && typeof d.kind === 'string' && typeof d.metadata?.name === 'string', `${d.__file}: ${d.kind}/${d.metadata?.name}`);
+    t.ok(
+      typeof d.apiVersion === 'string' && typeof d.kind === 'string' && typeof d.metadata?.name === 'string',
+      `${d.__file}: ${d.kind}/${d.metadata?.name}`,
+    );
   }
   const kustomization = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as Obj;
   const files = new Set(readdirSync(dir));
   for (const r of kustomization.resources as string[]) t.ok(files.has(r), `kustomization resource ${r} exists`);
-  t.same([...new Set(docs.map((d) => d.__file))].sort(), [...(kustomization.resources as string[])].sort(), 'kustomization lists every manifest');
+  t.same(
+    [...new Set(docs.map((d) => d.__file))].sort(),
+    [...(kustomization.resources as string[])].sort(),
+    'kustomization lists every manifest',
+  );
 });
 
 t.test('the pgvigil sidecar', async (t) => {
   const deployment = one('Deployment');
   const pod = deployment.spec.template.spec;
-  t.same(deployment.spec.selector.matchLabels, pick(deployment.spec.template.metadata.labels, Object.keys(deployment.spec.selector.matchLabels)), 'selector matches pod labels');
+  t.same(
+    deployment.spec.selector.matchLabels,
+    pick(deployment.spec.template.metadata.labels, Object.keys(deployment.spec.selector.matchLabels)),
+    'selector matches pod labels',
+  );
   const sidecar = (pod.containers as Obj[]).find((c) => c.name === 'pgvigil')!;
   t.ok(sidecar, 'a pgvigil container next to the application container');
   t.ok((pod.containers as Obj[]).length >= 2, 'it is a sidecar');
@@ -51,8 +64,14 @@ t.test('the pgvigil sidecar', async (t) => {
   t.equal(ports.get('metrics'), 9630, 'metrics port 9630');
   t.equal(sidecar.livenessProbe.httpGet.path, '/healthz');
   t.equal(sidecar.readinessProbe.httpGet.path, '/readyz');
-  t.ok(ports.has(sidecar.livenessProbe.httpGet.port) && ports.has(sidecar.readinessProbe.httpGet.port), 'probes use a declared port');
-  t.ok(sidecar.resources?.requests?.cpu && sidecar.resources?.requests?.memory && sidecar.resources?.limits?.memory, 'cpu/memory requests and a memory limit');
+  t.ok(
+    ports.has(sidecar.livenessProbe.httpGet.port) && ports.has(sidecar.readinessProbe.httpGet.port),
+    'probes use a declared port',
+  );
+  t.ok(
+    sidecar.resources?.requests?.cpu && sidecar.resources?.requests?.memory && sidecar.resources?.limits?.memory,
+    'cpu/memory requests and a memory limit',
+  );
   const sc = sidecar.securityContext;
   t.equal(sc.runAsNonRoot, true);
   t.ok(sc.runAsUser > 0, 'numeric non-root uid');
@@ -68,7 +87,10 @@ t.test('the pgvigil sidecar', async (t) => {
   const secret = one('Secret');
   const secretKeys = new Set(Object.keys(secret.stringData ?? secret.data ?? {}));
   const fileVars = [...env.keys()].filter((n) => n.endsWith('_FILE'));
-  t.ok(fileVars.includes('PGPASSWORD_FILE') || fileVars.includes('DATABASE_URL_FILE'), 'database secret via PGPASSWORD_FILE or DATABASE_URL_FILE');
+  t.ok(
+    fileVars.includes('PGPASSWORD_FILE') || fileVars.includes('DATABASE_URL_FILE'),
+    'database secret via PGPASSWORD_FILE or DATABASE_URL_FILE',
+  );
   for (const name of fileVars) {
     const path = env.get(name)!.value as string;
     const mount = mounts.find((m) => path.startsWith(`${m.mountPath}/`));
@@ -84,9 +106,15 @@ t.test('the pgvigil sidecar', async (t) => {
   const dataMount = mounts.find((m) => m.mountPath === dataPath);
   t.ok(dataMount?.readOnly, 'PGVIGIL_DATA_VOLUME_PATH is a read-only mount');
   const app = (pod.containers as Obj[]).find((c) => c.name !== 'pgvigil')!;
-  t.ok((app.volumeMounts as Obj[]).some((m) => m.name === dataMount?.name), 'the same volume the database writes');
+  t.ok(
+    (app.volumeMounts as Obj[]).some((m) => m.name === dataMount?.name),
+    'the same volume the database writes',
+  );
   const claim = volumes.get(dataMount?.name)?.persistentVolumeClaim?.claimName;
-  t.ok(byKind('PersistentVolumeClaim').some((c) => c.metadata.name === claim), 'its claim is defined');
+  t.ok(
+    byKind('PersistentVolumeClaim').some((c) => c.metadata.name === claim),
+    'its claim is defined',
+  );
   const argv = (app.args as string[]).join(' ');
   t.match(argv, /shared_preload_libraries=pg_stat_statements/, 'PostgreSQL preloads pg_stat_statements');
   const init = one('ConfigMap');
@@ -96,18 +124,32 @@ t.test('the pgvigil sidecar', async (t) => {
 t.test('Service and ServiceMonitor find the sidecar', async (t) => {
   const pod = one('Deployment').spec.template;
   const service = one('Service');
-  t.same(pick(pod.metadata.labels, Object.keys(service.spec.selector)), service.spec.selector, 'Service selects the pod');
+  t.same(
+    pick(pod.metadata.labels, Object.keys(service.spec.selector)),
+    service.spec.selector,
+    'Service selects the pod',
+  );
   const sidecarPorts = (pod.spec.containers as Obj[]).flatMap((c) => (c.ports ?? []) as Obj[]).map((p) => p.name);
-  for (const p of service.spec.ports as Obj[]) t.ok(sidecarPorts.includes(p.targetPort), `targetPort ${p.targetPort} exists`);
+  for (const p of service.spec.ports as Obj[])
+    t.ok(sidecarPorts.includes(p.targetPort), `targetPort ${p.targetPort} exists`);
   const monitor = one('ServiceMonitor');
-  t.same(pick(service.metadata.labels, Object.keys(monitor.spec.selector.matchLabels)), monitor.spec.selector.matchLabels, 'ServiceMonitor selects the Service');
+  t.same(
+    pick(service.metadata.labels, Object.keys(monitor.spec.selector.matchLabels)),
+    monitor.spec.selector.matchLabels,
+    'ServiceMonitor selects the Service',
+  );
   const secret = one('Secret');
   for (const ep of monitor.spec.endpoints as Obj[]) {
-    t.ok((service.spec.ports as Obj[]).some((p) => p.name === ep.port), `endpoint port ${ep.port} is a Service port`);
+    t.ok(
+      (service.spec.ports as Obj[]).some((p) => p.name === ep.port),
+      `endpoint port ${ep.port} is a Service port`,
+    );
     t.equal(ep.authorization?.credentials?.name, secret.metadata.name, 'bearer token from the Secret');
     t.ok(ep.authorization.credentials.key in secret.stringData, 'the token key exists');
   }
-  const token = one('Deployment').spec.template.spec.containers.find((c: Obj) => c.name === 'pgvigil').env.find((e: Obj) => e.name === 'PGVIGIL_AUTH_TOKEN_FILE');
+  const token = one('Deployment')
+    .spec.template.spec.containers.find((c: Obj) => c.name === 'pgvigil')
+    .env.find((e: Obj) => e.name === 'PGVIGIL_AUTH_TOKEN_FILE');
   t.ok(token?.value.endsWith('/metrics-token'), 'pgvigil checks the same token');
 });
 

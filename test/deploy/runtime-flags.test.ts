@@ -11,7 +11,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const flags = nodeFlagsOf(join(root, 'src', 'main.ts'));
 
 t.test('the entry point names its node flags', async (t) => {
-  t.match(readFileSync(join(root, 'src', 'main.ts'), 'utf8').split('\n')[0], /^#!\/usr\/bin\/env -S node( --[a-z-]+(=\S+)?)+$/);
+  t.match(
+    readFileSync(join(root, 'src', 'main.ts'), 'utf8').split('\n')[0],
+    /^#!\/usr\/bin\/env -S node( --[a-z-]+(=\S+)?)+$/,
+  );
   t.ok(flags.length > 0, `flags: ${flags.join(' ')}`);
 });
 

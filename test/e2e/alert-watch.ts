@@ -1,5 +1,5 @@
-import type { AlertmanagerAlert, PrometheusStack } from '../helpers/prometheus-stack.js';
 import { eventually } from '../helpers/pgvigil.js';
+import type { AlertmanagerAlert, PrometheusStack } from '../helpers/prometheus-stack.js';
 
 // Follows Alertmanager's active alerts (GET /api/v2/alerts) in the background and remembers when
 // each alert (name + identifying labels) arrived and when it left, i.e. resolved. Every change is
@@ -11,10 +11,27 @@ export interface AlertEvent {
   readonly resolvedAt?: number;
 }
 
-const IDENTITY = ['alertname', 'severity', 'datname', 'class', 'path', 'lag', 'pool', 'database', 'user', 'collector', 'application_name', 'slot_name', 'indexrelname', 'relname'];
+const IDENTITY = [
+  'alertname',
+  'severity',
+  'datname',
+  'class',
+  'path',
+  'lag',
+  'pool',
+  'database',
+  'user',
+  'collector',
+  'application_name',
+  'slot_name',
+  'indexrelname',
+  'relname',
+];
 
 export function alertKey(labels: Record<string, string>): string {
-  const parts = IDENTITY.filter((k) => k !== 'alertname' && labels[k] !== undefined && labels[k] !== '').map((k) => `${k}=${labels[k]}`);
+  const parts = IDENTITY.filter((k) => k !== 'alertname' && labels[k] !== undefined && labels[k] !== '').map(
+    (k) => `${k}=${labels[k]}`,
+  );
   return `${labels.alertname}{${parts.join(', ')}}`;
 }
 
@@ -79,11 +96,19 @@ export class AlertWatch {
   }
 
   async firing(alertname: string, labels: Record<string, string> = {}, timeoutMs = 60_000): Promise<AlertmanagerAlert> {
-    await eventually(() => this.matching(alertname, labels).length > 0, timeoutMs, `${alertname} ${JSON.stringify(labels)} firing at Alertmanager`);
+    await eventually(
+      () => this.matching(alertname, labels).length > 0,
+      timeoutMs,
+      `${alertname} ${JSON.stringify(labels)} firing at Alertmanager`,
+    );
     return this.matching(alertname, labels)[0]!;
   }
 
   async resolved(alertname: string, labels: Record<string, string> = {}, timeoutMs = 60_000): Promise<void> {
-    await eventually(() => this.matching(alertname, labels).length === 0, timeoutMs, `${alertname} ${JSON.stringify(labels)} resolved at Alertmanager`);
+    await eventually(
+      () => this.matching(alertname, labels).length === 0,
+      timeoutMs,
+      `${alertname} ${JSON.stringify(labels)} resolved at Alertmanager`,
+    );
   }
 }

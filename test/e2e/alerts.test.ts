@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { instrumentPool } from 'pgvigil-pool';
+import { loadQueryClasses } from 'pgvigil-pool/classes';
 import client from 'prom-client';
 import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
-import { instrumentPool } from 'pgvigil-pool';
-import { loadQueryClasses } from 'pgvigil-pool/classes';
 import { concreteQuery, dashboardQueries, variableQueries } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
@@ -44,7 +44,9 @@ import {
 // thresholds lowered (see e2e-rules.ts). Runs when CI=true or PGVIGIL_E2E=1; about 2-3 minutes.
 
 const enabled = process.env.CI === 'true' || process.env.PGVIGIL_E2E === '1';
-const skip = enabled ? false : 'end-to-end alert test: set PGVIGIL_E2E=1 (CI sets CI=true) to run it (~3 min, needs prometheus and prometheus-alertmanager)';
+const skip = enabled
+  ? false
+  : 'end-to-end alert test: set PGVIGIL_E2E=1 (CI sets CI=true) to run it (~3 min, needs prometheus and prometheus-alertmanager)';
 
 const FIRE_MS = 60_000;
 const RESOLVE_MS = 60_000;
@@ -53,12 +55,17 @@ const APP_POOL_SIZE = 3;
 const BOUNCER_POOL_SIZE = 2;
 
 /** A small tmpfs as the "data volume", so free space can really run out. Undefined when mounting is not allowed. */
-function mountSmallVolume(t: { comment(...a: unknown[]): void; teardown(fn: () => unknown): void }): string | undefined {
+function mountSmallVolume(t: {
+  comment(...a: unknown[]): void;
+  teardown(fn: () => unknown): void;
+}): string | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'pgvigil-e2e-volume-'));
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { encoding: 'utf8' });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
-    t.comment(`low-disk fault skipped: cannot mount a tmpfs (${(r.stderr || r.error?.message || '').trim()}); needs root with CAP_SYS_ADMIN`);
+    t.comment(
+      `low-disk fault skipped: cannot mount a tmpfs (${(r.stderr || r.error?.message || '').trim()}); needs root with CAP_SYS_ADMIN`,
+    );
     return undefined;
   }
   t.teardown(() => {
@@ -120,12 +127,17 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN: '100',
     ...(volume !== undefined ? { PGVIGIL_DATA_VOLUME_PATH: volume } : {}),
   };
-  const onPrimary = await startPgvigil(t, primary.url, {
-    ...common,
-    PGVIGIL_QUERY_CLASSES_FILE: classesFile,
-    PGVIGIL_EXPECTED_POOL_SIZES: `${APP}=${APP_POOL_SIZE}`,
-    ...(bouncer !== undefined ? { PGVIGIL_PGBOUNCER_URL: bouncer.adminUrl } : {}),
-  }, { listen: true });
+  const onPrimary = await startPgvigil(
+    t,
+    primary.url,
+    {
+      ...common,
+      PGVIGIL_QUERY_CLASSES_FILE: classesFile,
+      PGVIGIL_EXPECTED_POOL_SIZES: `${APP}=${APP_POOL_SIZE}`,
+      ...(bouncer !== undefined ? { PGVIGIL_PGBOUNCER_URL: bouncer.adminUrl } : {}),
+    },
+    { listen: true },
+  );
   const onStandby = await startPgvigil(t, standby.url, common, { listen: true });
   const port = (p: typeof onPrimary) => (p.pgvigil.app.server.address() as AddressInfo).port;
 
@@ -159,14 +171,19 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const watch = new AlertWatch(stack, (line) => t.comment(line));
   watch.start();
   t.teardown(() => watch.stop());
-  await eventually(async () => {
-    const targets = await stack.targetsUp();
-    return targets.length === 3 && targets.every((x) => x.up);
-  }, 30_000, 'the three scrape targets up');
+  await eventually(
+    async () => {
+      const targets = await stack.targetsUp();
+      return targets.length === 3 && targets.every((x) => x.up);
+    },
+    30_000,
+    'the three scrape targets up',
+  );
 
   // The demo-like workload runs all along: lookups (class lookup), fast checkout statements (class
   // checkout), sequential scans, inserts, and the same through PgBouncer; a slow report now and then.
-  const bouncerPool = bouncer === undefined ? undefined : new pg.Pool({ connectionString: bouncer.url('shop'), max: 2 });
+  const bouncerPool =
+    bouncer === undefined ? undefined : new pg.Pool({ connectionString: bouncer.url('shop'), max: 2 });
   bouncerPool?.on('error', () => undefined);
   t.teardown(() => bouncerPool?.end());
   let i = 0;
@@ -183,7 +200,10 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   // slots while the connections-exhausted fault holds every other one.
   const reporter = await primary.client('shop', { application_name: 'e2e-report' });
   reporter.on('error', () => undefined); // PostgreSQL is stopped near the end
-  const reports = setInterval(() => void reporter.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined), 5_000);
+  const reports = setInterval(
+    () => void reporter.query('SELECT pg_sleep(0.08) FROM generate_series(1, 1)').catch(() => undefined),
+    5_000,
+  );
   t.teardown(() => clearInterval(reports));
 
   const seen: string[] = [];
@@ -222,43 +242,93 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
       'PostgresSlowQueries',
     ]),
     // The page resolves once the fast checkout calls of the workload have filled the short windows again.
-    expectFireAndResolve('pg_sleep in a classed statement', 'PostgresQueryClassErrorBudgetBurn', { class: 'checkout', severity: 'critical' }, () => slowClassedStatements(primary)),
-    expectFireAndResolve('random lookups on an index larger than shared_buffers', 'PostgresIndexHitRatioLow', { datname: 'cold' }, () => coldLookups(primary)),
-    expectFireAndResolve('two transactions locking in opposite order', 'PostgresDeadlocks', { datname: 'shop' }, async () => {
-      const { error, undo } = await deadlock(primary);
-      t.match(error?.message, /deadlock detected/, 'PostgreSQL detected the deadlock');
-      return undo;
-    }),
-    expectFireAndResolve('standby replay paused while the primary writes', 'PostgresReplicationLag', { lag: 'bytes' }, () => pauseReplay(primary, standby.url), [
-      ['PostgresReplicationLag', { lag: 'time' }],
-    ]),
-    expectFireAndResolve('the application pool exhausted', 'PostgresClientPoolAcquireTimeouts', { pool: 'main' }, () => exhaustPool(appPool, APP_POOL_SIZE), [
-      'PostgresClientPoolAcquireSlow',
-      'PostgresClientPoolSaturated',
-    ]),
+    expectFireAndResolve(
+      'pg_sleep in a classed statement',
+      'PostgresQueryClassErrorBudgetBurn',
+      { class: 'checkout', severity: 'critical' },
+      () => slowClassedStatements(primary),
+    ),
+    expectFireAndResolve(
+      'random lookups on an index larger than shared_buffers',
+      'PostgresIndexHitRatioLow',
+      { datname: 'cold' },
+      () => coldLookups(primary),
+    ),
+    expectFireAndResolve(
+      'two transactions locking in opposite order',
+      'PostgresDeadlocks',
+      { datname: 'shop' },
+      async () => {
+        const { error, undo } = await deadlock(primary);
+        t.match(error?.message, /deadlock detected/, 'PostgreSQL detected the deadlock');
+        return undo;
+      },
+    ),
+    expectFireAndResolve(
+      'standby replay paused while the primary writes',
+      'PostgresReplicationLag',
+      { lag: 'bytes' },
+      () => pauseReplay(primary, standby.url),
+      [['PostgresReplicationLag', { lag: 'time' }]],
+    ),
+    expectFireAndResolve(
+      'the application pool exhausted',
+      'PostgresClientPoolAcquireTimeouts',
+      { pool: 'main' },
+      () => exhaustPool(appPool, APP_POOL_SIZE),
+      ['PostgresClientPoolAcquireSlow', 'PostgresClientPoolSaturated'],
+    ),
   ];
   if (volume !== undefined) {
-    faults.push(expectFireAndResolve('the data volume nearly full', 'PostgresDiskSpaceLow', { severity: 'critical' }, () => fillVolume(volume), [
-      ['PostgresDiskSpaceLow', { severity: 'warning' }],
-      'PostgresDiskWillFillSoon',
-    ]));
+    faults.push(
+      expectFireAndResolve(
+        'the data volume nearly full',
+        'PostgresDiskSpaceLow',
+        { severity: 'critical' },
+        () => fillVolume(volume),
+        [['PostgresDiskSpaceLow', { severity: 'warning' }], 'PostgresDiskWillFillSoon'],
+      ),
+    );
   }
   if (bouncer !== undefined) {
     const url = bouncer.url('shop');
-    faults.push(expectFireAndResolve('every PgBouncer server connection held', 'PostgresPgBouncerClientsWaiting', { database: 'shop' }, () => holdPgbouncerPool(url, BOUNCER_POOL_SIZE)));
+    faults.push(
+      expectFireAndResolve(
+        'every PgBouncer server connection held',
+        'PostgresPgBouncerClientsWaiting',
+        { database: 'shop' },
+        () => holdPgbouncerPool(url, BOUNCER_POOL_SIZE),
+      ),
+    );
   }
-  for (const r of await Promise.allSettled(faults)) if (r.status === 'rejected') t.fail(String(r.reason?.message ?? r.reason));
+  for (const r of await Promise.allSettled(faults))
+    if (r.status === 'rejected') t.fail(String(r.reason?.message ?? r.reason));
 
   // ---- Connections exhausted: ordinary roles are refused (pgvigil, a superuser, still gets in).
-  await expectFireAndResolve('connections held until the server refuses more', 'PostgresConnectionsExhausted', {}, async () => {
-    const { held, refusal, undo } = await hogConnections(primary);
-    t.match(refusal, /remaining connection slots|too many clients/, `refused after ${held} extra connections`);
-    return undo;
-  }, ['PostgresConnectionsNearLimit']);
+  await expectFireAndResolve(
+    'connections held until the server refuses more',
+    'PostgresConnectionsExhausted',
+    {},
+    async () => {
+      const { held, refusal, undo } = await hogConnections(primary);
+      t.match(refusal, /remaining connection slots|too many clients/, `refused after ${held} extra connections`);
+      return undo;
+    },
+    ['PostgresConnectionsNearLimit'],
+  );
 
   // ---- Every dashboard panel returns data from this Prometheus, after the workload.
   const panelsWithoutData: string[] = [];
-  const queries = [...dashboardQueries(), ...variableQueries().map((v) => ({ dashboard: v.dashboard, panel: `variable ${v.name}`, refId: '', expr: v.expr, needs: undefined }))];
+  const queries = [
+    ...dashboardQueries(),
+    ...variableQueries().map((v) => ({
+      dashboard: v.dashboard,
+      panel: `variable ${v.name}`,
+      refId: '',
+      expr: v.expr,
+      needs: undefined,
+    })),
+  ];
   for (const query of queries) {
     if (bouncer === undefined && query.needs?.startsWith('PgBouncer')) continue;
     if (volume === undefined && query.expr.includes('pg_volume_')) continue;
@@ -275,12 +345,18 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   // ---- PostgreSQL stopped: PostgresDown. Last, because it resets every counter.
   // Collectors fail while it is down; after the restart every one recovers (per-database
   // collectors reconnect to their database), which resolves PostgresExporterCollectorFailing.
-  await expectFireAndResolve('PostgreSQL stopped', 'PostgresDown', {}, async () => {
-    await primary.cluster!.stop();
-    return async () => {
-      await primary.cluster!.start();
-    };
-  }, ['PostgresExporterCollectorFailing']);
+  await expectFireAndResolve(
+    'PostgreSQL stopped',
+    'PostgresDown',
+    {},
+    async () => {
+      await primary.cluster!.stop();
+      return async () => {
+        await primary.cluster!.start();
+      };
+    },
+    ['PostgresExporterCollectorFailing'],
+  );
 
   // ---- Standing conditions made by the schema and the workload (an invalid index, unused and
   // duplicate indexes, an abandoned slot, dead tuples, sequential scans): seen firing, then repaired.
@@ -292,14 +368,20 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     'PostgresTooManyDeadTuples',
     'PostgresSeqScanHeavyTable',
   ];
-  for (const name of standing) t.ok(watch.events.has([...watch.events.keys()].find((k) => k.startsWith(`${name}{`)) ?? ''), `${name} was seen firing`);
+  for (const name of standing)
+    t.ok(
+      watch.events.has([...watch.events.keys()].find((k) => k.startsWith(`${name}{`)) ?? ''),
+      `${name} was seen firing`,
+    );
   await workload.stop();
   await repairSchema(primary);
   for (const name of standing) await watch.resolved(name, {}, RESOLVE_MS);
   t.pass(`repaired: ${standing.join(', ')} resolved`);
 
   watch.stop();
-  const fired = [...watch.events.entries()].map(([key, e]) => `${key}${e.resolvedAt !== undefined ? ' (resolved)' : ' (still firing)'}`);
+  const fired = [...watch.events.entries()].map(
+    ([key, e]) => `${key}${e.resolvedAt !== undefined ? ' (resolved)' : ' (still firing)'}`,
+  );
   t.comment(`alerts seen at Alertmanager during the run:\n  ${fired.sort().join('\n  ')}`);
   t.comment(`fault alerts seen firing and resolving: ${[...new Set(seen)].sort().join(', ')}`);
 });

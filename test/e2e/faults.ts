@@ -56,11 +56,17 @@ export async function setUpSchema(db: TestPostgres): Promise<void> {
     [],
     'shop',
   );
-  await db.sql('CREATE UNIQUE INDEX CONCURRENTLY orders_customer_uniq ON orders (customer)', [], 'shop').catch(() => undefined);
+  await db
+    .sql('CREATE UNIQUE INDEX CONCURRENTLY orders_customer_uniq ON orders (customer)', [], 'shop')
+    .catch(() => undefined);
   await db.sql('UPDATE churn SET n = n + 1', [], 'shop');
   await db.sql(`SELECT pg_create_physical_replication_slot('abandoned', true)`);
   await db.sql('CREATE DATABASE cold');
-  await db.sql('CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, i FROM generate_series(1, 200000) i; ANALYZE big', [], 'cold');
+  await db.sql(
+    'CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, i FROM generate_series(1, 200000) i; ANALYZE big',
+    [],
+    'cold',
+  );
 }
 
 /** Repairs what setUpSchema left standing. */
@@ -89,7 +95,9 @@ export async function holdLock(db: TestPostgres): Promise<Undo> {
 /** Four sessions run a statement of class checkout (it calls pg_sleep) far over its objective: about 20 slow calls a second. */
 export async function slowClassedStatements(db: TestPostgres): Promise<Undo> {
   const slow = new pg.Pool({ connectionString: db.urlFor('shop'), max: 4, application_name: 'e2e-slow' });
-  const workers = Array.from({ length: 4 }, () => loop(() => slow.query('SELECT pg_sleep(0.2), count(*) FROM orders WHERE id = $1', [1])));
+  const workers = Array.from({ length: 4 }, () =>
+    loop(() => slow.query('SELECT pg_sleep(0.2), count(*) FROM orders WHERE id = $1', [1])),
+  );
   return async () => {
     await Promise.all(workers.map((w) => w.stop()));
     await slow.end();
@@ -107,7 +115,9 @@ export async function fillVolume(volume: string): Promise<Undo> {
 /** Random primary-key lookups on cold.big, whose index does not fit in shared_buffers. */
 export async function coldLookups(db: TestPostgres): Promise<Undo> {
   const cold = new pg.Pool({ connectionString: db.urlFor('cold'), max: 2, application_name: 'e2e-cold' });
-  const readers = Array.from({ length: 2 }, () => loop(() => cold.query('SELECT v FROM big WHERE id = $1', [1 + Math.floor(Math.random() * 200000)])));
+  const readers = Array.from({ length: 2 }, () =>
+    loop(() => cold.query('SELECT v FROM big WHERE id = $1', [1 + Math.floor(Math.random() * 200000)])),
+  );
   return async () => {
     await Promise.all(readers.map((r) => r.stop()));
     await cold.end();
@@ -142,7 +152,11 @@ export async function pauseReplay(primary: TestPostgres, standbyUrl: string): Pr
   const s = new pg.Client({ connectionString: standbyUrl });
   await s.connect();
   await s.query('SELECT pg_wal_replay_pause()');
-  await primary.sql(`INSERT INTO events (kind, payload) SELECT 'bulk', repeat('y', 200) FROM generate_series(1, 20000)`, [], 'shop');
+  await primary.sql(
+    `INSERT INTO events (kind, payload) SELECT 'bulk', repeat('y', 200) FROM generate_series(1, 20000)`,
+    [],
+    'shop',
+  );
   return async () => {
     await s.query('SELECT pg_wal_replay_resume()');
     await s.end();
@@ -153,7 +167,13 @@ export async function pauseReplay(primary: TestPostgres, standbyUrl: string): Pr
 export async function exhaustPool(pool: pg.Pool, size: number): Promise<Undo> {
   // The workload shares the pool: take every connection as it frees up.
   const held: pg.PoolClient[] = [];
-  while (held.length < size) held.push(...(await pool.connect().then((c) => [c], () => [])));
+  while (held.length < size)
+    held.push(
+      ...(await pool.connect().then(
+        (c) => [c],
+        () => [],
+      )),
+    );
   const timeouts = loop(() => pool.query('SELECT 1'));
   return async () => {
     await timeouts.stop();
@@ -196,5 +216,9 @@ export async function hogConnections(db: TestPostgres): Promise<{ held: number; 
       refusal = (err as Error).message;
     }
   }
-  return { held: held.length, refusal, undo: async () => void (await Promise.all(held.map((c) => c.end().catch(() => undefined)))) };
+  return {
+    held: held.length,
+    refusal,
+    undo: async () => void (await Promise.all(held.map((c) => c.end().catch(() => undefined)))),
+  };
 }

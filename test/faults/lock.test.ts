@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { collectorDefinitions } from '../../src/collectors/index.js';
+import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { gauge } from '../../src/exposition/families.js';
 import { pgvigilBackends } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
@@ -33,7 +33,13 @@ const naiveSizes: CollectorDefinition = {
         failedQuerySeconds.push((performance.now() - started) / 1000);
         throw err;
       });
-      return [gauge('test_naive_size_bytes', 'test', rows.map((r) => ({ labels: { datname, relname: r.relname }, value: r.bytes })))];
+      return [
+        gauge(
+          'test_naive_size_bytes',
+          'test',
+          rows.map((r) => ({ labels: { datname, relname: r.relname }, value: r.bytes })),
+        ),
+      ];
     },
   }),
 };
@@ -41,7 +47,11 @@ const naiveSizes: CollectorDefinition = {
 t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
   const pg = await testPostgres(t, { needsControl: true });
   await pg.sql('CREATE DATABASE shop');
-  await pg.sql('CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, repeat(\'x\', 100) FROM generate_series(1, 1000) g', [], 'shop');
+  await pg.sql(
+    "CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g",
+    [],
+    'shop',
+  );
   const holder = await pg.client('shop', { application_name: 'ddl' });
   await holder.query('BEGIN');
   await holder.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
@@ -66,7 +76,8 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
   const scrape = async () => parseMetrics(await (await fetch(`${base}/metrics`)).text());
 
   await eventually(
-    async () => (await scrape()).sum('pgvigil_collector_errors_total', { collector: 'naive_sizes', reason: 'timeout' }) >= 3,
+    async () =>
+      (await scrape()).sum('pgvigil_collector_errors_total', { collector: 'naive_sizes', reason: 'timeout' }) >= 3,
     20_000,
     'three lock timeouts of the naive collector',
   );
@@ -107,7 +118,10 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
   t.ok(sorted.at(-1)! < 2000, 'and never took 2 s');
   t.ok(maxBackends <= POOL_SIZE, 'exporter backends do not pile up');
   t.ok(maxLockWait < LOCK_TIMEOUT_S + 0.5, 'no pgvigil session waited on the lock much longer than lock_timeout');
-  t.ok(slowestQuery < LOCK_TIMEOUT_S + 1, `every blocked query gave up near lock_timeout (${LOCK_TIMEOUT_S} s), long before statement_timeout`);
+  t.ok(
+    slowestQuery < LOCK_TIMEOUT_S + 1,
+    `every blocked query gave up near lock_timeout (${LOCK_TIMEOUT_S} s), long before statement_timeout`,
+  );
 
   const m = await scrape();
   t.equal(m.value('pgvigil_collector_success', { collector: 'naive_sizes' }), 0, 'naive collector reports failure');
@@ -120,5 +134,8 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
     10_000,
     'naive collector recovers when the lock is released',
   );
-  t.ok(((await scrape()).value('test_naive_size_bytes', { datname: 'shop', relname: 'orders' }) ?? 0) > 100_000, 'size read after release');
+  t.ok(
+    ((await scrape()).value('test_naive_size_bytes', { datname: 'shop', relname: 'orders' }) ?? 0) > 100_000,
+    'size read after release',
+  );
 });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { openFds, pgvigilBackends, FAST_RECOVERY_ENV } from '../helpers/faults.js';
+import { FAST_RECOVERY_ENV, openFds, pgvigilBackends } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
@@ -45,7 +45,8 @@ t.test('PostgreSQL stopped and restarted 50 times during polling', async (t) => 
     await cluster.start();
     const t3 = Date.now();
     await eventually(upIs(1), 10_000, `pg_up 1 after start #${i + 1}`);
-    if (process.env.RESTARTS) t.comment(`stop ${t1 - t0} detect0 ${t2 - t1} start ${t3 - t2} detect1 ${Date.now() - t3}`);
+    if (process.env.RESTARTS)
+      t.comment(`stop ${t1 - t0} detect0 ${t2 - t1} start ${t3 - t2} detect1 ${Date.now() - t3}`);
     maxBackends = Math.max(maxBackends, await pgvigilBackends(pg));
     t.ok(exporter.pgvigil.db.size <= POOL_SIZE, `pool within its cap after restart #${i + 1}`);
   }
@@ -54,7 +55,10 @@ t.test('PostgreSQL stopped and restarted 50 times during polling', async (t) => 
   t.ok(maxBackends <= POOL_SIZE, `pgvigil backends never above PGVIGIL_POOL_SIZE (max seen ${maxBackends})`);
 
   const m = await scrape();
-  t.ok(m.sum('pgvigil_collector_errors_total', { reason: 'connection' }) > 0, 'failures were counted as connection errors');
+  t.ok(
+    m.sum('pgvigil_collector_errors_total', { reason: 'connection' }) > 0,
+    'failures were counted as connection errors',
+  );
   await eventually(
     async () => (await scrape()).value('pgvigil_collector_success', { collector: 'activity' }) === 1,
     10_000,

@@ -47,13 +47,23 @@ t.test('starts without a server, backs off, becomes ready when the server comes 
   t.ok(attempts.length <= 9, `attempts are spaced out by backoff (${attempts.length} in 6 s)`);
   t.ok(Math.max(...gaps) >= 1500, 'the delay grew to the configured maximum (2 s ± 20 %)');
 
-  const failedLines = exporter.logs().split('\n').filter((l) => l.includes('"collector failed"'));
-  t.ok(failedLines.length <= 30, `no log storm while down (${failedLines.length} "collector failed" lines for ~25 collectors)`);
+  const failedLines = exporter
+    .logs()
+    .split('\n')
+    .filter((l) => l.includes('"collector failed"'));
+  t.ok(
+    failedLines.length <= 30,
+    `no log storm while down (${failedLines.length} "collector failed" lines for ~25 collectors)`,
+  );
 
   const upAt = Date.now();
   await cluster.start();
   await eventually(async () => (await get('/readyz')).status === 200, 10_000, '/readyz 200 after the server is up');
   t.comment(`ready ${Date.now() - upAt} ms after the server was started (start-up included)`);
-  await eventually(async () => parseMetrics(await (await get('/metrics')).text()).value('pg_up') === 1, 5000, 'pg_up 1');
+  await eventually(
+    async () => parseMetrics(await (await get('/metrics')).text()).value('pg_up') === 1,
+    5000,
+    'pg_up 1',
+  );
   t.pass('pg_up 1 once the server is up');
 });

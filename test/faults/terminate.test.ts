@@ -1,8 +1,8 @@
 import t from 'tap';
-import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { collectorDefinitions } from '../../src/collectors/index.js';
+import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { gauge } from '../../src/exposition/families.js';
-import { pgvigilBackends, FAST_RECOVERY_ENV } from '../helpers/faults.js';
+import { FAST_RECOVERY_ENV, pgvigilBackends } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
@@ -53,14 +53,18 @@ t.test('sessions killed by pg_terminate_backend, idle and mid-query', async (t) 
     // Alternate: any session, then only one running the slow query (kill and check in one statement).
     const onlyActive = i % 2 === 1 ? `AND state = 'active' AND query LIKE '%pg_sleep%'` : '';
     let rows: { pid: number }[] = [];
-    await eventually(async () => {
-      // OFFSET 0 fences the filter: the planner may otherwise call pg_terminate_backend before it.
-      rows = await pg.sql<{ pid: number }>(
-        `SELECT pid FROM (SELECT pid FROM pg_stat_activity WHERE application_name = 'pgvigil' ${onlyActive} OFFSET 0) s
+    await eventually(
+      async () => {
+        // OFFSET 0 fences the filter: the planner may otherwise call pg_terminate_backend before it.
+        rows = await pg.sql<{ pid: number }>(
+          `SELECT pid FROM (SELECT pid FROM pg_stat_activity WHERE application_name = 'pgvigil' ${onlyActive} OFFSET 0) s
          WHERE pg_terminate_backend(pid)`,
-      );
-      return rows.length > 0;
-    }, 10_000, `a pgvigil session to kill (#${i + 1})`);
+        );
+        return rows.length > 0;
+      },
+      10_000,
+      `a pgvigil session to kill (#${i + 1})`,
+    );
     killed += rows.length;
     if (onlyActive !== '') midQuery += rows.length;
     maxBackends = Math.max(maxBackends, await pgvigilBackends(pg));
@@ -70,14 +74,26 @@ t.test('sessions killed by pg_terminate_backend, idle and mid-query', async (t) 
   t.ok(midQuery >= KILLS / 2, 'half the rounds killed a session mid-query');
   t.ok(maxBackends <= POOL_SIZE, 'never more backends than PGVIGIL_POOL_SIZE');
 
-  const probeRuns = (m: Awaited<ReturnType<typeof scrape>>) => m.sum('pgvigil_collector_duration_seconds_count', { collector: 'slow_probe' });
+  const probeRuns = (m: Awaited<ReturnType<typeof scrape>>) =>
+    m.sum('pgvigil_collector_duration_seconds_count', { collector: 'slow_probe' });
   const before = probeRuns(await scrape());
-  await eventually(async () => {
-    const m = await scrape();
-    return m.value('pg_up') === 1 && probeRuns(m) >= before + 2 && m.value('pgvigil_collector_success', { collector: 'slow_probe' }) === 1;
-  }, 10_000, 'pgvigil polling normally again');
+  await eventually(
+    async () => {
+      const m = await scrape();
+      return (
+        m.value('pg_up') === 1 &&
+        probeRuns(m) >= before + 2 &&
+        m.value('pgvigil_collector_success', { collector: 'slow_probe' }) === 1
+      );
+    },
+    10_000,
+    'pgvigil polling normally again',
+  );
   const m = await scrape();
-  t.ok(m.sum('pgvigil_collector_errors_total', { collector: 'slow_probe', reason: 'connection' }) >= 1, 'mid-query kills counted as connection errors');
+  t.ok(
+    m.sum('pgvigil_collector_errors_total', { collector: 'slow_probe', reason: 'connection' }) >= 1,
+    'mid-query kills counted as connection errors',
+  );
   t.ok(exporter.pgvigil.db.size <= POOL_SIZE, 'pool within its cap');
   t.notMatch(exporter.logs(), /"level":(50|60)/, 'nothing logged at error or fatal level');
 });

@@ -31,12 +31,19 @@ t.test('a port that accepts TCP but never answers: the connect timeout is honour
   for (const ms of lifetimes) {
     // Measured from the server's accept, which a loaded event loop sees late (up to ~200 ms under
     // load): the lower bound only shows the attempt waited rather than failed at once.
-    t.ok(ms >= CONNECT_TIMEOUT_S * 500 && ms < CONNECT_TIMEOUT_S * 1000 + 1500, `attempt closed after ~${CONNECT_TIMEOUT_S} s (${ms} ms)`);
+    t.ok(
+      ms >= CONNECT_TIMEOUT_S * 500 && ms < CONNECT_TIMEOUT_S * 1000 + 1500,
+      `attempt closed after ~${CONNECT_TIMEOUT_S} s (${ms} ms)`,
+    );
   }
   t.ok(silent.open() <= 2, `never more open sockets than PGVIGIL_POOL_SIZE (${silent.open()} now)`);
 
   await eventually(
-    async () => (await exporter.scrape()).sum('pgvigil_collector_errors_total', { collector: 'activity', reason: 'connection' }) >= 1,
+    async () =>
+      (await exporter.scrape()).sum('pgvigil_collector_errors_total', {
+        collector: 'activity',
+        reason: 'connection',
+      }) >= 1,
     15_000,
     'the activity collector failed with reason connection',
   );
@@ -47,5 +54,9 @@ t.test('a port that accepts TCP but never answers: the connect timeout is honour
   const m = parseMetrics(res.body);
   t.equal(m.value('pg_up'), 0, 'pg_up 0');
   t.equal((await exporter.pgvigil.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'not ready');
-  t.match(exporter.logs(), /no answer from PostgreSQL within the connect timeout \(1000 ms\)/, 'the log says it timed out');
+  t.match(
+    exporter.logs(),
+    /no answer from PostgreSQL within the connect timeout \(1000 ms\)/,
+    'the log says it timed out',
+  );
 });

@@ -38,7 +38,10 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   const dir = mkdtempSync(join(tmpdir(), 'pgvigil-families-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const classes = join(dir, 'classes.yml');
-  writeFileSync(classes, 'classes:\n  - name: lookup\n    objective_seconds: 0.05\n    match:\n      tables: [items]\n');
+  writeFileSync(
+    classes,
+    'classes:\n  - name: lookup\n    objective_seconds: 0.05\n    match:\n      tables: [items]\n',
+  );
 
   const primary = await testPostgres(t, { needsControl: true });
   await primary.sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
@@ -88,7 +91,12 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
   await holder.query('UPDATE items SET note = $1 WHERE id = 1', ['held']);
   const waiter = await primary.client();
   const waiting = waiter.query('UPDATE items SET note = $1 WHERE id = 1', ['waiting']).catch(() => undefined);
-  await eventually(async () => (await primary.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`))[0]!.n > 0, 10_000, 'a lock wait');
+  await eventually(
+    async () =>
+      (await primary.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`))[0]!.n > 0,
+    10_000,
+    'a lock wait',
+  );
   const seenOn = new Map<string, string>();
   const types = new Map<string, string>();
   const labels = new Map<string, Set<string>>();
@@ -106,7 +114,10 @@ export async function emittedFamilies(t: Teardown): Promise<EmittedFamilies> {
       for (const l of Object.keys(sample.labels)) if (l !== 'le') family?.add(l);
     }
   };
-  for (const [where, exporter] of [['primary', onPrimary], ['standby', onStandby]] as const) {
+  for (const [where, exporter] of [
+    ['primary', onPrimary],
+    ['standby', onStandby],
+  ] as const) {
     const m = await exporter.poll();
     add(where, m.types, m.samples);
     for (const [name, text] of m.help) help.set(name, text);

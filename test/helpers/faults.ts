@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { TestPostgres } from './postgres.js';
 
 // Tools of the fault suite: count what pgvigil holds (server backends, file descriptors) and
@@ -38,7 +38,9 @@ export interface TcpStub {
   close(): Promise<void>;
 }
 
-async function listen(onSocket: (socket: Socket, stub: { accepted: number[]; lifetimes: number[] }) => void): Promise<TcpStub> {
+async function listen(
+  onSocket: (socket: Socket, stub: { accepted: number[]; lifetimes: number[] }) => void,
+): Promise<TcpStub> {
   const accepted: number[] = [];
   const lifetimes: number[] = [];
   const sockets = new Set<Socket>();

@@ -5,5 +5,8 @@
 export function testMajors(defaults: readonly number[]): number[] {
   const listed = process.env.PGVIGIL_TEST_MAJORS;
   if (listed === undefined || listed.trim() === '') return [...defaults];
-  return listed.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
+  return listed
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
 }

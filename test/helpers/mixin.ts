@@ -40,7 +40,9 @@ export function ruleFiles(): RuleFile[] {
 }
 
 export function allRules(): (Rule & { file: string; group: string })[] {
-  return ruleFiles().flatMap(({ file, groups }) => groups.flatMap((g) => g.rules.map((r) => ({ ...r, file, group: g.name }))));
+  return ruleFiles().flatMap(({ file, groups }) =>
+    groups.flatMap((g) => g.rules.map((r) => ({ ...r, file, group: g.name }))),
+  );
 }
 
 export interface Dashboard {
@@ -80,7 +82,12 @@ export function dashboardQueries(): PanelQuery[] {
   return dashboards().flatMap(({ json }) =>
     panelsOf(json).flatMap((p) =>
       (p.targets ?? []).map((t: any) => ({
-        dashboard: json.uid, panel: p.title, refId: t.refId, expr: t.expr, needs: panelNeeds(p), legend: t.legendFormat,
+        dashboard: json.uid,
+        panel: p.title,
+        refId: t.refId,
+        expr: t.expr,
+        needs: panelNeeds(p),
+        legend: t.legendFormat,
       })),
     ),
   );
@@ -91,7 +98,11 @@ export function variableQueries(): { dashboard: string; name: string; expr: stri
   return dashboards().flatMap(({ json }) =>
     json.templating.list
       .filter((v: any) => v.type === 'query')
-      .map((v: any) => ({ dashboard: json.uid, name: v.name, expr: /label_values\((.*),\s*\w+\)$/.exec(v.definition)?.[1] ?? v.definition })),
+      .map((v: any) => ({
+        dashboard: json.uid,
+        name: v.name,
+        expr: /label_values\((.*),\s*\w+\)$/.exec(v.definition)?.[1] ?? v.definition,
+      })),
   );
 }
 
@@ -102,12 +113,28 @@ export function variableQueries(): { dashboard: string; name: string; expr: stri
 export function concreteQuery(expr: string, values: Record<string, string> = {}): string {
   return expr
     .replace(/\$__(rate_)?interval|\$__range/g, '1m')
-    .replace(/\$\{(\w+)(:\w+)?\}|\$(\w+)/g, (_m, a: string | undefined, _f, b: string | undefined) => values[(a ?? b)!] ?? '.*');
+    .replace(
+      /\$\{(\w+)(:\w+)?\}|\$(\w+)/g,
+      (_m, a: string | undefined, _f, b: string | undefined) => values[(a ?? b)!] ?? '.*',
+    );
 }
 
 const NOT_METRICS = new Set([
-  'and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset',
-  'inf', 'nan', 'start', 'end',
+  'and',
+  'or',
+  'unless',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+  'start',
+  'end',
 ]);
 
 /** Metric (and recorded series) names an expression reads. Label names, functions and keywords are left out. */
@@ -181,7 +208,8 @@ export interface ToolResult {
 /** Runs promtool, amtool ... and returns exit status with stdout and stderr together. */
 export function runTool(bin: string, args: string[], cwd = repoRoot): ToolResult {
   const r = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 60_000 });
-  if (r.error !== undefined) return { status: null, output: `${bin}: ${r.error.message} (apt-get install prometheus prometheus-alertmanager)` };
+  if (r.error !== undefined)
+    return { status: null, output: `${bin}: ${r.error.message} (apt-get install prometheus prometheus-alertmanager)` };
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 

@@ -30,7 +30,15 @@ export async function createMonitoringRole(
   const vars = { pgvigil_role: role, pgvigil_password: password, pgvigil_connection_limit: '5' };
   const psql = options.withoutPsql ? undefined : findPsql();
   if (psql !== undefined) {
-    const args = ['-X', '-q', '-d', pg.url, ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]), '-f', SCRIPT];
+    const args = [
+      '-X',
+      '-q',
+      '-d',
+      pg.url,
+      ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]),
+      '-f',
+      SCRIPT,
+    ];
     const res = spawnSync(psql, args, { encoding: 'utf8' });
     if (res.status !== 0) throw new Error(`psql -f pgvigil-role.sql failed: ${res.stderr}`);
     return { via: 'psql' };
@@ -43,4 +51,3 @@ export async function createMonitoringRole(
   await pg.sql(sql);
   return { via: 'sql' };
 }
-

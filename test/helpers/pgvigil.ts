@@ -1,8 +1,8 @@
 import type { CollectorDefinition } from '../../src/collectors/types.js';
-import { loadConfig } from '../../src/pgvigil-config.js';
 import { createLogger } from '../../src/logger.js';
 import { createPgvigil, type Pgvigil } from '../../src/pgvigil.js';
-import { parseMetrics, type ParsedMetrics } from './metrics.js';
+import { loadConfig } from '../../src/pgvigil-config.js';
+import { type ParsedMetrics, parseMetrics } from './metrics.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -30,7 +30,13 @@ export async function startPgvigil(
   env: Record<string, string> = {},
   options: { schedule?: boolean; listen?: boolean; definitions?: readonly CollectorDefinition[] } = {},
 ): Promise<TestPgvigil> {
-  const config = loadConfig({ DATABASE_URL: url, PGVIGIL_PORT: '0', PGVIGIL_HOST: '127.0.0.1', PGVIGIL_LOG_LEVEL: 'debug', ...env });
+  const config = loadConfig({
+    DATABASE_URL: url,
+    PGVIGIL_PORT: '0',
+    PGVIGIL_HOST: '127.0.0.1',
+    PGVIGIL_LOG_LEVEL: 'debug',
+    ...env,
+  });
   let logText = '';
   const log = createLogger(config.PGVIGIL_LOG_LEVEL, {
     write(chunk: string) {
@@ -59,7 +65,11 @@ export async function startPgvigil(
 }
 
 /** Polls `check` until it returns true or the deadline passes (no sleep-as-sync). */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

@@ -1,5 +1,5 @@
-import { connect } from 'node:net';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import pg from 'pg';
 import { LocalCluster, type LocalClusterOptions } from '../../src/dev/local-cluster.js';
 
@@ -36,7 +36,11 @@ export interface TestPostgresOptions extends LocalClusterOptions {
 /** Answers within ~100 ms whether a Docker-compatible runtime listens; no runtime on these machines. */
 async function containerRuntimeAnswers(): Promise<boolean> {
   const host = process.env.DOCKER_HOST;
-  const socket = host?.startsWith('unix://') ? host.slice('unix://'.length) : host === undefined ? '/var/run/docker.sock' : undefined;
+  const socket = host?.startsWith('unix://')
+    ? host.slice('unix://'.length)
+    : host === undefined
+      ? '/var/run/docker.sock'
+      : undefined;
   if (socket === undefined || !existsSync(socket)) return false;
   return new Promise((resolve) => {
     const s = connect(socket);
@@ -63,7 +67,13 @@ export async function testPostgres(t: Teardown, options: TestPostgresOptions = {
     const { GenericContainer, Wait } = await import('testcontainers');
     const container = await new GenericContainer('postgres:16')
       .withEnvironment({ POSTGRES_PASSWORD: 'postgres' })
-      .withCommand(['postgres', '-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all'])
+      .withCommand([
+        'postgres',
+        '-c',
+        'shared_preload_libraries=pg_stat_statements',
+        '-c',
+        'pg_stat_statements.track=all',
+      ])
       .withExposedPorts(5432)
       .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
       .start();
@@ -76,7 +86,12 @@ export async function testPostgres(t: Teardown, options: TestPostgresOptions = {
   return wrap(t, cluster.url(), cluster, () => cluster.destroy());
 }
 
-async function wrap(t: Teardown, url: string, cluster: LocalCluster | undefined, stop: () => Promise<void>): Promise<TestPostgres> {
+async function wrap(
+  t: Teardown,
+  url: string,
+  cluster: LocalCluster | undefined,
+  stop: () => Promise<void>,
+): Promise<TestPostgres> {
   const clients = new Set<pg.Client>();
   const urlFor = (database: string, user?: string, password?: string) => {
     const u = new URL(url);
@@ -103,7 +118,9 @@ async function wrap(t: Teardown, url: string, cluster: LocalCluster | undefined,
       await c.end();
     }
   };
-  const [{ v }] = (await sql<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)) as [{ v: number }];
+  const [{ v }] = (await sql<{ v: number }>(`SELECT current_setting('server_version_num')::int AS v`)) as [
+    { v: number },
+  ];
   let closed = false;
   const close = async () => {
     if (closed) return;

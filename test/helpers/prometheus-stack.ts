@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,7 +94,10 @@ export async function startPrometheusStack(t: Teardown, options: PrometheusStack
       global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: interval },
       rule_files: Object.keys(options.rules),
       alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
-      scrape_configs: Object.entries(options.targets).map(([job, targets]) => ({ job_name: job, static_configs: [{ targets }] })),
+      scrape_configs: Object.entries(options.targets).map(([job, targets]) => ({
+        job_name: job,
+        static_configs: [{ targets }],
+      })),
     }),
   );
   // group_wait/interval of a second: the test reads Alertmanager's API, not notifications, but
@@ -102,7 +105,13 @@ export async function startPrometheusStack(t: Teardown, options: PrometheusStack
   writeFileSync(
     join(dir, 'alertmanager.yml'),
     stringify({
-      route: { receiver: 'null', group_by: ['alertname'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },
+      route: {
+        receiver: 'null',
+        group_by: ['alertname'],
+        group_wait: '1s',
+        group_interval: '1s',
+        repeat_interval: '1h',
+      },
       receivers: [{ name: 'null' }],
     }),
   );
@@ -143,7 +152,9 @@ export async function startPrometheusStack(t: Teardown, options: PrometheusStack
       return body.data.result as PromSample[];
     },
     async alerts() {
-      return (await getJson(`${alertmanagerUrl}/api/v2/alerts?active=true&silenced=true&inhibited=true`)) as AlertmanagerAlert[];
+      return (await getJson(
+        `${alertmanagerUrl}/api/v2/alerts?active=true&silenced=true&inhibited=true`,
+      )) as AlertmanagerAlert[];
     },
     async targetsUp() {
       const body = await getJson(`${prometheusUrl}/api/v1/targets?state=active`);

@@ -37,7 +37,12 @@ function sh(script: string): void {
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export async function createStandby(t: Teardown, primary: TestPostgres, slot = 'standby1', applicationName = 'standby1'): Promise<Standby> {
+export async function createStandby(
+  t: Teardown,
+  primary: TestPostgres,
+  slot = 'standby1',
+  applicationName = 'standby1',
+): Promise<Standby> {
   const source = primary.cluster;
   if (source === undefined) throw new Error('a standby needs a local primary cluster');
   const conninfo = `host=127.0.0.1 port=${source.port} user=postgres application_name=${applicationName}`;
@@ -45,14 +50,31 @@ export async function createStandby(t: Teardown, primary: TestPostgres, slot = '
 
   const fromPrimary = async (dataDir: string): Promise<void> => {
     if (basebackup !== undefined) {
-      const [cmd, argv] = asOwner(basebackup, ['-D', dataDir, '-R', '-C', '-S', slot, '-X', 'stream', '-c', 'fast', '-d', conninfo]);
+      const [cmd, argv] = asOwner(basebackup, [
+        '-D',
+        dataDir,
+        '-R',
+        '-C',
+        '-S',
+        slot,
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        '-d',
+        conninfo,
+      ]);
       const res = spawnSync(cmd, argv, { encoding: 'utf8' });
       if (res.status !== 0) throw new Error(`pg_basebackup failed: ${res.stderr}`);
     } else {
       await primary.sql('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
       const c = await primary.client();
       const v15 = primary.major >= 15;
-      await c.query(v15 ? `SELECT pg_backup_start('pgvigil-standby', true)` : `SELECT pg_start_backup('pgvigil-standby', true, false)`);
+      await c.query(
+        v15
+          ? `SELECT pg_backup_start('pgvigil-standby', true)`
+          : `SELECT pg_start_backup('pgvigil-standby', true, false)`,
+      );
       // WAL and runtime files are not part of a base backup: the standby streams WAL from the slot.
       sh(
         `cd ${quote(source.dataDir)} && tar cf - --exclude=./pg_wal --exclude=./postmaster.pid --exclude=./postmaster.opts ` +
@@ -61,7 +83,9 @@ export async function createStandby(t: Teardown, primary: TestPostgres, slot = '
       const { rows } = await c.query<{ labelfile: string }>(
         v15 ? 'SELECT labelfile FROM pg_backup_stop(true)' : 'SELECT labelfile FROM pg_stop_backup(false, true)',
       );
-      sh(`cat > ${quote(join(dataDir, 'backup_label'))} <<'PGVIGIL_EOF'\n${rows[0]!.labelfile}PGVIGIL_EOF\ntouch ${quote(join(dataDir, 'standby.signal'))}`);
+      sh(
+        `cat > ${quote(join(dataDir, 'backup_label'))} <<'PGVIGIL_EOF'\n${rows[0]!.labelfile}PGVIGIL_EOF\ntouch ${quote(join(dataDir, 'standby.signal'))}`,
+      );
     }
     // Appended last, so it wins over whatever pg_basebackup -R wrote.
     sh(

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { concreteQuery, dashboardQueries, dashboards, dashboardsDir, panelsOf, runTool, variableQueries } from '../helpers/mixin.js';
+import {
+  concreteQuery,
+  dashboardQueries,
+  dashboards,
+  dashboardsDir,
+  panelsOf,
+  runTool,
+  variableQueries,
+} from '../helpers/mixin.js';
 
 // The dashboards as Grafana and Prometheus see them: a valid Grafana model (schema version,
 // stable uids, a ${datasource} variable every query uses, a unit on every panel, a grid without
@@ -14,7 +22,15 @@ const SCHEMA_VERSION = 41;
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 const BUILTIN_ANNOTATIONS = { type: 'grafana', uid: '-- Grafana --' };
 const PANEL_TYPES = new Set(['row', 'timeseries', 'stat', 'table', 'heatmap', 'bargauge', 'gauge']);
-const EXPECTED_UIDS = ['pgvigil-connections', 'pgvigil-overview', 'pgvigil-queries', 'pgvigil-self', 'pgvigil-slo', 'pgvigil-storage', 'pgvigil-tables'];
+const EXPECTED_UIDS = [
+  'pgvigil-connections',
+  'pgvigil-overview',
+  'pgvigil-queries',
+  'pgvigil-self',
+  'pgvigil-slo',
+  'pgvigil-storage',
+  'pgvigil-tables',
+];
 
 const boards = dashboards();
 
@@ -24,9 +40,19 @@ t.test('the committed JSON is what dashboards/generate.mjs writes', async (t) =>
   const r = runTool('node', [join(dashboardsDir, 'generate.mjs'), dir]);
   t.equal(r.status, 0, r.output);
   const generated = readdirSync(dir).sort();
-  t.same(generated, readdirSync(dashboardsDir).filter((f) => f.endsWith('.json')).sort(), 'same files');
+  t.same(
+    generated,
+    readdirSync(dashboardsDir)
+      .filter((f) => f.endsWith('.json'))
+      .sort(),
+    'same files',
+  );
   for (const f of generated) {
-    t.equal(readFileSync(join(dashboardsDir, f), 'utf8'), readFileSync(join(dir, f), 'utf8'), `${f} is up to date (node dashboards/generate.mjs)`);
+    t.equal(
+      readFileSync(join(dashboardsDir, f), 'utf8'),
+      readFileSync(join(dir, f), 'utf8'),
+      `${f} is up to date (node dashboards/generate.mjs)`,
+    );
   }
 });
 
@@ -62,7 +88,9 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
     // No dangling datasource: everything points at the variable (annotations may use Grafana's own).
     for (const { path, ref } of datasourceRefs(json)) {
       if (path.startsWith('$.templating.list.0')) continue; // the datasource variable itself
-      const ok = JSON.stringify(ref) === JSON.stringify(DATASOURCE) || (path.startsWith('$.annotations') && JSON.stringify(ref) === JSON.stringify(BUILTIN_ANNOTATIONS));
+      const ok =
+        JSON.stringify(ref) === JSON.stringify(DATASOURCE) ||
+        (path.startsWith('$.annotations') && JSON.stringify(ref) === JSON.stringify(BUILTIN_ANNOTATIONS));
       t.ok(ok, `${name}: ${path} refers to \${datasource}`);
     }
 
@@ -75,7 +103,11 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
 
     const panels = panelsOf(json);
     const ids = panels.map((p) => p.id);
-    t.same(ids.filter((id, i) => ids.indexOf(id) !== i), [], `${name}: panel ids are unique`);
+    t.same(
+      ids.filter((id, i) => ids.indexOf(id) !== i),
+      [],
+      `${name}: panel ids are unique`,
+    );
     const cells = new Set<string>();
     for (const p of panels) {
       const where = `${name} "${p.title}"`;
@@ -93,8 +125,13 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
       t.ok((p.fieldConfig?.defaults?.unit ?? '') !== '', `${where}: has a unit`);
       t.ok(p.targets.length > 0, `${where}: has a query`);
       const refIds = p.targets.map((x: any) => x.refId);
-      t.same(refIds.filter((r: string, i: number) => refIds.indexOf(r) !== i), [], `${where}: refIds unique`);
-      for (const target of p.targets) t.ok(typeof target.expr === 'string' && target.expr !== '', `${where} ${target.refId}: has expr`);
+      t.same(
+        refIds.filter((r: string, i: number) => refIds.indexOf(r) !== i),
+        [],
+        `${where}: refIds unique`,
+      );
+      for (const target of p.targets)
+        t.ok(typeof target.expr === 'string' && target.expr !== '', `${where} ${target.refId}: has expr`);
     }
   }
 });
@@ -102,7 +139,10 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
 t.test('every dashboard expression parses (promtool check rules)', async (t) => {
   // promtool has no parse-only command; a recording rule per expression makes it parse them all.
   const exprs = [
-    ...dashboardQueries().map((q) => ({ where: `${q.dashboard} "${q.panel}" ${q.refId}`, expr: concreteQuery(q.expr) })),
+    ...dashboardQueries().map((q) => ({
+      where: `${q.dashboard} "${q.panel}" ${q.refId}`,
+      expr: concreteQuery(q.expr),
+    })),
     ...variableQueries().map((v) => ({ where: `${v.dashboard} variable ${v.name}`, expr: concreteQuery(v.expr) })),
   ];
   t.ok(exprs.length > 80, `${exprs.length} expressions`);
@@ -111,7 +151,15 @@ t.test('every dashboard expression parses (promtool check rules)', async (t) => 
   const file = join(dir, 'exprs.yml');
   // One group per expression, so a parse error names the panel.
   const write = (items: typeof exprs) =>
-    writeFileSync(file, stringify({ groups: items.map((e, i) => ({ name: `${i} ${e.where}`, rules: [{ record: `dashboard:expr_${i}`, expr: e.expr }] })) }));
+    writeFileSync(
+      file,
+      stringify({
+        groups: items.map((e, i) => ({
+          name: `${i} ${e.where}`,
+          rules: [{ record: `dashboard:expr_${i}`, expr: e.expr }],
+        })),
+      }),
+    );
   write(exprs);
   const r = runTool('promtool', ['check', 'rules', '--lint=none', file]);
   t.equal(r.status, 0, r.output);

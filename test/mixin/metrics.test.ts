@@ -4,7 +4,14 @@ import t from 'tap';
 import { GOLDEN_PATH, type GoldenFamily } from '../../src/dev/update-docs.js';
 import { familiesOfAllMajors } from '../helpers/golden-majors.js';
 import {
-  allRules, createdLabels, dashboardQueries, familyOf, groupingLabels, metricNames, repoRoot, selectorLabels,
+  allRules,
+  createdLabels,
+  dashboardQueries,
+  familyOf,
+  groupingLabels,
+  metricNames,
+  repoRoot,
+  selectorLabels,
   templateLabels,
   variableQueries,
 } from '../helpers/mixin.js';
@@ -58,7 +65,9 @@ function uses(): Use[] {
 
 t.test('every metric in alerts/ and dashboards/ is one pgvigil emits', async (t) => {
   const emitted = goldenFamilies();
-  t.comment(`${emitted.types.size} families emitted (PgBouncer ${emitted.pgbouncer ? 'running' : 'not installed: allow-list used'})`);
+  t.comment(
+    `${emitted.types.size} families emitted (PgBouncer ${emitted.pgbouncer ? 'running' : 'not installed: allow-list used'})`,
+  );
   const recorded = new Set(allRules().flatMap((r) => (r.record !== undefined ? [r.record] : [])));
   const pgbouncerSource = readFileSync(PGBOUNCER_SOURCE, 'utf8');
   const used = new Set<string>();
@@ -133,14 +142,17 @@ t.test('every label alerts and dashboards group, match or print by is on a famil
 
 t.test('the label extractors', async (t) => {
   t.same(
-    groupingLabels('sum by (job, instance) (a) / on (job) group_left (class) b{x="by (no)"} unless ignoring(le) c')
-      .sort(),
+    groupingLabels(
+      'sum by (job, instance) (a) / on (job) group_left (class) b{x="by (no)"} unless ignoring(le) c',
+    ).sort(),
     ['class', 'instance', 'job', 'le'],
   );
   t.same(groupingLabels('sum without (instance) (x) * on () group_left () y'), ['instance']);
   t.same(createdLabels('label_replace(x, "p95", "$1", "a", "(.*)")'), ['p95']);
   t.same(templateLabels('{{ $labels.datname }} on {{ $labels.instance }}: {{ $value | humanize }} {{datname}}'), [
-    'datname', 'instance', 'datname',
+    'datname',
+    'instance',
+    'datname',
   ]);
 });
 

@@ -38,7 +38,11 @@ t.test('deploy/prometheus/prometheus.yml loads the alert pack', async (t) => {
   const file = join(repoRoot, 'deploy/prometheus/prometheus.yml');
   const r = runTool('promtool', ['check', 'config', file]);
   t.equal(r.status, 0, r.output);
-  t.match(r.output, new RegExp(`SUCCESS: ${ruleFilePaths().length} rule files found`), 'every file of alerts/ is loaded through rule_files');
+  t.match(
+    r.output,
+    new RegExp(`SUCCESS: ${ruleFilePaths().length} rule files found`),
+    'every file of alerts/ is loaded through rule_files',
+  );
 });
 
 const alerts = allRules().filter((r) => r.alert !== undefined);
@@ -57,12 +61,19 @@ t.test('every alert follows the conventions', async (t) => {
     }
     const url = a.annotations?.runbook_url ?? '';
     t.ok(url.startsWith(RUNBOOK_BASE), `${where}: runbook_url points at docs/runbooks.md`);
-    t.ok(anchors.has(url.slice(RUNBOOK_BASE.length)), `${where}: docs/runbooks.md has the anchor #${url.slice(RUNBOOK_BASE.length)}`);
+    t.ok(
+      anchors.has(url.slice(RUNBOOK_BASE.length)),
+      `${where}: docs/runbooks.md has the anchor #${url.slice(RUNBOOK_BASE.length)}`,
+    );
     const uid = /^\/d\/([^/?]+)/.exec(a.annotations?.dashboard_url ?? '')?.[1];
     t.ok(uid !== undefined && uids.has(uid), `${where}: dashboard_url names an existing dashboard uid (${uid})`);
   }
   const keys = alerts.map((a) => `${a.alert} ${JSON.stringify(a.labels)}`);
-  t.same(keys.filter((n, i) => keys.indexOf(n) !== i), [], 'no alert defined twice with the same labels');
+  t.same(
+    keys.filter((n, i) => keys.indexOf(n) !== i),
+    [],
+    'no alert defined twice with the same labels',
+  );
 });
 
 t.test('every alert has a firing and a silent promtool case', async (t) => {
@@ -75,7 +86,10 @@ t.test('every alert has a firing and a silent promtool case', async (t) => {
         if ((c.exp_alerts ?? []).length > 0) {
           firing.add(c.alertname);
           for (const e of c.exp_alerts) {
-            t.ok(e.exp_annotations?.summary && e.exp_annotations?.runbook_url, `${c.alertname}: firing case asserts annotations`);
+            t.ok(
+              e.exp_annotations?.summary && e.exp_annotations?.runbook_url,
+              `${c.alertname}: firing case asserts annotations`,
+            );
             t.ok(e.exp_labels?.severity, `${c.alertname}: firing case asserts severity`);
           }
         } else silent.add(c.alertname);
@@ -92,7 +106,11 @@ t.test('every threshold an alert uses is defined once in alerts/thresholds.yml',
   const defined = allRules()
     .filter((r) => r.record === 'pgvigil:alert_threshold')
     .map((r) => r.labels?.threshold ?? '');
-  t.same(defined.filter((n, i) => defined.indexOf(n) !== i), [], 'no threshold defined twice');
+  t.same(
+    defined.filter((n, i) => defined.indexOf(n) !== i),
+    [],
+    'no threshold defined twice',
+  );
   const used = new Set(alerts.flatMap((a) => [...a.expr.matchAll(/threshold="([^"]+)"/g)].map((m) => m[1]!)));
   for (const name of used) t.ok(defined.includes(name), `threshold ${name} is defined`);
   for (const name of defined) t.ok(used.has(name), `threshold ${name} is used by an alert`);

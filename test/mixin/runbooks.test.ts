@@ -17,7 +17,10 @@ t.test('every SQL block of docs/runbooks.md runs', async (t) => {
   await pg.sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
   for (const block of blocks) {
     const sql = block.replace(/<([^<>]*[a-z][^<>]*)>/g, 'placeholder');
-    for (const statement of sql.split(/;\s*(?:--[^\n]*)?\n/).map((s) => s.trim()).filter(Boolean)) {
+    for (const statement of sql
+      .split(/;\s*(?:--[^\n]*)?\n/)
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       await t.resolves(pg.sql(statement), statement.split('\n')[0]!);
     }
   }

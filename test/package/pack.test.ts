@@ -49,7 +49,11 @@ t.test('npm pack builds first and ships the CLI and the library, not dev or demo
     }
   }
   t.ok(paths.includes('dist/src/main.js'), 'the pgvigil command');
-  t.same(paths.filter((p) => /^dist\/src\/(dev|demo)\//.test(p)), [], 'no dev or demo tooling');
+  t.same(
+    paths.filter((p) => /^dist\/src\/(dev|demo)\//.test(p)),
+    [],
+    'no dev or demo tooling',
+  );
   const unwanted = paths.filter((p) => /^(src|test|bench|dist\/bench)\//.test(p) || p.endsWith('.map'));
   t.same(unwanted, [], 'no sources, tests, bench, maps');
 });

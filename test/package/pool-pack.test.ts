@@ -3,8 +3,8 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
 import { bucketBounds, loadQueryClasses } from 'pgvigil-pool';
+import t from 'tap';
 import { parseMetrics } from '../helpers/metrics.js';
 import { testPostgres } from '../helpers/postgres.js';
 
@@ -17,7 +17,9 @@ import { testPostgres } from '../helpers/postgres.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLASSES_FILE = join(root, 'deploy', 'examples', 'query-classes.yaml');
-const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { version?: string }>;
+};
 const locked = (name: string) => lock.packages[`node_modules/${name}`]!.version!;
 
 // The scratch application: every class of the demo file, some with a known sleep.
@@ -57,20 +59,41 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
   const packed = JSON.parse(
-    execFileSync('npm', ['pack', '--workspace', 'pgvigil-pool', '--pack-destination', work, '--json'], { cwd: root, encoding: 'utf8' }),
+    execFileSync('npm', ['pack', '--workspace', 'pgvigil-pool', '--pack-destination', work, '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+    }),
   ) as { filename: string; files: { path: string }[] }[];
   const files = packed[0]!.files.map((f) => f.path);
-  for (const f of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/classes.js', 'dist/redact.js', 'dist/buckets.js']) {
+  for (const f of [
+    'package.json',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/classes.js',
+    'dist/redact.js',
+    'dist/buckets.js',
+  ]) {
     t.ok(files.includes(f), `the tarball ships ${f}`);
   }
-  t.notOk(files.some((f) => f.startsWith('test/') || f.endsWith('tsconfig.json')), 'no tests or build config in the tarball');
+  t.notOk(
+    files.some((f) => f.startsWith('test/') || f.endsWith('tsconfig.json')),
+    'no tests or build config in the tarball',
+  );
 
   const app = join(work, 'app');
   execFileSync('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
   execFileSync(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', join(work, packed[0]!.filename), `pg@${locked('pg')}`, `prom-client@${locked('prom-client')}`],
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      join(work, packed[0]!.filename),
+      `pg@${locked('pg')}`,
+      `prom-client@${locked('prom-client')}`,
+    ],
     { cwd: app, stdio: 'pipe' },
   );
   const installed = readdirSync(join(app, 'node_modules'));
@@ -88,7 +111,11 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: postgres.url },
     encoding: 'utf8',
   });
-  const { metrics, runs, slow } = JSON.parse(out) as { metrics: string; runs: { cls: string; sleep: number; wall: number }[]; slow: object[] };
+  const { metrics, runs, slow } = JSON.parse(out) as {
+    metrics: string;
+    runs: { cls: string; sleep: number; wall: number }[];
+    slow: object[];
+  };
   const m = parseMetrics(metrics);
 
   const { classes } = loadQueryClasses(CLASSES_FILE);
@@ -97,11 +124,18 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
   for (const cls of ['login', 'workshop', 'navigation', 'admin', 'other']) {
     const mine = runs.filter((r) => r.cls === cls);
     const labels = { application_name: 'scratch-app', pool: 'main', class: cls };
-    t.equal(m.value('pgvigil_client_query_duration_seconds_count', labels), mine.length, `${cls}: ${mine.length} queries`);
+    t.equal(
+      m.value('pgvigil_client_query_duration_seconds_count', labels),
+      mine.length,
+      `${cls}: ${mine.length} queries`,
+    );
     const sum = m.value('pgvigil_client_query_duration_seconds_sum', labels)!;
     const sleeps = mine.reduce((a, r) => a + r.sleep, 0);
     const walls = mine.reduce((a, r) => a + r.wall, 0);
-    t.ok(sum >= sleeps && sum <= walls, `${cls}: sum ${sum.toFixed(4)} s between the sleeps ${sleeps} s and the wall clock ${walls.toFixed(4)} s`);
+    t.ok(
+      sum >= sleeps && sum <= walls,
+      `${cls}: sum ${sum.toFixed(4)} s between the sleeps ${sleeps} s and the wall clock ${walls.toFixed(4)} s`,
+    );
     // A query's duration lies between its sleep and the app's wall clock around it, so the count
     // at each bound lies between the queries whose wall time is within it and those whose sleep
     // is: equal wherever the two agree, which for these queries is every bound from 5 ms up.
@@ -109,9 +143,16 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
     t.equal(got.length, bounds.length + 1, `${cls}: every bound and +Inf`);
     const lower = [...bounds, Infinity].map((b) => mine.filter((r) => r.wall <= b).length);
     const upper = [...bounds, Infinity].map((b) => mine.filter((r) => r.sleep <= b).length);
-    t.ok(got.every((n, i) => n >= lower[i]! && n <= upper[i]!), `${cls}: buckets ${got.join(',')} within the clocks' brackets`);
+    t.ok(
+      got.every((n, i) => n >= lower[i]! && n <= upper[i]!),
+      `${cls}: buckets ${got.join(',')} within the clocks' brackets`,
+    );
     const exact = got.map((_, i) => i).filter((i) => lower[i] === upper[i] && bounds[i] !== undefined);
     t.ok(exact.length > 0, `${cls}: exact at le=${exact.map((i) => bounds[i]).join(',')}`);
   }
-  t.match(slow, [{ class: 'login' }, { class: 'workshop' }, { class: 'admin' }], 'slow log: the three queries over their objective');
+  t.match(
+    slow,
+    [{ class: 'login' }, { class: 'workshop' }, { class: 'admin' }],
+    'slow log: the three queries over their objective',
+  );
 });

@@ -1,13 +1,13 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import t from 'tap';
 import pg from 'pg';
-import client from 'prom-client';
 import { bucketBounds, instrumentPool, loadQueryClasses } from 'pgvigil-pool';
-import { QUERY_KINDS } from '../../src/demo/workload.js';
+import client from 'prom-client';
+import t from 'tap';
 import { seed } from '../../src/demo/schema.js';
-import { parseMetrics, type ParsedMetrics } from '../helpers/metrics.js';
-import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { QUERY_KINDS } from '../../src/demo/workload.js';
+import { type ParsedMetrics, parseMetrics } from '../helpers/metrics.js';
+import { type TestPostgres, testPostgres } from '../helpers/postgres.js';
 
 // Application-side query timing on a real pg.Pool against a real PostgreSQL, with the demo's
 // query classes (deploy/examples/query-classes.yaml): class labels for the demo's own queries,
@@ -27,7 +27,11 @@ interface Logged {
   readonly message: string;
 }
 
-async function setUp(t: { teardown(fn: () => unknown): void }, postgres: TestPostgres, extra: { slowQueryThresholdSeconds?: number; max?: number } = {}) {
+async function setUp(
+  t: { teardown(fn: () => unknown): void },
+  postgres: TestPostgres,
+  extra: { slowQueryThresholdSeconds?: number; max?: number } = {},
+) {
   const registry = new client.Registry();
   const pool = new pg.Pool({ connectionString: postgres.url, max: extra.max ?? 2, application_name: 'timing-test' });
   t.teardown(() => pool.end());
@@ -38,7 +42,9 @@ async function setUp(t: { teardown(fn: () => unknown): void }, postgres: TestPos
     name: 'app',
     classesFile: CLASSES_FILE,
     logger,
-    ...(extra.slowQueryThresholdSeconds === undefined ? {} : { slowQueryThresholdSeconds: extra.slowQueryThresholdSeconds }),
+    ...(extra.slowQueryThresholdSeconds === undefined
+      ? {}
+      : { slowQueryThresholdSeconds: extra.slowQueryThresholdSeconds }),
   });
   const scrape = async () => parseMetrics(await registry.metrics());
   return { registry, pool, logged, instrumentation, scrape };
@@ -69,13 +75,20 @@ t.test('query timing by class on a real pool', async (t) => {
     const m = await scrape();
     for (const cls of [...DEMO_CLASSES, 'other']) {
       t.equal(count(m, cls), 0, `${cls}: count 0`);
-      t.same([...buckets(m, cls).keys()], [...bounds.map(String), '+Inf'], `${cls}: base bounds + objectives + threshold`);
+      t.same(
+        [...buckets(m, cls).keys()],
+        [...bounds.map(String), '+Inf'],
+        `${cls}: base bounds + objectives + threshold`,
+      );
       t.equal(errors(m, cls, 'error'), 0);
       t.equal(errors(m, cls, 'timeout'), 0);
     }
     t.equal(m.types.get(FAMILY), 'histogram');
     t.equal(m.types.get(ERRORS), 'counter');
-    t.ok(m.find('pgvigil_client_pool_max_connections', { application_name: 'timing-test', pool: 'app' }).length === 1, 'pool gauges carry application_name');
+    t.ok(
+      m.find('pgvigil_client_pool_max_connections', { application_name: 'timing-test', pool: 'app' }).length === 1,
+      'pool gauges carry application_name',
+    );
   });
 
   t.test("the demo's own queries land in their classes", async (t) => {
@@ -97,13 +110,26 @@ t.test('query timing by class on a real pool', async (t) => {
       const after = await scrape();
       t.equal(count(after, 'login') - count(before, 'login'), 1, `${sleep} s: one observation`);
       const observed = after.value(`${FAMILY}_sum`, series('login'))! - before.value(`${FAMILY}_sum`, series('login'))!;
-      t.ok(observed >= sleep && observed <= wall, `${sleep} s: observed ${observed.toFixed(4)} s between the sleep and the wall clock ${wall.toFixed(4)} s`);
-      const grew = [...buckets(after, 'login')].filter(([le, n]) => n > buckets(before, 'login').get(le)!).map(([le]) => le);
-      t.equal(grew[0], leOf(bounds, observed), `${sleep} s: counted in le=${leOf(bounds, observed)} and every bucket above`);
+      t.ok(
+        observed >= sleep && observed <= wall,
+        `${sleep} s: observed ${observed.toFixed(4)} s between the sleep and the wall clock ${wall.toFixed(4)} s`,
+      );
+      const grew = [...buckets(after, 'login')]
+        .filter(([le, n]) => n > buckets(before, 'login').get(le)!)
+        .map(([le]) => le);
+      t.equal(
+        grew[0],
+        leOf(bounds, observed),
+        `${sleep} s: counted in le=${leOf(bounds, observed)} and every bucket above`,
+      );
       t.equal(grew.length, bounds.length + 1 - bounds.findIndex((b) => b >= observed));
       // The test's clock brackets the duration: when the sleep and the wall time share a bucket, so must the observation.
-      if (leOf(bounds, sleep) === leOf(bounds, wall)) t.equal(grew[0], leOf(bounds, sleep), `${sleep} s: in the sleep's bucket`);
-      else t.comment(`${sleep} s: wall clock ${wall.toFixed(4)} s crossed a bound; bucket checked against the observation only`);
+      if (leOf(bounds, sleep) === leOf(bounds, wall))
+        t.equal(grew[0], leOf(bounds, sleep), `${sleep} s: in the sleep's bucket`);
+      else
+        t.comment(
+          `${sleep} s: wall clock ${wall.toFixed(4)} s crossed a bound; bucket checked against the observation only`,
+        );
       before = after;
     }
   });
@@ -117,14 +143,20 @@ t.test('query timing by class on a real pool', async (t) => {
     );
     t.equal(viaCallback.rows.length, 1, 'client.query(text, values, callback)');
     const noValues = await new Promise<pg.QueryResult>((resolve, reject) =>
-      c.query("SELECT id FROM users WHERE username = 'user3'", (err: Error | undefined, res: pg.QueryResult) => (err ? reject(err) : resolve(res))),
+      c.query("SELECT id FROM users WHERE username = 'user3'", (err: Error | undefined, res: pg.QueryResult) =>
+        err ? reject(err) : resolve(res),
+      ),
     );
     t.equal(noValues.rows.length, 1, 'client.query(text, callback)');
     t.equal((await c.query({ text: LOGIN, values: ['user4', 0] })).rows.length, 1, 'client.query(config) promise');
     const named = { name: 'login-by-username', text: LOGIN, values: ['user5', 0] };
     t.equal((await c.query(named)).rows.length, 1, 'named prepared query, first run (parse)');
     t.equal((await c.query(named)).rows.length, 1, 'named prepared query, reused config object');
-    t.equal((await c.query({ ...named, values: ['user6', 0] })).rows.length, 1, 'named prepared query, second run (no parse)');
+    t.equal(
+      (await c.query({ ...named, values: ['user6', 0] })).rows.length,
+      1,
+      'named prepared query, second run (no parse)',
+    );
     const submitted = new pg.Query("SELECT id FROM users WHERE username = 'user7'");
     const rows: unknown[] = [];
     await new Promise<void>((resolve, reject) => {
@@ -136,7 +168,9 @@ t.test('query timing by class on a real pool', async (t) => {
     t.equal(rows.length, 1, 'a Submittable (pg.Query) still works');
     c.release();
     const viaPool = await new Promise<pg.QueryResult>((resolve, reject) =>
-      pool.query(LOGIN, ['user8', 0], (err: Error | undefined, res: pg.QueryResult) => (err ? reject(err) : resolve(res))),
+      pool.query(LOGIN, ['user8', 0], (err: Error | undefined, res: pg.QueryResult) =>
+        err ? reject(err) : resolve(res),
+      ),
     );
     t.equal(viaPool.rows.length, 1, 'pool.query(text, values, callback)');
     t.equal((await pool.query({ text: LOGIN, values: ['user9', 0] })).rows.length, 1, 'pool.query(config) promise');
@@ -150,7 +184,9 @@ t.test('query timing by class on a real pool', async (t) => {
     await c.query('SET statement_timeout = 100');
     await t.rejects(c.query(LOGIN, ['user1', 2]), { code: '57014' }, 'login hits statement_timeout');
     await c.query('RESET statement_timeout');
-    await t.rejects(c.query('SELECT step_id FROM workshop_step_data WHERE user_id = $1', ['not a number']), { code: '22P02' });
+    await t.rejects(c.query('SELECT step_id FROM workshop_step_data WHERE user_id = $1', ['not a number']), {
+      code: '22P02',
+    });
     const holder = await postgres.client();
     await holder.query('BEGIN');
     await holder.query('SELECT id FROM users WHERE id = 1 FOR UPDATE');
@@ -162,13 +198,19 @@ t.test('query timing by class on a real pool', async (t) => {
     c.release();
     const slow = await pool.connect();
     const admin = 'SELECT u.username, pg_sleep(1) FROM user_assessments a JOIN users u ON u.id = a.user_id LIMIT 1';
-    await t.rejects(slow.query({ text: admin, query_timeout: 100 } as pg.QueryConfig), /Query read timeout/, "admin hits node-postgres' query_timeout");
+    await t.rejects(
+      slow.query({ text: admin, query_timeout: 100 } as pg.QueryConfig),
+      /Query read timeout/,
+      "admin hits node-postgres' query_timeout",
+    );
     slow.release(true); // the server is still sleeping on it
     await t.rejects(pool.query('SELEC 1'), { code: '42601' });
     const m = await scrape();
     const delta = (cls: string, kind: string) => errors(m, cls, kind) - errors(before, cls, kind);
     t.same(
-      Object.fromEntries([...DEMO_CLASSES, 'other'].map((cls) => [cls, { error: delta(cls, 'error'), timeout: delta(cls, 'timeout') }])),
+      Object.fromEntries(
+        [...DEMO_CLASSES, 'other'].map((cls) => [cls, { error: delta(cls, 'error'), timeout: delta(cls, 'timeout') }]),
+      ),
       {
         login: { error: 0, timeout: 1 },
         workshop: { error: 1, timeout: 0 },
@@ -177,7 +219,8 @@ t.test('query timing by class on a real pool', async (t) => {
         other: { error: 1, timeout: 0 },
       },
     );
-    for (const cls of ['login', 'workshop', 'navigation', 'admin']) t.equal(count(m, cls), count(before, cls), `${cls}: failures are not durations`);
+    for (const cls of ['login', 'workshop', 'navigation', 'admin'])
+      t.equal(count(m, cls), count(before, cls), `${cls}: failures are not durations`);
   });
 
   t.test('slow queries are logged redacted, with rows and duration, once per text per interval', async (t) => {
@@ -186,7 +229,11 @@ t.test('query timing by class on a real pool', async (t) => {
     for (let i = 0; i < 3; i++) await pool.query(secret);
     await pool.query('SELECT 1');
     await pool.query(LOGIN, ['user1', 0.06]);
-    t.equal(logged.length, 2, 'one line for the three slow runs of one text, one for the slow login, none for the fast query');
+    t.equal(
+      logged.length,
+      2,
+      'one line for the three slow runs of one text, one for the slow login, none for the fast query',
+    );
     const [other, login] = logged;
     t.equal(other?.message, 'slow query');
     t.notMatch(JSON.stringify(other), /top-secret-token|42/, 'no literal reaches the log');
@@ -199,7 +246,11 @@ t.test('query timing by class on a real pool', async (t) => {
       query: 'SELECT pg_sleep(?), ? AS token, ? AS answer',
     });
     t.ok((other?.fields.duration_seconds as number) >= 0.15, 'duration at least the sleep');
-    t.match(login?.fields, { class: 'login', threshold_seconds: 0.05, rows: 1, query: LOGIN }, 'a class is slow above its own objective');
+    t.match(
+      login?.fields,
+      { class: 'login', threshold_seconds: 0.05, rows: 1, query: LOGIN },
+      'a class is slow above its own objective',
+    );
   });
 });
 
@@ -207,7 +258,13 @@ t.test('options are checked up front', async (t) => {
   const pool = new pg.Pool({ max: 1 });
   t.teardown(() => pool.end());
   const registry = new client.Registry();
-  t.throws(() => instrumentPool(pool, { registry, classesFile: '/nonexistent/classes.yaml' }), /classesFile: cannot read \/nonexistent/);
-  t.throws(() => instrumentPool(pool, { registry, slowQueryThresholdSeconds: 0 }), /slowQueryThresholdSeconds must be a number > 0/);
+  t.throws(
+    () => instrumentPool(pool, { registry, classesFile: '/nonexistent/classes.yaml' }),
+    /classesFile: cannot read \/nonexistent/,
+  );
+  t.throws(
+    () => instrumentPool(pool, { registry, slowQueryThresholdSeconds: 0 }),
+    /slowQueryThresholdSeconds must be a number > 0/,
+  );
   t.throws(() => instrumentPool(pool, { registry, labels: { class: 'x' } }), /"class" is a label of its own/);
 });

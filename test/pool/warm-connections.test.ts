@@ -3,20 +3,24 @@ import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
 import { pgvigilBackends } from '../helpers/faults.js';
 import { eventually, startPgvigil, type TestPgvigil } from '../helpers/pgvigil.js';
-import { testPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { type TestPostgres, testPostgres } from '../helpers/postgres.js';
 
 // A new backend starts with cold catalog caches, and the size functions the table and index
 // collectors call cost 3-4x more there (bench/). So with two databases and the default pool of two,
 // every database keeps its connection: polls must not close and reopen them (churn), and a third
 // database must still be polled by taking a connection in turn.
 
-const EVERY_SECOND: Record<string, string> = Object.fromEntries(collectorDefinitions.map((d) => [intervalVariable(d.name), '1']));
+const EVERY_SECOND: Record<string, string> = Object.fromEntries(
+  collectorDefinitions.map((d) => [intervalVariable(d.name), '1']),
+);
 
 /** Runs per collector so far, from pgvigil_collector_duration_seconds_count. */
 async function fewestRuns(exporter: TestPgvigil): Promise<number> {
   const m = await exporter.scrape();
   const enabled = collectorDefinitions.filter((d) => m.value('pgvigil_collector_enabled', { collector: d.name }) === 1);
-  return Math.min(...enabled.map((d) => m.value('pgvigil_collector_duration_seconds_count', { collector: d.name }) ?? 0));
+  return Math.min(
+    ...enabled.map((d) => m.value('pgvigil_collector_duration_seconds_count', { collector: d.name }) ?? 0),
+  );
 }
 
 async function waitForRounds(exporter: TestPgvigil, rounds: number): Promise<void> {
@@ -36,7 +40,12 @@ t.test('two databases, pool of two: each keeps its warm connection, no churn', a
   const exporter = await startPgvigil(
     t,
     pg.urlFor('warm_app'),
-    { ...EVERY_SECOND, PGVIGIL_POOL_SIZE: '2', PGVIGIL_INCLUDE_DATABASES: '^(warm_app|postgres)$', PGVIGIL_LOG_LEVEL: 'warn' },
+    {
+      ...EVERY_SECOND,
+      PGVIGIL_POOL_SIZE: '2',
+      PGVIGIL_INCLUDE_DATABASES: '^(warm_app|postgres)$',
+      PGVIGIL_LOG_LEVEL: 'warn',
+    },
     { schedule: true },
   );
   await waitForRounds(exporter, 3);
@@ -44,13 +53,25 @@ t.test('two databases, pool of two: each keeps its warm connection, no churn', a
   const before = await opened();
   const start = await fewestRuns(exporter);
   await waitForRounds(exporter, start + 8);
-  t.equal(await opened(), before, `no connection opened during 8 more rounds of every collector (${before} opened in warm-up)`);
+  t.equal(
+    await opened(),
+    before,
+    `no connection opened during 8 more rounds of every collector (${before} opened in warm-up)`,
+  );
   t.ok(before <= 3, `warm-up opened at most one connection per database plus one (${before})`);
   t.equal(await pgvigilBackends(pg, "datname = 'warm_app'"), 1, 'one connection to the application database');
   t.equal(await pgvigilBackends(pg, "datname = 'postgres'"), 1, 'one connection to postgres');
   const m = await exporter.scrape();
-  t.equal(m.find('pg_stat_user_tables_n_live_tup', { datname: 'warm_app', relname: 'orders' }).length, 1, 'tables of warm_app exported');
-  t.equal(m.value('pgvigil_collector_success', { collector: 'tables' }), 1, 'tables collector succeeds on both databases');
+  t.equal(
+    m.find('pg_stat_user_tables_n_live_tup', { datname: 'warm_app', relname: 'orders' }).length,
+    1,
+    'tables of warm_app exported',
+  );
+  t.equal(
+    m.value('pgvigil_collector_success', { collector: 'tables' }),
+    1,
+    'tables collector succeeds on both databases',
+  );
 });
 
 t.test('three databases, pool of two: every database is still polled, within the cap', async (t) => {
@@ -74,7 +95,11 @@ t.test('three databases, pool of two: every database is still polled, within the
   t.ok(most <= 2, `never more than 2 pgvigil backends (most seen ${most})`);
   const m = await exporter.scrape();
   for (const datname of ['warm_one', 'warm_two', 'warm_three']) {
-    t.equal(m.find('pg_stat_user_tables_n_live_tup', { datname, relname: 'orders' }).length, 1, `orders of ${datname} exported`);
+    t.equal(
+      m.find('pg_stat_user_tables_n_live_tup', { datname, relname: 'orders' }).length,
+      1,
+      `orders of ${datname} exported`,
+    );
   }
   t.equal(m.value('pgvigil_collector_success', { collector: 'tables' }), 1, 'tables collector succeeded on all three');
 });

@@ -28,7 +28,11 @@ t.test('bearer token and basic auth', async (t) => {
   for (const url of ['/metrics', '/api/statements', '/metrics?x=1', '//metrics', '/METRICS', '/nonexistent']) {
     const res = await get(url);
     t.equal(res.statusCode, 401, `${url} without credentials: 401`);
-    t.match(res.headers['www-authenticate'], /Basic realm="pgvigil".*Bearer realm="pgvigil"/, 'challenge names both schemes');
+    t.match(
+      res.headers['www-authenticate'],
+      /Basic realm="pgvigil".*Bearer realm="pgvigil"/,
+      'challenge names both schemes',
+    );
   }
   const denied: [string, string][] = [
     ['wrong token', 'Bearer tok-3f9a1c7e5b2d4a69'],
@@ -49,9 +53,17 @@ t.test('bearer token and basic auth', async (t) => {
     t.equal(res.statusCode, 401, `${what}: 401`);
     t.notMatch(res.body, /tok-|pässword/, 'the secret is not echoed');
   }
-  t.equal((await get('/metrics', `Bearer ${TOKEN}`)).statusCode, 200, 'right token (read from *_FILE, newline stripped)');
+  t.equal(
+    (await get('/metrics', `Bearer ${TOKEN}`)).statusCode,
+    200,
+    'right token (read from *_FILE, newline stripped)',
+  );
   t.equal((await get('/metrics', `bearer   ${TOKEN}`)).statusCode, 200, 'scheme is case-insensitive');
-  t.equal((await get('/metrics', basic('prometheus', 'pässword with spaces'))).statusCode, 200, 'right basic credentials (UTF-8)');
+  t.equal(
+    (await get('/metrics', basic('prometheus', 'pässword with spaces'))).statusCode,
+    200,
+    'right basic credentials (UTF-8)',
+  );
   t.not((await get('/api/statements', `Bearer ${TOKEN}`)).statusCode, 401, '/api/* accepts the token');
 
   for (const url of ['/healthz', '/readyz', '/primary', '/replica', '/']) {

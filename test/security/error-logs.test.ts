@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { CollectorDefinition } from '../../src/collectors/types.js';
-import { createLogger } from '../../src/logger.js';
 import { redactSecrets } from '../../src/log-redaction.js';
+import { createLogger } from '../../src/logger.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
 
 // Errors are logged whole (message, stack, cause chain, own fields) through pino's err

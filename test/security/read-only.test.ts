@@ -23,12 +23,19 @@ t.test('writes through pgvigil connections fail with 25006', async (t) => {
   for (const sql of attempts) {
     const err = await db
       .withConnection(db.defaultDatabase, 5000, (lease) => lease.client.query(sql))
-      .then(() => undefined, (e: unknown) => e as { code?: string });
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code?: string },
+      );
     t.equal(err?.code, '25006', `${sql}: read_only_sql_transaction`);
   }
   const [row] = await pg.sql<{ n: number; ro: string }>(`SELECT count(*)::int AS n, max(id)::text AS ro FROM precious`);
   t.same(row, { n: 1, ro: '1' }, 'the table is untouched');
-  const [setting] = await db.withConnection(db.defaultDatabase, 5000, async (l) =>
-    (await l.client.query<{ s: string }>("SELECT current_setting('default_transaction_read_only') AS s")).rows);
+  const [setting] = await db.withConnection(
+    db.defaultDatabase,
+    5000,
+    async (l) =>
+      (await l.client.query<{ s: string }>("SELECT current_setting('default_transaction_read_only') AS s")).rows,
+  );
   t.equal(setting?.s, 'on', 'session default is read-only');
 });

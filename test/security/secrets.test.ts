@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -21,13 +21,20 @@ function forms(secret: string): string[] {
 
 function assertClean(t: Test, what: string, text: string): void {
   for (const secret of [PASSWORD, WRONG_PASSWORD, TOKEN]) {
-    for (const form of forms(secret)) t.notOk(text.includes(form), `${what}: no trace of ${secret.slice(0, 3)}… (${form === secret ? 'raw' : 'encoded/partial'})`, { diagnostic: false });
+    for (const form of forms(secret))
+      t.notOk(
+        text.includes(form),
+        `${what}: no trace of ${secret.slice(0, 3)}… (${form === secret ? 'raw' : 'encoded/partial'})`,
+        { diagnostic: false },
+      );
   }
 }
 
 t.test('no secret in logs, metrics, responses or errors', async (t) => {
   const pg = await testPostgres(t, { needsControl: true });
-  await pg.sql(`SET password_encryption = 'scram-sha-256'; CREATE ROLE vault LOGIN PASSWORD '${PASSWORD}' IN ROLE pg_monitor`);
+  await pg.sql(
+    `SET password_encryption = 'scram-sha-256'; CREATE ROLE vault LOGIN PASSWORD '${PASSWORD}' IN ROLE pg_monitor`,
+  );
   const hba = join(pg.cluster!.dataDir, 'pg_hba.conf');
   writeFileSync(hba, `host all vault 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
   await pg.sql('SELECT pg_reload_conf()');
@@ -35,7 +42,10 @@ t.test('no secret in logs, metrics, responses or errors', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
   // 1. Right password in DATABASE_URL, token from the environment, everything at trace level.
-  const good = await startPgvigil(t, pg.urlFor('postgres', 'vault', PASSWORD), { PGVIGIL_AUTH_TOKEN: TOKEN, PGVIGIL_LOG_LEVEL: 'trace' });
+  const good = await startPgvigil(t, pg.urlFor('postgres', 'vault', PASSWORD), {
+    PGVIGIL_AUTH_TOKEN: TOKEN,
+    PGVIGIL_LOG_LEVEL: 'trace',
+  });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const metricsOf = async (e: typeof good) => {
     await e.pgvigil.poller.pollAll();
@@ -45,8 +55,14 @@ t.test('no secret in logs, metrics, responses or errors', async (t) => {
   t.equal(m.value('pg_up'), 1, 'connected with the password');
   const responses: string[] = [];
   for (const [url, headers] of [
-    ['/metrics', auth], ['/metrics', { ...auth, accept: 'application/openmetrics-text; version=1.0.0' }], ['/api/statements', auth],
-    ['/metrics', { authorization: `Bearer ${WRONG_PASSWORD}` }], ['/', {}], ['/healthz', {}], ['/readyz', {}], ['/nope', auth],
+    ['/metrics', auth],
+    ['/metrics', { ...auth, accept: 'application/openmetrics-text; version=1.0.0' }],
+    ['/api/statements', auth],
+    ['/metrics', { authorization: `Bearer ${WRONG_PASSWORD}` }],
+    ['/', {}],
+    ['/healthz', {}],
+    ['/readyz', {}],
+    ['/nope', auth],
   ] as [string, Record<string, string>][]) {
     const res = await good.pgvigil.app.inject({ method: 'GET', url, headers });
     responses.push(`${url} ${res.statusCode} ${JSON.stringify(res.headers)}\n${res.body}`);
@@ -60,12 +76,18 @@ t.test('no secret in logs, metrics, responses or errors', async (t) => {
   const passwordFile = join(dir, 'pw');
   writeFileSync(passwordFile, `${WRONG_PASSWORD}\n`);
   const bad = await startPgvigil(t, pg.urlFor('postgres', 'vault'), {
-    PGPASSWORD_FILE: passwordFile, PGVIGIL_AUTH_TOKEN: TOKEN, PGVIGIL_LOG_LEVEL: 'trace',
+    PGPASSWORD_FILE: passwordFile,
+    PGVIGIL_AUTH_TOKEN: TOKEN,
+    PGVIGIL_LOG_LEVEL: 'trace',
   });
   const badText = await metricsOf(bad);
   m = parseMetrics(badText);
   t.equal(m.value('pg_up'), 0, 'the wrong password means pg_up 0');
-  t.match(bad.logs(), /password authentication failed for user \\"vault\\"/, 'the failure is logged, with the user name only');
+  t.match(
+    bad.logs(),
+    /password authentication failed for user \\"vault\\"/,
+    'the failure is logged, with the user name only',
+  );
   assertClean(t, 'log of a failed login', bad.logs());
   assertClean(t, '/metrics after a failed login', badText);
 

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 // 3000 distinct statements (60 tables x 50 columns) in database bulk: the series stay under the
 // cap, and the top N plus queryid="other" add up to what the view holds for that database.
@@ -25,7 +25,10 @@ t.test('3000 distinct statements: capped series, top N + other reconcile with th
   const columns = Array.from({ length: 50 }, (_, j) => `c${j} int`).join(', ');
   await pg.sql(Array.from({ length: 60 }, (_, k) => `CREATE TABLE t${k} (${columns});`).join('\n'), [], 'bulk');
   await pg.sql('SELECT pg_stat_statements_reset()');
-  const exporter = await startPgvigil(t, pg.url, { PGVIGIL_STATEMENTS_MAX_SERIES: '300', PGVIGIL_STATEMENTS_TOP_N: '50' });
+  const exporter = await startPgvigil(t, pg.url, {
+    PGVIGIL_STATEMENTS_MAX_SERIES: '300',
+    PGVIGIL_STATEMENTS_TOP_N: '50',
+  });
   await exporter.poll('statements');
 
   const bulk = await pg.client('bulk');
@@ -44,15 +47,35 @@ t.test('3000 distinct statements: capped series, top N + other reconcile with th
 
   const series = STATEMENT_FAMILIES.reduce((n, f) => n + m.find(f).length, 0);
   t.ok(series <= 300, `statement series ${series} <= cap 300`);
-  t.comment(`series ${series}, folded ${m.value('pgvigil_statements_folded_entries')}, text cache ${m.value('pgvigil_statements_text_cache_bytes')} bytes`);
+  t.comment(
+    `series ${series}, folded ${m.value('pgvigil_statements_folded_entries')}, text cache ${m.value('pgvigil_statements_text_cache_bytes')} bytes`,
+  );
   t.ok(m.find('pg_stat_statements_query_info').length <= 50, 'at most top N info series');
-  t.equal(m.find('pg_stat_statements_calls_total', { queryid: 'other', datname: 'bulk' }).length, 1, 'one other series for bulk');
+  t.equal(
+    m.find('pg_stat_statements_calls_total', { queryid: 'other', datname: 'bulk' }).length,
+    1,
+    'one other series for bulk',
+  );
   t.equal(m.sum('pg_stat_statements_calls_total', { datname: 'bulk' }), view!.calls, 'calls: top N + other = view');
   t.equal(m.sum('pg_stat_statements_rows_total', { datname: 'bulk' }), view!.rows, 'rows: top N + other = view');
-  t.equal(m.sum('pg_stat_statements_shared_blks_hit_total', { datname: 'bulk' }), view!.hit, 'blocks hit: top N + other = view');
-  t.ok(Math.abs(m.sum('pg_stat_statements_seconds_total', { datname: 'bulk' }) - view!.seconds) < 1e-6, 'time: top N + other = view');
-  t.ok(m.value('pgvigil_statements_folded_entries')! >= 3000 - 50, `folded ${m.value('pgvigil_statements_folded_entries')}`);
-  t.equal(m.value('pg_statement_duration_seconds_count', { datname: 'bulk' }), view!.calls, 'every call in the histogram');
+  t.equal(
+    m.sum('pg_stat_statements_shared_blks_hit_total', { datname: 'bulk' }),
+    view!.hit,
+    'blocks hit: top N + other = view',
+  );
+  t.ok(
+    Math.abs(m.sum('pg_stat_statements_seconds_total', { datname: 'bulk' }) - view!.seconds) < 1e-6,
+    'time: top N + other = view',
+  );
+  t.ok(
+    m.value('pgvigil_statements_folded_entries')! >= 3000 - 50,
+    `folded ${m.value('pgvigil_statements_folded_entries')}`,
+  );
+  t.equal(
+    m.value('pg_statement_duration_seconds_count', { datname: 'bulk' }),
+    view!.calls,
+    'every call in the histogram',
+  );
 
   // A poll without bulk activity: pgvigil's own statements may displace a member or two (they
   // ran since), but the top N does not reshuffle.

@@ -1,3 +1,4 @@
+import { parseQueryClasses } from 'pgvigil-pool/classes';
 import t from 'tap';
 import { renderFamilyText } from '../../src/exposition/render.js';
 import {
@@ -5,7 +6,6 @@ import {
   leSpellings,
   prometheusFloatLabel,
 } from '../../src/statements/class-objective-families.js';
-import { parseQueryClasses } from 'pgvigil-pool/classes';
 import { bucketBounds } from '../../src/statements/histogram.js';
 
 // The series the SLO rules join with the class histograms. The `le` spellings are checked

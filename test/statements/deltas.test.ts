@@ -1,5 +1,5 @@
 import t from 'tap';
-import { diffSnapshots, entryKey, zeroCounters, type EntrySnapshot } from '../../src/statements/deltas.js';
+import { diffSnapshots, type EntrySnapshot, entryKey, zeroCounters } from '../../src/statements/deltas.js';
 
 const entry = (queryid: string, calls: number, seconds: number, extra: Partial<EntrySnapshot> = {}): EntrySnapshot => ({
   dbid: 1,

@@ -1,8 +1,8 @@
-import t from 'tap';
 import pino from 'pino';
-import { StatementsEngine, type PollInput, type StatementSample } from '../../src/statements/engine.js';
-import { zeroCounters } from '../../src/statements/deltas.js';
+import t from 'tap';
 import type { Family } from '../../src/exposition/families.js';
+import { zeroCounters } from '../../src/statements/deltas.js';
+import { type PollInput, type StatementSample, StatementsEngine } from '../../src/statements/engine.js';
 
 // The engine with hand-written snapshots: what reaches each series when entries move in and
 // out of the top N, when texts cannot be fetched, and when the server changes under us.
@@ -65,18 +65,41 @@ const log = pino({ level: 'silent' });
 
 t.test('moving between top N and other never makes a series jump; rates reconcile', async (t) => {
   const engine = new StatementsEngine(settings, log);
-  const io = { query: async () => [], fetchTexts: async () => new Map([['5/10/a', 'SELECT a'], ['5/10/b', 'SELECT b']]) };
+  const io = {
+    query: async () => [],
+    fetchTexts: async () =>
+      new Map([
+        ['5/10/a', 'SELECT a'],
+        ['5/10/b', 'SELECT b'],
+      ]),
+  };
   let f = await engine.poll(input(0, [sample('a', 100, 10), sample('b', 50, 1)]), io);
-  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'a' }), 100, 'baseline: the top entry starts at its view value');
+  t.equal(
+    value(f, 'pg_stat_statements_calls_total', { queryid: 'a' }),
+    100,
+    'baseline: the top entry starts at its view value',
+  );
   t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'other' }), 50, '"other" starts at what it folds');
-  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'no burst on the baseline');
+  t.equal(
+    histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }),
+    undefined,
+    'no burst on the baseline',
+  );
   // b becomes much busier: it takes a's place (1.5x margin), a's later deltas go to "other".
   f = await engine.poll(input(10_000, [sample('a', 101, 10.1), sample('b', 150, 40)]), io);
   t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'b' }), 150);
   t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'a' }), undefined, 'a left the top N');
-  t.equal(value(f, 'pg_stat_statements_calls_total', { queryid: 'other' }), 51, '"other" grew by a\'s delta only, no jump');
+  t.equal(
+    value(f, 'pg_stat_statements_calls_total', { queryid: 'other' }),
+    51,
+    '"other" grew by a\'s delta only, no jump',
+  );
   t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), 101, 'every call of the interval');
-  t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 101, 'classified from the fetched text');
+  t.equal(
+    histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }),
+    101,
+    'classified from the fetched text',
+  );
   const api = engine.snapshot();
   t.equal(api.statements[0]?.queryid, 'b');
   t.equal(api.statements[0]?.calls_per_second, 10);
@@ -104,7 +127,11 @@ t.test('texts that cannot be fetched are retried later, not guessed', async (t) 
   fail = false;
   f = await engine.poll(input(80_000, [sample('a', 3, 0.03)]), io);
   t.equal(fetches, 2);
-  t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 1, 'classified once the text arrived');
+  t.equal(
+    histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }),
+    1,
+    'classified once the text arrived',
+  );
   t.equal(value(f, 'pgvigil_statements_text_fetches_total', { result: 'error' }), 1);
 });
 
@@ -113,7 +140,11 @@ t.test('a new server incarnation (restart, failover) starts a new baseline', asy
   const io = { query: async () => [], fetchTexts: async () => new Map<string, string>() };
   await engine.poll(input(0, [sample('a', 10, 1)], 1), io);
   const f = await engine.poll(input(10_000, [sample('z', 5000, 100)], 2), io);
-  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'the other server\'s totals are no burst');
+  t.equal(
+    histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }),
+    undefined,
+    "the other server's totals are no burst",
+  );
 });
 
 t.test('a snapshot torn by a full reset is only a new baseline', async (t) => {
@@ -121,9 +152,17 @@ t.test('a snapshot torn by a full reset is only a new baseline', async (t) => {
   const io = { query: async () => [], fetchTexts: async () => new Map<string, string>() };
   await engine.poll(input(0, [sample('a', 10, 1)]), io);
   let f = await engine.poll({ ...input(10_000, [sample('a', 2, 0.2)]), statsReset: 200, torn: true }, io);
-  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), undefined, 'nothing counted from the torn snapshot');
+  t.equal(
+    histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }),
+    undefined,
+    'nothing counted from the torn snapshot',
+  );
   f = await engine.poll({ ...input(20_000, [sample('a', 5, 0.5)]), statsReset: 200 }, io);
-  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), 3, 'then deltas from it: 3, not the 5 since the reset');
+  t.equal(
+    histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }),
+    3,
+    'then deltas from it: 3, not the 5 since the reset',
+  );
 });
 
 t.test('an interval is spread by its own mean and variance; inconsistent moments fall back, counted', async (t) => {
@@ -141,7 +180,7 @@ t.test('an interval is spread by its own mean and variance; inconsistent moments
   const h = f.find((x) => x.name === 'pg_statement_class_duration_seconds');
   const reads = h?.type === 'histogram' ? h.samples.find((s) => s.labels.class === 'reads') : undefined;
   const le = (bound: number) => reads!.buckets[(h as { bounds: readonly number[] }).bounds.indexOf(bound)];
-  t.equal(reads?.count, 100, 'the interval\'s 100 calls');
+  t.equal(reads?.count, 100, "the interval's 100 calls");
   t.equal(le(0.0025), 90, '90 at 2 ms');
   t.equal(le(0.1), 90, 'none between');
   t.equal(le(0.25), 100, '10 at 120 ms');

@@ -6,7 +6,11 @@ t.test('bounds span 0.5 ms to 30 s and include objectives', async (t) => {
   t.equal(b[0], 0.0005);
   t.equal(b[b.length - 1], 30);
   t.ok(b.includes(0.03) && b.includes(0.2));
-  t.same([...b].sort((x, y) => x - y), b, 'sorted');
+  t.same(
+    [...b].sort((x, y) => x - y),
+    b,
+    'sorted',
+  );
   t.equal(new Set(b).size, b.length, 'no duplicate bound');
 });
 

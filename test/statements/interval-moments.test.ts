@@ -1,5 +1,5 @@
 import t from 'tap';
-import { intervalMoments, type CumulativeMoments } from '../../src/statements/interval-moments.js';
+import { type CumulativeMoments, intervalMoments } from '../../src/statements/interval-moments.js';
 
 // One interval's mean and variance from two cumulative readings, as pg_stat_statements reports
 // them (mean, population stddev, min, max since the entry started), and the cases where the

@@ -10,7 +10,7 @@ import { testPostgres } from '../helpers/postgres.js';
 // p99 (read like histogram_quantile) in the truth's bucket or the next. Counting every call at
 // its interval mean put 100 % within the objective and p95 at ~24 ms (truth ~121 ms).
 
-t.test('bimodal statement: share within the objective and p95/p99 against pgbench\'s log', async (t) => {
+t.test("bimodal statement: share within the objective and p95/p99 against pgbench's log", async (t) => {
   const pg = await testPostgres(t);
   const bimodal = LATENCY_SHAPES.find((s) => s.name === 'bimodal')!;
   const [result] = await measureShapes({ url: pg.url, shapes: [bimodal], seconds: 16, clients: 2, intervalSeconds: 4 });

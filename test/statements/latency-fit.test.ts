@@ -1,14 +1,14 @@
 import t from 'tap';
+import { bucketBounds, bucketIndex, quantileFromCounts } from '../../src/statements/histogram.js';
 import {
   fitCdf,
+  type IntervalMoments,
   logGamma,
   normalCdf,
   regularizedBeta,
   spreadCalls,
   varianceBound,
-  type IntervalMoments,
 } from '../../src/statements/latency-fit.js';
-import { bucketBounds, quantileFromCounts, bucketIndex } from '../../src/statements/histogram.js';
 
 // The distribution fit as pure math: special functions against closed forms, then the fitted
 // CDFs against samples of known shape (moments computed the way pg_stat_statements does).
@@ -70,8 +70,17 @@ t.test('spreadCalls keeps the count exact and is monotonic', async (t) => {
   const bounds = bucketBounds([]);
   const into = new Array<number>(bounds.length + 1).fill(0);
   spreadCalls(bounds, { calls: 37, mean: 0.02, variance: 1e-4, min: 0.001, max: 0.4 }, 'beta', into);
-  close(t, into.reduce((a, b) => a + b, 0), 37, 1e-9, 'all 37 calls');
-  t.ok(into.every((c) => c >= 0), 'no negative bucket');
+  close(
+    t,
+    into.reduce((a, b) => a + b, 0),
+    37,
+    1e-9,
+    'all 37 calls',
+  );
+  t.ok(
+    into.every((c) => c >= 0),
+    'no negative bucket',
+  );
 });
 
 // Samples of known shape with jitter (what pg_sleep under load looks like), fitted from their

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
 import { createMonitoringRole } from '../helpers/monitoring-role.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 // PGVIGIL_STATEMENTS_MINMAX_RESET (pg_stat_statements 1.11+, PostgreSQL 17+): after each poll
 // pgvigil resets only min/max_exec_time, so the next interval's fit is bounded by that interval's
@@ -97,7 +97,10 @@ t.test('PostgreSQL 17, a role that may not reset: one warning, lifetime extremes
   t.equal(m.value('pgvigil_collector_success', { collector: 'statements' }), 1);
   const source = { class: 'other', source: 'pg_stat_statements_moments' };
   t.equal(m.value('pg_statement_class_latency_source_info', source), 1);
-  const warnings = exporter.logs().split('\n').filter((l) => l.includes('min/max reset failed'));
+  const warnings = exporter
+    .logs()
+    .split('\n')
+    .filter((l) => l.includes('min/max reset failed'));
   t.equal(warnings.length, 1, 'warned once, not every poll');
   t.match(warnings[0], /permission denied/);
   t.notMatch(exporter.logs(), /secret-pw/);

@@ -1,10 +1,14 @@
-import t from 'tap';
 import { redactSql, truncateText } from 'pgvigil-pool/redact';
+import t from 'tap';
 
 t.test('literals that survived normalization are replaced', async (t) => {
   const cases: [string, string, number][] = [
     ["ALTER ROLE x PASSWORD 'some-secret'", 'ALTER ROLE x PASSWORD ?', 1],
-    ["CREATE USER bob WITH PASSWORD 'it''s secret' VALID UNTIL '2030-01-01'", 'CREATE USER bob WITH PASSWORD ? VALID UNTIL ?', 2],
+    [
+      "CREATE USER bob WITH PASSWORD 'it''s secret' VALID UNTIL '2030-01-01'",
+      'CREATE USER bob WITH PASSWORD ? VALID UNTIL ?',
+      2,
+    ],
     ["SELECT E'a\\'b secret' AS x", 'SELECT ? AS x', 1],
     ['DO $body$ BEGIN PERFORM 1; END $body$', 'DO ?', 1],
     ['SELECT $$secret$$, $tag$x$tag$', 'SELECT ?, ?', 2],
@@ -13,10 +17,14 @@ t.test('literals that survived normalization are replaced', async (t) => {
     ["SELECT X'1F', B'101', N'nat', U&'d\\0061t'", 'SELECT ?, ?, ?, ?', 4],
     ['SELECT "quoted ""id""" FROM "T1"', 'SELECT "quoted ""id""" FROM "T1"', 0],
     ["SELECT 1 /* user=alice secret */ -- trailing 'x'\nFROM t", 'SELECT ?\nFROM t', 1],
-    ["/* app:web */\n-- note\nSELECT 1", 'SELECT ?', 1],
+    ['/* app:web */\n-- note\nSELECT 1', 'SELECT ?', 1],
     ["ALTER ROLE x PASSWORD 'unterminated secret", 'ALTER ROLE x PASSWORD ?', 1],
     ['SELECT col1, t9.x FROM tab2', 'SELECT col1, t9.x FROM tab2', 0],
-    ['SELECT a, count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1', 'SELECT a, count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1', 0],
+    [
+      'SELECT a, count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1',
+      'SELECT a, count(*) FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $1',
+      0,
+    ],
     ['SELECT a FROM t ORDER BY a + 5, 3', 'SELECT a FROM t ORDER BY a + ?, ?', 2],
   ];
   for (const [input, expected, literals] of cases) {

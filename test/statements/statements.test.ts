@@ -1,6 +1,6 @@
 import t from 'tap';
-import { testPostgres } from '../helpers/postgres.js';
 import { startPgvigil } from '../helpers/pgvigil.js';
+import { testPostgres } from '../helpers/postgres.js';
 
 // Ground truth: the test runs a known number of statements as its own user in its own database
 // (pgvigil's own queries run in database postgres), then checks the histograms, counters, the
@@ -32,7 +32,11 @@ t.test('histograms, classes, slow log, resets and redaction against ground truth
   await pg.sql('CREATE EXTENSION pg_stat_statements');
   await pg.sql('CREATE DATABASE app');
   await pg.sql("CREATE ROLE web LOGIN PASSWORD 'web'");
-  await pg.sql('CREATE TABLE users (id serial PRIMARY KEY, username text UNIQUE); GRANT SELECT ON users TO web', [], 'app');
+  await pg.sql(
+    'CREATE TABLE users (id serial PRIMARY KEY, username text UNIQUE); GRANT SELECT ON users TO web',
+    [],
+    'app',
+  );
   await pg.sql("INSERT INTO users (username) SELECT 'u' || i FROM generate_series(1, 100) i", [], 'app');
   const dir = t.testdir({ 'classes.yaml': CLASSES });
   const exporter = await startPgvigil(t, pg.url, {
@@ -47,29 +51,60 @@ t.test('histograms, classes, slow log, resets and redaction against ground truth
   for (let i = 0; i < 37; i++) await web.query('SELECT id FROM users WHERE username = $1', [`u${i}`]);
   for (let i = 0; i < 3; i++) await web.query('SELECT pg_sleep(0.12)');
   m = await exporter.poll('statements');
-  t.equal(m.value('pg_statement_duration_seconds_count', { datname: 'app' }), 40, '_count grew by exactly the 40 calls made');
+  t.equal(
+    m.value('pg_statement_duration_seconds_count', { datname: 'app' }),
+    40,
+    '_count grew by exactly the 40 calls made',
+  );
   const sum = m.value('pg_statement_duration_seconds_sum', { datname: 'app' })!;
   t.ok(sum >= 0.36 && sum < 0.6, `_sum is the time of those calls (${sum})`);
   t.equal(m.value('pg_statement_class_duration_seconds_count', { class: 'lookup' }), 37);
   t.equal(m.value('pg_statement_class_duration_seconds_count', { class: 'sleepy' }), 3);
-  t.equal(m.value('pg_statement_class_duration_seconds_bucket', { class: 'sleepy', le: '0.1' }), 0, 'not at or below 100 ms');
-  t.equal(m.value('pg_statement_class_duration_seconds_bucket', { class: 'sleepy', le: '0.25' }), 3, 'pg_sleep(0.12) in the 250 ms bucket');
+  t.equal(
+    m.value('pg_statement_class_duration_seconds_bucket', { class: 'sleepy', le: '0.1' }),
+    0,
+    'not at or below 100 ms',
+  );
+  t.equal(
+    m.value('pg_statement_class_duration_seconds_bucket', { class: 'sleepy', le: '0.25' }),
+    3,
+    'pg_sleep(0.12) in the 250 ms bucket',
+  );
   t.equal(m.value('pg_statement_class_duration_seconds_bucket', { class: 'lookup', le: '0.05' }), 37);
   t.equal(m.sum('pg_stat_statements_calls_total', { datname: 'app', usename: 'web' }), 40);
 
   let slow = slowLines(exporter.logs());
   t.equal(slow.length, 1, 'one slow line');
-  t.match(slow[0], { class: 'sleepy', calls: 3, datname: 'app', usename: 'web', query: 'SELECT pg_sleep($1)', objective_seconds: 0.05 });
+  t.match(slow[0], {
+    class: 'sleepy',
+    calls: 3,
+    datname: 'app',
+    usename: 'web',
+    query: 'SELECT pg_sleep($1)',
+    objective_seconds: 0.05,
+  });
   t.ok((slow[0]!.mean_seconds as number) >= 0.12);
 
   const api = JSON.parse((await exporter.pgvigil.app.inject({ method: 'GET', url: '/api/statements' })).body) as {
-    statements: { class: string; calls_per_second: number; mean_seconds: number; p95_seconds_estimate: number; share_of_total_time: number; query: string; user: string }[];
+    statements: {
+      class: string;
+      calls_per_second: number;
+      mean_seconds: number;
+      p95_seconds_estimate: number;
+      share_of_total_time: number;
+      query: string;
+      user: string;
+    }[];
   };
   const sleepy = api.statements.find((s) => s.class === 'sleepy');
   t.ok(sleepy, '/api/statements lists the slow statement');
   t.equal(sleepy?.user, 'web');
   t.equal(sleepy?.query, 'SELECT pg_sleep($1)');
-  t.ok(sleepy!.calls_per_second > 0 && sleepy!.mean_seconds >= 0.12 && sleepy!.p95_seconds_estimate >= sleepy!.mean_seconds);
+  t.ok(
+    sleepy!.calls_per_second > 0 &&
+      sleepy!.mean_seconds >= 0.12 &&
+      sleepy!.p95_seconds_estimate >= sleepy!.mean_seconds,
+  );
   t.ok(sleepy!.share_of_total_time > 0.5, 'most of the interval time');
 
   // Same slow statement again: rate-limited per queryid.
@@ -87,9 +122,21 @@ t.test('histograms, classes, slow log, resets and redaction against ground truth
   await pg.sql('SELECT pg_stat_statements_reset()');
   for (let i = 0; i < 4; i++) await web.query('SELECT id FROM users WHERE username = $1', [`u${i}`]);
   m = await exporter.poll('statements');
-  t.equal(m.value('pg_statement_duration_seconds_count', { datname: 'app' }), before + 4, 'exactly the 4 calls after the reset');
-  t.equal(m.value('pg_stat_statements_calls_total', { queryid: lookupId }), 41, 'the counter continues from 37, never back');
-  t.equal(m.find('pg_stat_statements_calls_total', { datname: 'app', usename: 'web' }).length, 1, 'the reset entry (pg_sleep) is gone');
+  t.equal(
+    m.value('pg_statement_duration_seconds_count', { datname: 'app' }),
+    before + 4,
+    'exactly the 4 calls after the reset',
+  );
+  t.equal(
+    m.value('pg_stat_statements_calls_total', { queryid: lookupId }),
+    41,
+    'the counter continues from 37, never back',
+  );
+  t.equal(
+    m.find('pg_stat_statements_calls_total', { datname: 'app', usename: 'web' }).length,
+    1,
+    'the reset entry (pg_sleep) is gone',
+  );
   t.equal(m.value('pgvigil_statements_resets_total', { kind: 'full' }), 1);
   t.equal(m.value('pg_statement_class_duration_seconds_count', { class: 'lookup' }), 41);
 });
@@ -105,10 +152,18 @@ t.test('a password literal never reaches /metrics, /api/statements or the log', 
   await exporter.poll('statements');
   const metrics = await exporter.text();
   const api = (await exporter.pgvigil.app.inject({ method: 'GET', url: '/api/statements' })).body;
-  t.match(metrics, /pg_stat_statements_query_info\{[^}]*query="ALTER ROLE x PASSWORD \?"/, 'the statement is there, redacted');
+  t.match(
+    metrics,
+    /pg_stat_statements_query_info\{[^}]*query="ALTER ROLE x PASSWORD \?"/,
+    'the statement is there, redacted',
+  );
   t.match(api, /ALTER ROLE x PASSWORD \?/);
   t.match(exporter.logs(), /ALTER ROLE x PASSWORD \?/, 'and logged as slow (threshold 1 µs), redacted');
-  for (const [where, text] of [['/metrics', metrics], ['/api/statements', api], ['logs', exporter.logs()]] as const) {
+  for (const [where, text] of [
+    ['/metrics', metrics],
+    ['/api/statements', api],
+    ['logs', exporter.logs()],
+  ] as const) {
     t.notMatch(text, /some-secret/, `no secret in ${where}`);
   }
 });

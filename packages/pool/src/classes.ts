@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 
 // Query classes: named groups of statements with a latency objective, loaded once at startup
 // (YAML, or JSON which is YAML too): by the exporter from PGVIGIL_QUERY_CLASSES_FILE, by an
@@ -51,7 +51,10 @@ export function tablesTouched(text: string): Set<string> {
   const qualified = String.raw`${ident}(?:\s*\.\s*${ident})?`;
   // An alias is any identifier except the keywords that may follow a table name.
   const alias = String.raw`(?:\s+(?:as\s+)?(?!(?:join|inner|left|right|full|cross|natural|on|using|where|group|order|limit|offset|set|values|select|returning|union|except|intersect|window|having|for|default)\b)${ident})?`;
-  const re = new RegExp(String.raw`\b(?:from|join|update|into|table)\s+(?:only\s+)?(${qualified}${alias}(?:\s*,\s*${qualified}${alias})*)`, 'gi');
+  const re = new RegExp(
+    String.raw`\b(?:from|join|update|into|table)\s+(?:only\s+)?(${qualified}${alias}(?:\s*,\s*${qualified}${alias})*)`,
+    'gi',
+  );
   for (const m of text.matchAll(re)) {
     for (const item of m[1]!.split(',')) {
       const name = item.trim().split(/\s+/)[0]!;
@@ -107,25 +110,35 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
     if (!isMap(item)) return at(item as Node, where, 'must be a mapping with name, objective_seconds and match');
     for (const pair of item.items) {
       const key = String((pair.key as { value?: unknown }).value);
-      if (!CLASS_KEYS.has(key)) at(pair.key as Node, `${where}.${key}`, `unknown field (known: ${[...CLASS_KEYS].join(', ')})`);
+      if (!CLASS_KEYS.has(key))
+        at(pair.key as Node, `${where}.${key}`, `unknown field (known: ${[...CLASS_KEYS].join(', ')})`);
     }
     const nameNode = item.get('name', true) as Node | undefined;
     const name = item.get('name');
     if (typeof name !== 'string' || !NAME.test(name)) {
       return at(nameNode ?? item, `${where}.name`, 'required; lower-case letters, digits and _ (a label value)');
     }
-    if (name === OTHER_CLASS || seen.has(name)) return at(nameNode, `${where}.name`, `"${name}" is reserved or used twice`);
+    if (name === OTHER_CLASS || seen.has(name))
+      return at(nameNode, `${where}.name`, `"${name}" is reserved or used twice`);
     seen.add(name);
     const objective = item.get('objective_seconds');
     if (typeof objective !== 'number' || !(objective > 0) || objective > 3600) {
-      return at((item.get('objective_seconds', true) as Node | undefined) ?? item, `${where}.objective_seconds`, 'required; a number of seconds > 0 (e.g. 0.05)');
+      return at(
+        (item.get('objective_seconds', true) as Node | undefined) ?? item,
+        `${where}.objective_seconds`,
+        'required; a number of seconds > 0 (e.g. 0.05)',
+      );
     }
     // A target of 1 leaves no error budget (any slow call breaches it) and burn rates divide by
     // 1 - target; below 0.5 an objective says little. So: 0.5 <= target < 1.
     const targetNode = item.get('target', true) as Node | undefined;
     const target = targetNode === undefined ? DEFAULT_TARGET : item.get('target');
     if (typeof target !== 'number' || !(target >= 0.5 && target < 1)) {
-      return at(targetNode ?? item, `${where}.target`, 'a share of calls within the objective, 0.5 <= target < 1 (e.g. 0.99)');
+      return at(
+        targetNode ?? item,
+        `${where}.target`,
+        'a share of calls within the objective, 0.5 <= target < 1 (e.g. 0.99)',
+      );
     }
     const match = item.get('match', true) as Node | undefined;
     if (!isMap(match) || match.items.length === 0) {
@@ -163,12 +176,18 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
 }
 
 /** Reads a classes file; problems are prefixed with the setting that named it (the exporter's variable by default). */
-export function loadQueryClasses(file: string, setting = 'PGVIGIL_QUERY_CLASSES_FILE'): { classes: QueryClass[]; problems: string[] } {
+export function loadQueryClasses(
+  file: string,
+  setting = 'PGVIGIL_QUERY_CLASSES_FILE',
+): { classes: QueryClass[]; problems: string[] } {
   let source: string;
   try {
     source = readFileSync(file, 'utf8');
   } catch (err) {
-    return { classes: [], problems: [`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
+    return {
+      classes: [],
+      problems: [`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`],
+    };
   }
   const parsed = parseQueryClasses(source, file);
   return { classes: parsed.classes, problems: parsed.problems.map((p) => `${setting}: ${p}`) };

@@ -2,8 +2,8 @@ import client from 'prom-client';
 import { bucketBounds } from './buckets.js';
 import { loadQueryClasses, OTHER_CLASS, type QueryClass } from './classes.js';
 import { FastHistogram } from './fast-histogram.js';
-import { QueryTiming, type ClassSeries, type QueryableClient } from './query-timing.js';
-import { SlowQueryLog, type QueryLogger } from './slow-query-log.js';
+import { type ClassSeries, type QueryableClient, QueryTiming } from './query-timing.js';
+import { type QueryLogger, SlowQueryLog } from './slow-query-log.js';
 
 // The application's side of PostgreSQL: what only the application sees. PostgreSQL sees
 // connections and statements and PgBouncer sees waiting clients; only the application sees how
@@ -101,7 +101,9 @@ function metricsFor(registry: client.Registry, labelNames: readonly string[], bo
   const existing = byRegistry.get(registry);
   if (existing !== undefined) {
     if (existing.labelNames.join() !== labelNames.join()) {
-      throw new Error(`instrumentPool: every pool of a registry needs the same label names (${existing.labelNames.join(', ')})`);
+      throw new Error(
+        `instrumentPool: every pool of a registry needs the same label names (${existing.labelNames.join(', ')})`,
+      );
     }
     if (existing.bounds.join() !== bounds.join()) {
       throw new Error(
@@ -114,7 +116,12 @@ function metricsFor(registry: client.Registry, labelNames: readonly string[], bo
   const pools = new Set<Tracked>();
   const registers = [registry];
   const names = [...labelNames];
-  const poolGauge = (name: string, help: string, labels: string[], read: (t: Tracked) => Array<[Record<string, string>, number]>) =>
+  const poolGauge = (
+    name: string,
+    help: string,
+    labels: string[],
+    read: (t: Tracked) => Array<[Record<string, string>, number]>,
+  ) =>
     new client.Gauge({
       name,
       help,
@@ -202,7 +209,8 @@ function classesOf(options: InstrumentPoolOptions): readonly QueryClass[] {
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!(value > 0) || !Number.isFinite(value)) throw new Error(`instrumentPool: ${name} must be a number > 0 (got ${value})`);
+  if (!(value > 0) || !Number.isFinite(value))
+    throw new Error(`instrumentPool: ${name} must be a number > 0 (got ${value})`);
   return value;
 }
 
@@ -210,28 +218,40 @@ type ConnectCallback = (err: Error | undefined, client?: QueryableClient, releas
 
 export function instrumentPool(pool: InstrumentablePool, options: InstrumentPoolOptions): PoolInstrumentation {
   for (const reserved of ['class', 'kind', 'state', 'le']) {
-    if (options.labels?.[reserved] !== undefined) throw new Error(`instrumentPool: labels: "${reserved}" is a label of its own`);
+    if (options.labels?.[reserved] !== undefined)
+      throw new Error(`instrumentPool: labels: "${reserved}" is a label of its own`);
   }
-  const applicationName = pool.options.application_name ?? options.applicationName ?? options.labels?.application_name ?? '';
+  const applicationName =
+    pool.options.application_name ?? options.applicationName ?? options.labels?.application_name ?? '';
   const labels = { ...options.labels, application_name: applicationName, pool: options.name ?? 'default' };
   const labelNames = Object.keys(labels).sort();
   const classes = classesOf(options);
-  const slowSeconds = positive('slowQueryThresholdSeconds', options.slowQueryThresholdSeconds, DEFAULT_SLOW_QUERY_THRESHOLD_SECONDS);
-  const logIntervalSeconds = positive('slowQueryLogIntervalSeconds', options.slowQueryLogIntervalSeconds, DEFAULT_SLOW_LOG_INTERVAL_SECONDS);
+  const slowSeconds = positive(
+    'slowQueryThresholdSeconds',
+    options.slowQueryThresholdSeconds,
+    DEFAULT_SLOW_QUERY_THRESHOLD_SECONDS,
+  );
+  const logIntervalSeconds = positive(
+    'slowQueryLogIntervalSeconds',
+    options.slowQueryLogIntervalSeconds,
+    DEFAULT_SLOW_LOG_INTERVAL_SECONDS,
+  );
   const cacheSize = positive('classCacheSize', options.classCacheSize, DEFAULT_CLASS_CACHE_SIZE);
   // The exporter's bounds for the same classes and threshold: the two histograms line up bucket by bucket.
   const bounds = bucketBounds([...classes.map((c) => c.objectiveSeconds), slowSeconds]);
   const m = metricsFor(options.registry, labelNames, bounds);
   for (const t of m.pools) {
     if (t.pool === pool) throw new Error('instrumentPool: this pool is already instrumented in this registry');
-    if (t.labels.pool === labels.pool) throw new Error(`instrumentPool: a pool named "${labels.pool}" is already instrumented`);
+    if (t.labels.pool === labels.pool)
+      throw new Error(`instrumentPool: a pool named "${labels.pool}" is already instrumented`);
   }
   const tracked: Tracked = { pool, labels };
   m.pools.add(tracked);
 
-  const classLabels = [...classes.map((c) => ({ name: c.name, slow: c.objectiveSeconds })), { name: OTHER_CLASS, slow: slowSeconds }].map(
-    ({ name, slow }) => ({ name, slow, labels: { ...labels, class: name } }),
-  );
+  const classLabels = [
+    ...classes.map((c) => ({ name: c.name, slow: c.objectiveSeconds })),
+    { name: OTHER_CLASS, slow: slowSeconds },
+  ].map(({ name, slow }) => ({ name, slow, labels: { ...labels, class: name } }));
   let timing: QueryTiming | undefined;
   if (options.timeQueries !== false) {
     const byClass = new Map<string, ClassSeries>();
@@ -244,7 +264,8 @@ export function instrumentPool(pool: InstrumentablePool, options: InstrumentPool
         timeouts: m.queryErrors.labels({ ...c.labels, kind: 'timeout' }),
       });
     }
-    const slowLog = options.logger === undefined ? undefined : new SlowQueryLog(options.logger, logIntervalSeconds * 1000, labels);
+    const slowLog =
+      options.logger === undefined ? undefined : new SlowQueryLog(options.logger, logIntervalSeconds * 1000, labels);
     timing = new QueryTiming(classes, byClass, cacheSize, slowLog);
   }
 

@@ -82,7 +82,10 @@ export class QueryTiming {
       // Submittables (pg.Query objects, cursors, query streams) deliver rows over many reads and
       // report through their own events: passed through untimed.
       const isText = typeof config === 'string';
-      if (!isText && (typeof config !== 'object' || config === null || typeof (config as { submit?: unknown }).submit === 'function')) {
+      if (
+        !isText &&
+        (typeof config !== 'object' || config === null || typeof (config as { submit?: unknown }).submit === 'function')
+      ) {
         return original.call(client, config, values, callback);
       }
       const text = isText ? config : (config as { text?: unknown }).text;
@@ -125,7 +128,11 @@ export class QueryTiming {
     if (cached !== undefined) return cached;
     // Classes match the text as pg_stat_statements shows it to the exporter: redacted, so both
     // sides put a statement in the same class.
-    const cls = classify(this.classes, { text: redactSql(text).text, datname: client.database ?? '', usename: client.user ?? '' });
+    const cls = classify(this.classes, {
+      text: redactSql(text).text,
+      datname: client.database ?? '',
+      usename: client.user ?? '',
+    });
     const series = cls === undefined ? other : this.byClass.get(cls.name)!;
     // Bounded: an application that inlines values makes a new text per call; the oldest goes.
     if (this.byText.size >= this.cacheSize) this.byText.delete(this.byText.keys().next().value!);
