@@ -29,6 +29,9 @@ export function replay(
     total += calls;
   }
   let running = 0;
-  const buckets = bounds.map((_, i) => Math.min(total, Math.round((running += counts[i]!))));
+  const buckets = bounds.map((_, i) => {
+    running += counts[i]!;
+    return Math.min(total, Math.round(running));
+  });
   return { bounds, buckets, count: total };
 }

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SCHEMA_VERSION = 41; // Grafana 12
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, meant literally
 const DS = { type: 'prometheus', uid: '${datasource}' };
 const S = 'job=~"$job", instance=~"$instance"';
 const D = `${S}, datname=~"$datname"`;

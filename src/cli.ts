@@ -4,12 +4,12 @@ import closeWithGrace from 'close-with-grace';
 import { answerCommandLine } from './cli-flags.js';
 import { createLogger } from './logger.js';
 import { createPgvigil } from './pgvigil.js';
-import { ConfigError, loadConfig } from './pgvigil-config.js';
+import { type Config, ConfigError, loadConfig } from './pgvigil-config.js';
 
 const answered = answerCommandLine(process.argv.slice(2), process.stdout, process.stderr);
 if (answered !== undefined) process.exit(answered);
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {

@@ -246,8 +246,7 @@ function httpAuthFrom(
   }
   if (token !== undefined && token.length < 16)
     problems.push('PGVIGIL_AUTH_TOKEN_FILE: token must be at least 16 characters');
-  if (username !== undefined && username.includes(':'))
-    problems.push('PGVIGIL_AUTH_USERNAME: must not contain ":" (basic auth separator)');
+  if (username?.includes(':')) problems.push('PGVIGIL_AUTH_USERNAME: must not contain ":" (basic auth separator)');
   const auth: HttpAuth = {
     ...(username !== undefined && password ? { basic: { username, password } } : {}),
     ...(token !== undefined && token !== '' ? { token } : {}),

@@ -167,7 +167,10 @@ export interface CollectorSpec<Settings = Record<string, never>, State = undefin
   /** Methods the collector offers beyond collect (e.g. the last role seen, for the /primary route). */
   readonly expose?: (state: State) => object;
   /** Queries run in this order; their families appear in this order. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // Each query has its own row shape, checked by query(). QuerySpec is invariant in it (columns
+  // give it out, value functions and build take rows in), so no element type but any holds
+  // queries of different shapes; the compiled collector reads them back as QuerySpec<Columns>.
+  // biome-ignore lint/suspicious/noExplicitAny: a list of queries of different row shapes
   readonly queries: readonly QuerySpec<any, Settings, State>[];
 }
 

@@ -70,7 +70,10 @@ export class DeltaHistograms {
   samples(): HistogramSample[] {
     return [...this.series.values()].map((s) => {
       let running = 0;
-      const buckets = this.bounds.map((_, i) => Math.min(s.count, Math.round((running += s.counts[i]!))));
+      const buckets = this.bounds.map((_, i) => {
+        running += s.counts[i]!;
+        return Math.min(s.count, Math.round(running));
+      });
       return { labels: s.labels, buckets, sum: s.sum, count: s.count };
     });
   }

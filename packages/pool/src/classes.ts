@@ -47,7 +47,7 @@ const MATCH_KEYS = new Set(['query', 'tables', 'databases', 'users']);
 /** Relations a statement reads or writes, lower-cased without schema: FROM/JOIN/UPDATE/INTO/DELETE FROM lists. */
 export function tablesTouched(text: string): Set<string> {
   const tables = new Set<string>();
-  const ident = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+  const ident = '(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)';
   const qualified = String.raw`${ident}(?:\s*\.\s*${ident})?`;
   // An alias is any identifier except the keywords that may follow a table name.
   const alias = String.raw`(?:\s+(?:as\s+)?(?!(?:join|inner|left|right|full|cross|natural|on|using|where|group|order|limit|offset|set|values|select|returning|union|except|intersect|window|having|for|default)\b)${ident})?`;
@@ -105,9 +105,12 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
   }
   const classes: QueryClass[] = [];
   const seen = new Set<string>();
-  list.items.forEach((item, index) => {
+  for (const [index, item] of list.items.entries()) {
     const where = `classes[${index}]`;
-    if (!isMap(item)) return at(item as Node, where, 'must be a mapping with name, objective_seconds and match');
+    if (!isMap(item)) {
+      at(item as Node, where, 'must be a mapping with name, objective_seconds and match');
+      continue;
+    }
     for (const pair of item.items) {
       const key = String((pair.key as { value?: unknown }).value);
       if (!CLASS_KEYS.has(key))
@@ -116,33 +119,35 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
     const nameNode = item.get('name', true) as Node | undefined;
     const name = item.get('name');
     if (typeof name !== 'string' || !NAME.test(name)) {
-      return at(nameNode ?? item, `${where}.name`, 'required; lower-case letters, digits and _ (a label value)');
+      at(nameNode ?? item, `${where}.name`, 'required; lower-case letters, digits and _ (a label value)');
+      continue;
     }
-    if (name === OTHER_CLASS || seen.has(name))
-      return at(nameNode, `${where}.name`, `"${name}" is reserved or used twice`);
+    if (name === OTHER_CLASS || seen.has(name)) {
+      at(nameNode, `${where}.name`, `"${name}" is reserved or used twice`);
+      continue;
+    }
     seen.add(name);
     const objective = item.get('objective_seconds');
     if (typeof objective !== 'number' || !(objective > 0) || objective > 3600) {
-      return at(
+      at(
         (item.get('objective_seconds', true) as Node | undefined) ?? item,
         `${where}.objective_seconds`,
         'required; a number of seconds > 0 (e.g. 0.05)',
       );
+      continue;
     }
     // A target of 1 leaves no error budget (any slow call breaches it) and burn rates divide by
     // 1 - target; below 0.5 an objective says little. So: 0.5 <= target < 1.
     const targetNode = item.get('target', true) as Node | undefined;
     const target = targetNode === undefined ? DEFAULT_TARGET : item.get('target');
     if (typeof target !== 'number' || !(target >= 0.5 && target < 1)) {
-      return at(
-        targetNode ?? item,
-        `${where}.target`,
-        'a share of calls within the objective, 0.5 <= target < 1 (e.g. 0.99)',
-      );
+      at(targetNode ?? item, `${where}.target`, 'a share of calls within the objective, 0.5 <= target < 1 (e.g. 0.99)');
+      continue;
     }
     const match = item.get('match', true) as Node | undefined;
     if (!isMap(match) || match.items.length === 0) {
-      return at(match ?? item, `${where}.match`, `required; a mapping of ${[...MATCH_KEYS].join(', ')}`);
+      at(match ?? item, `${where}.match`, `required; a mapping of ${[...MATCH_KEYS].join(', ')}`);
+      continue;
     }
     const cls: { -readonly [K in keyof QueryClass]: QueryClass[K] } = { name, objectiveSeconds: objective, target };
     for (const pair of match.items) {
@@ -171,7 +176,7 @@ export function parseQueryClasses(source: string, file: string): { classes: Quer
       }
     }
     classes.push(cls);
-  });
+  }
   return { classes, problems };
 }
 

@@ -63,9 +63,13 @@ export function redactSql(text: string): Redacted {
       let depth = 1;
       let j = i + 2;
       while (j < n && depth > 0) {
-        if (text[j] === '/' && text[j + 1] === '*') depth++, (j += 2);
-        else if (text[j] === '*' && text[j + 1] === '/') depth--, (j += 2);
-        else j++;
+        if (text[j] === '/' && text[j + 1] === '*') {
+          depth++;
+          j += 2;
+        } else if (text[j] === '*' && text[j + 1] === '/') {
+          depth--;
+          j += 2;
+        } else j++;
       }
       out += ' ';
       i = j;
