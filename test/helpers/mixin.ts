@@ -45,21 +45,69 @@ export function allRules(): (Rule & { file: string; group: string })[] {
   );
 }
 
+/** The parts of Grafana's dashboard model the tests read; JSON.parse gives no more than this promise. */
+export interface GrafanaTarget {
+  readonly refId: string;
+  readonly expr: string;
+  readonly legendFormat?: string;
+}
+
+export interface GrafanaPanel {
+  readonly id: number;
+  readonly type: string;
+  readonly title: string;
+  readonly description?: string;
+  readonly gridPos: { readonly x: number; readonly y: number; readonly w: number; readonly h: number };
+  readonly fieldConfig?: { readonly defaults?: { readonly unit?: string } };
+  readonly targets?: GrafanaTarget[];
+  /** A collapsed row keeps its panels here. */
+  readonly panels?: GrafanaPanel[];
+}
+
+export interface GrafanaVariable {
+  readonly name: string;
+  readonly type: string;
+  readonly query?: unknown;
+  /** `label_values(<selector>, label)` on query variables. */
+  readonly definition?: string;
+}
+
+export interface GrafanaLink {
+  readonly type: string;
+  readonly tags: string[];
+  readonly includeVars?: boolean;
+  readonly keepTime?: boolean;
+}
+
+export interface GrafanaDashboard {
+  readonly uid: string;
+  readonly title: string;
+  readonly id?: number | null;
+  readonly schemaVersion: number;
+  readonly tags: string[];
+  readonly links: GrafanaLink[];
+  readonly templating: { readonly list: GrafanaVariable[] };
+  readonly panels?: GrafanaPanel[];
+}
+
 export interface Dashboard {
   readonly file: string;
-  readonly json: any;
+  readonly json: GrafanaDashboard;
 }
 
 export function dashboards(): Dashboard[] {
   return readdirSync(dashboardsDir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => ({ file: join(dashboardsDir, f), json: JSON.parse(readFileSync(join(dashboardsDir, f), 'utf8')) }));
+    .map((f) => ({
+      file: join(dashboardsDir, f),
+      json: JSON.parse(readFileSync(join(dashboardsDir, f), 'utf8')) as GrafanaDashboard,
+    }));
 }
 
 /** Every panel of a dashboard, rows' collapsed panels included. */
-export function panelsOf(dashboard: any): any[] {
-  return (dashboard.panels ?? []).flatMap((p: any) => [p, ...(p.panels ?? [])]);
+export function panelsOf(dashboard: GrafanaDashboard): GrafanaPanel[] {
+  return (dashboard.panels ?? []).flatMap((p) => [p, ...(p.panels ?? [])]);
 }
 
 export interface PanelQuery {
@@ -74,14 +122,14 @@ export interface PanelQuery {
 }
 
 /** Panels say what they need in their description: "Needs: a standby." / "Needs: PgBouncer." */
-export function panelNeeds(panel: any): string | undefined {
+export function panelNeeds(panel: GrafanaPanel): string | undefined {
   return /Needs: ([^.]+)\./.exec(panel.description ?? '')?.[1];
 }
 
 export function dashboardQueries(): PanelQuery[] {
   return dashboards().flatMap(({ json }) =>
     panelsOf(json).flatMap((p) =>
-      (p.targets ?? []).map((t: any) => ({
+      (p.targets ?? []).map((t) => ({
         dashboard: json.uid,
         panel: p.title,
         refId: t.refId,
@@ -97,11 +145,11 @@ export function dashboardQueries(): PanelQuery[] {
 export function variableQueries(): { dashboard: string; name: string; expr: string }[] {
   return dashboards().flatMap(({ json }) =>
     json.templating.list
-      .filter((v: any) => v.type === 'query')
-      .map((v: any) => ({
+      .filter((v) => v.type === 'query')
+      .map((v) => ({
         dashboard: json.uid,
         name: v.name,
-        expr: /label_values\((.*),\s*\w+\)$/.exec(v.definition)?.[1] ?? v.definition,
+        expr: /label_values\((.*),\s*\w+\)$/.exec(v.definition!)?.[1] ?? v.definition!,
       })),
   );
 }

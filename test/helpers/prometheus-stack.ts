@@ -47,11 +47,22 @@ export interface PrometheusStackOptions {
   intervalSeconds?: number;
 }
 
-async function getJson(url: string): Promise<any> {
+/** The envelope of Prometheus' HTTP API answers. */
+interface PromApiResponse<Data> {
+  readonly data: Data;
+}
+
+interface PromTarget {
+  readonly labels: { readonly job: string; readonly [name: string]: string };
+  readonly health: string;
+}
+
+/** GET a JSON body; the caller names the shape the API documents. */
+async function getJson<Body>(url: string): Promise<Body> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  const body = await res.json();
+  const body: unknown = await res.json();
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status} ${JSON.stringify(body)}`);
-  return body;
+  return body as Body;
 }
 
 export async function startPrometheusStack(t: Teardown, options: PrometheusStackOptions): Promise<PrometheusStack> {
@@ -148,17 +159,21 @@ export async function startPrometheusStack(t: Teardown, options: PrometheusStack
     alertmanagerUrl,
     dir,
     async query(expr) {
-      const body = await getJson(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
-      return body.data.result as PromSample[];
+      const body = await getJson<PromApiResponse<{ result: PromSample[] }>>(
+        `${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`,
+      );
+      return body.data.result;
     },
     async alerts() {
-      return (await getJson(
+      return await getJson<AlertmanagerAlert[]>(
         `${alertmanagerUrl}/api/v2/alerts?active=true&silenced=true&inhibited=true`,
-      )) as AlertmanagerAlert[];
+      );
     },
     async targetsUp() {
-      const body = await getJson(`${prometheusUrl}/api/v1/targets?state=active`);
-      return body.data.activeTargets.map((x: any) => ({ job: x.labels.job, up: x.health === 'up' }));
+      const body = await getJson<PromApiResponse<{ activeTargets: PromTarget[] }>>(
+        `${prometheusUrl}/api/v1/targets?state=active`,
+      );
+      return body.data.activeTargets.map((x) => ({ job: x.labels.job, up: x.health === 'up' }));
     },
     output: () => output,
   };

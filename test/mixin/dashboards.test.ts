@@ -19,6 +19,7 @@ import {
 // and the JSON in step with dashboards/generate.mjs.
 
 const SCHEMA_VERSION = 41;
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's datasource variable, written as Grafana reads it
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 const BUILTIN_ANNOTATIONS = { type: 'grafana', uid: '-- Grafana --' };
 const PANEL_TYPES = new Set(['row', 'timeseries', 'stat', 'table', 'heatmap', 'bargauge', 'gauge']);
@@ -76,11 +77,11 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
     t.equal(json.id ?? null, null, `${name}: no instance-specific id`);
     t.ok(json.tags.includes('pgvigil'), `${name}: tagged pgvigil`);
     t.ok(
-      json.links.some((l: any) => l.type === 'dashboards' && l.tags.includes('pgvigil') && l.includeVars && l.keepTime),
+      json.links.some((l) => l.type === 'dashboards' && l.tags.includes('pgvigil') && l.includeVars && l.keepTime),
       `${name}: links to the other pgvigil boards, keeping variables and time`,
     );
 
-    const vars = new Map<string, any>(json.templating.list.map((v: any) => [v.name, v]));
+    const vars = new Map(json.templating.list.map((v) => [v.name, v]));
     t.equal(vars.get('datasource')?.type, 'datasource', `${name}: $datasource variable`);
     t.equal(vars.get('datasource')?.query, 'prometheus');
     for (const v of ['job', 'instance', 'datname']) t.ok(vars.has(v), `${name}: $${v} variable`);
@@ -95,7 +96,7 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
     }
 
     // Every $variable used is defined (Grafana's own $__ variables aside).
-    const text = JSON.stringify(json.panels) + JSON.stringify(json.templating.list.map((v: any) => v.query));
+    const text = JSON.stringify(json.panels) + JSON.stringify(json.templating.list.map((v) => v.query));
     for (const m of text.matchAll(/\$\{?([a-zA-Z_]\w*)/g)) {
       if (m[1]!.startsWith('__')) continue;
       t.ok(vars.has(m[1]!), `${name}: $${m[1]} is a defined variable`);
@@ -123,14 +124,15 @@ t.test('every dashboard is a valid Grafana model', async (t) => {
       }
       if (p.type === 'row') continue;
       t.ok((p.fieldConfig?.defaults?.unit ?? '') !== '', `${where}: has a unit`);
-      t.ok(p.targets.length > 0, `${where}: has a query`);
-      const refIds = p.targets.map((x: any) => x.refId);
+      const targets = p.targets ?? [];
+      t.ok(targets.length > 0, `${where}: has a query`);
+      const refIds = targets.map((x) => x.refId);
       t.same(
         refIds.filter((r: string, i: number) => refIds.indexOf(r) !== i),
         [],
         `${where}: refIds unique`,
       );
-      for (const target of p.targets)
+      for (const target of targets)
         t.ok(typeof target.expr === 'string' && target.expr !== '', `${where} ${target.refId}: has expr`);
     }
   }
