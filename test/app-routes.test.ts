@@ -22,7 +22,11 @@ async function appWith(t: Test, overrides: Partial<AppDeps> = {}) {
     PGVIGIL_RECOVERY_INTERVAL_SECONDS: '5',
   });
   let logText = '';
-  const log = createLogger('info', { write: (chunk: string) => void (logText += chunk) });
+  const log = createLogger('info', {
+    write: (chunk: string) => {
+      logText += chunk;
+    },
+  });
   const body: MetricsBody = { body: async (format, compressed) => [Buffer.from(`${format} ${compressed}\n`)] };
   const app = await buildApp({
     config,

@@ -57,7 +57,11 @@ function harness(t: Test, definitions: CollectorDefinition[], env: Record<string
   const base = loadConfig({ DATABASE_URL: 'postgres://pgvigil@127.0.0.1:1/postgres', ...env });
   const config = { ...base, enabledCollectors: new Set(definitions.map((d) => d.name)) };
   let logText = '';
-  const log = createLogger('debug', { write: (chunk: string) => void (logText += chunk) });
+  const log = createLogger('debug', {
+    write: (chunk: string) => {
+      logText += chunk;
+    },
+  });
   const metrics = new SelfMetrics('test');
   const snapshots = new SnapshotStore();
   const state = { databases: ['app', 'shop'], contact: [] as ContactListener[] };

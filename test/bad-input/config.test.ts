@@ -27,7 +27,7 @@ interface SchemaNode {
 
 function derivedInvalid(node: SchemaNode): string[] {
   const values: string[] = [];
-  if (node.anyOf !== undefined && node.anyOf.every((a) => a.const !== undefined)) values.push('bogus', 'INFO ');
+  if (node.anyOf?.every((a) => a.const !== undefined)) values.push('bogus', 'INFO ');
   if (node.type === 'number' || node.type === 'integer') {
     values.push('abc', '1,5', '0x', 'Infinity');
     if (node.minimum !== undefined) values.push(String(node.minimum - Math.max(1, Math.abs(node.minimum))));

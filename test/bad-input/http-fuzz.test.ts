@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import type { LightMyRequestResponse } from 'fastify';
 import t, { type Test } from 'tap';
 import { startPgvigil } from '../helpers/pgvigil.js';
 
@@ -86,7 +87,7 @@ async function fuzz(t: Test, env: Record<string, string>, seed: number, n: numbe
     if (r() < 0.2)
       headers['content-type'] = pick(['application/json', 'text/plain', 'multipart/form-data; boundary=x', 'bogus']);
     const payload = r() < 0.2 ? pick(['{', '{"a":1}', 'x'.repeat(5000), '\u0000\u0001']) : undefined;
-    let res;
+    let res: LightMyRequestResponse;
     try {
       res = await exporter.pgvigil.app.inject({
         method,

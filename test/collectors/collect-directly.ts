@@ -15,7 +15,11 @@ export async function collectDirectly(
 ): Promise<{ families: Family[]; logs: string }> {
   const config = loadConfig({ DATABASE_URL: 'postgres://unused@127.0.0.1/postgres', ...options.env });
   let logs = '';
-  const log = createLogger('debug', { write: (chunk: string) => void (logs += chunk) });
+  const log = createLogger('debug', {
+    write: (chunk: string) => {
+      logs += chunk;
+    },
+  });
   const query: QueryFn = options.query ?? (async (sql, params) => (await client.query(sql, params)).rows);
   const facts = await readServerFacts(client);
   const families = await def

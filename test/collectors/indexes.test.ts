@@ -28,7 +28,10 @@ t.test('pg_stat_user_indexes against ground truth', async (t) => {
   for (const id of [1, 20, 300, 4000]) await c.query('SELECT qty FROM items WHERE id = $1', [id]);
   await c.end();
   await eventually(
-    async () => (m = await exporter.poll('indexes')).value(`${I}_idx_scan_total`, pkey) === scans0 + 4,
+    async () => {
+      m = await exporter.poll('indexes');
+      return m.value(`${I}_idx_scan_total`, pkey) === scans0 + 4;
+    },
     15_000,
     'four more index scans',
   );

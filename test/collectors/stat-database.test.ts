@@ -133,7 +133,14 @@ t.test('pg_stat_database against ground truth', async (t) => {
   );
   const temps = await (async () => {
     let sizes: number[] = [];
-    await eventually(() => (sizes = tempLines().slice(tempBefore)).length > 0, 10_000, 'temp files in the server log');
+    await eventually(
+      () => {
+        sizes = tempLines().slice(tempBefore);
+        return sizes.length > 0;
+      },
+      10_000,
+      'temp files in the server log',
+    );
     return sizes;
   })();
 

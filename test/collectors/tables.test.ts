@@ -21,7 +21,14 @@ t.test('pg_stat_user_tables against ground truth', async (t) => {
   const L = { datname: 'postgres', schemaname: 'public', relname: 'orders' };
   let m: ParsedMetrics = await exporter.poll('tables');
   const pollUntil = async (what: string, check: (m: ParsedMetrics) => boolean) =>
-    eventually(async () => check((m = await exporter.poll('tables'))), 15_000, what);
+    eventually(
+      async () => {
+        m = await exporter.poll('tables');
+        return check(m);
+      },
+      15_000,
+      what,
+    );
 
   await pollUntil('1000 inserts', (m) => m.value(`${T}_n_tup_ins_total`, L) === 1000);
   t.equal(m.types.get(`${T}_seq_scan_total`), 'counter');

@@ -2,7 +2,6 @@ import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import type { CollectorDefinition } from '../../src/collectors/types.js';
 import { gauge } from '../../src/exposition/families.js';
-import { pgvigilBackends } from '../helpers/faults.js';
 import { parseMetrics } from '../helpers/metrics.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';

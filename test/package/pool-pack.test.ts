@@ -120,7 +120,6 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
 
   const { classes } = loadQueryClasses(CLASSES_FILE);
   const bounds = bucketBounds([...classes.map((c) => c.objectiveSeconds), 0.1]);
-  const bucketOf = (seconds: number) => bounds.findIndex((b) => b >= seconds);
   for (const cls of ['login', 'workshop', 'navigation', 'admin', 'other']) {
     const mine = runs.filter((r) => r.cls === cls);
     const labels = { application_name: 'scratch-app', pool: 'main', class: cls };

@@ -11,7 +11,11 @@ const PASSWORD = 'Hx7-err0r-s3cret-Qm4';
 
 function capture() {
   let text = '';
-  const log = createLogger('debug', { write: (chunk: string) => void (text += chunk) });
+  const log = createLogger('debug', {
+    write: (chunk: string) => {
+      text += chunk;
+    },
+  });
   return { log, text: () => text };
 }
 
