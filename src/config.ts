@@ -54,7 +54,9 @@ const baseProperties = {
     minimum: 0,
     maximum: 4096,
     description:
-      'When the poller goes idle after polls that grew the heap by this many MiB (and by a quarter), collect and compact it at once instead of 8 s or more later (needs node --expose-gc, as the entry point sets); 0: leave it to V8',
+      'When the poller goes idle after polls that grew the heap by this many MiB ' +
+      '(and by a quarter), collect and compact it at once instead of 8 s or more ' +
+      'later (needs node --expose-gc, as the entry point sets); 0: leave it to V8',
   }),
   PGVIGIL_POOL_SIZE: Type.Integer({
     default: 2,
@@ -75,7 +77,8 @@ const baseProperties = {
     180,
     1,
     3600,
-    'Close a pooled connection unused for this long; keep it above the table and index intervals so each database keeps a warm connection',
+    'Close a pooled connection unused for this long; keep it above the ' +
+      'table and index intervals so each database keeps a warm connection',
   ),
   PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: seconds(
     10,
@@ -259,7 +262,8 @@ function tlsFrom(base: BaseEnv, problems: string[]): Config['tls'] {
   if (certFile === undefined && keyFile === undefined) return undefined;
   if (certFile === undefined || keyFile === undefined) {
     problems.push(
-      `${certFile === undefined ? 'PGVIGIL_TLS_CERT_FILE' : 'PGVIGIL_TLS_KEY_FILE'}: TLS needs both PGVIGIL_TLS_CERT_FILE and PGVIGIL_TLS_KEY_FILE`,
+      `${certFile === undefined ? 'PGVIGIL_TLS_CERT_FILE' : 'PGVIGIL_TLS_KEY_FILE'}: ` +
+        'TLS needs both PGVIGIL_TLS_CERT_FILE and PGVIGIL_TLS_KEY_FILE',
     );
     return undefined;
   }
@@ -372,7 +376,8 @@ export function loadConfigFor(
   }
   if (base.PGVIGIL_COLLECTOR_TIMEOUT_SECONDS < base.PGVIGIL_STATEMENT_TIMEOUT_SECONDS) {
     problems.push(
-      'PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: must be at least PGVIGIL_STATEMENT_TIMEOUT_SECONDS, so the server cancels first',
+      'PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: must be at least ' +
+        'PGVIGIL_STATEMENT_TIMEOUT_SECONDS, so the server cancels first',
     );
   }
   const intervals = new Map<string, number>();

@@ -223,10 +223,11 @@ export class Database {
       await client.connect();
       // Timeouts by SET, not as startup parameters: a startup parameter would hide the server's own
       // values from pg_settings.reset_val, and the settings collector exports those.
+      const ms = (seconds: number) => Math.round(seconds * 1000);
       await client.query(
-        `SET statement_timeout = ${Math.round(this.config.PGVIGIL_STATEMENT_TIMEOUT_SECONDS * 1000)};
-         SET lock_timeout = ${Math.round(this.config.PGVIGIL_LOCK_TIMEOUT_SECONDS * 1000)};
-         SET idle_in_transaction_session_timeout = ${Math.round(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS * 1000)}`,
+        `SET statement_timeout = ${ms(this.config.PGVIGIL_STATEMENT_TIMEOUT_SECONDS)};
+         SET lock_timeout = ${ms(this.config.PGVIGIL_LOCK_TIMEOUT_SECONDS)};
+         SET idle_in_transaction_session_timeout = ${ms(this.config.PGVIGIL_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS)}`,
       );
       const facts = await readServerFacts(client);
       const conn: PooledConnection = {

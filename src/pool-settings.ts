@@ -16,7 +16,8 @@ export function parseExpectedPoolSizes(source: string, problems: string[]): Map<
     const size = eq < 0 ? '' : entry.slice(eq + 1).trim();
     if (name === '' || !/^[1-9][0-9]{0,5}$/.test(size)) {
       problems.push(
-        `PGVIGIL_EXPECTED_POOL_SIZES: "${entry}" is not application_name=size (size a positive integer), e.g. "heliotrope_imaginal=20,admin=5"`,
+        `PGVIGIL_EXPECTED_POOL_SIZES: "${entry}" is not application_name=size ` +
+          '(size a positive integer), e.g. "heliotrope_imaginal=20,admin=5"',
       );
       continue;
     }

@@ -74,7 +74,9 @@ export class SelfMetrics {
   });
   readonly poolOpened = new client.Counter({
     name: 'pgvigil_pool_connections_opened_total',
-    help: 'Connections pgvigil opened to PostgreSQL; a steady rise is churn (every new backend starts with cold catalog caches).',
+    help:
+      'Connections pgvigil opened to PostgreSQL; a steady rise is ' +
+      'churn (every new backend starts with cold catalog caches).',
     registers: [this.registry],
   });
   readonly poolMax = new client.Gauge({
@@ -84,7 +86,9 @@ export class SelfMetrics {
   });
   readonly heapTrims = new client.Counter({
     name: 'pgvigil_heap_trims_total',
-    help: 'Compacting garbage collections pgvigil ran when the poller went idle after polls that grew the heap (PGVIGIL_HEAP_TRIM_MB).',
+    help:
+      'Compacting garbage collections pgvigil ran when the poller ' +
+      'went idle after polls that grew the heap (PGVIGIL_HEAP_TRIM_MB).',
     registers: [this.registry],
   });
   readonly lastContact = new client.Gauge({

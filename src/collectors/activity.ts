@@ -34,7 +34,8 @@ WITH sessions AS (
 )
 SELECT datname,
        coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8 AS oldest_transaction_seconds,
-       coalesce(extract(epoch FROM max(now() - query_start) FILTER (WHERE state = 'active')), 0)::float8 AS oldest_query_seconds,
+       coalesce(extract(epoch FROM max(now() - query_start) FILTER (WHERE state = 'active')), 0)::float8
+         AS oldest_query_seconds,
        coalesce(extract(epoch FROM max(now() - state_change)
                 FILTER (WHERE state IN ('idle in transaction', 'idle in transaction (aborted)'))), 0)::float8
          AS oldest_idle_in_transaction_seconds,
@@ -155,6 +156,7 @@ export const activity = defineCollector({
   defaultIntervalSeconds: 10,
   subsystems: ['pg_stat_activity', 'pg_connections'],
   namesReason:
-    'families are named after the view, pg_stat_activity (as in postgres_exporter); limits are server-wide, pg_connections',
+    'families are named after the view, pg_stat_activity (as in ' +
+    'postgres_exporter); limits are server-wide, pg_connections',
   queries: [CONNECTIONS, LIMITS, AGES],
 });

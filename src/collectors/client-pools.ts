@@ -79,7 +79,8 @@ const EXPECTED = query({
 export const clientPools = defineCollector({
   name: 'client_pools',
   description:
-    'pg_stat_activity per client pool: connections per (application_name, client_addr), utilization of expected pool sizes',
+    'pg_stat_activity per client pool: connections per ' +
+    '(application_name, client_addr), utilization of expected pool sizes',
   scope: 'cluster',
   defaultIntervalSeconds: 10,
   settings: expectedPoolSizesSettings,

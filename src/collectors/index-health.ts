@@ -114,8 +114,8 @@ const FINDINGS = query({
       type: 'gauge',
       unit: 'bytes',
       help:
-        'Invalid index (indisvalid = false, e.g. left by a failed CREATE INDEX CONCURRENTLY; builds in progress excluded); ' +
-        'value: its size.',
+        'Invalid index (indisvalid = false, e.g. left by a failed CREATE INDEX CONCURRENTLY; ' +
+        'builds in progress excluded); value: its size.',
       labels: INDEX,
       value: (r) => (r.invalid ? (r.size_bytes ?? 0) : null),
     },
@@ -134,8 +134,8 @@ const FINDINGS = query({
       type: 'gauge',
       unit: 'bytes',
       help:
-        'Index with the same table, key, operator classes and predicate as the index in duplicate_of (which is kept); ' +
-        'value: its size.',
+        'Index with the same table, key, operator classes and predicate as the index in duplicate_of ' +
+        '(which is kept); value: its size.',
       labels: [...INDEX, 'duplicate_of'],
       value: (r) => (r.duplicate_of !== '' ? (r.size_bytes ?? 0) : null),
     },
@@ -178,7 +178,8 @@ export const indexHealth = defineCollector<IndexHealthSettings>({
         30 * 86400,
         1,
         10 * 365 * 86400,
-        'PostgreSQL 16+: an index last scanned longer ago than this counts as unused (any major: never scanned since the stats reset)',
+        'PostgreSQL 16+: an index last scanned longer ago than this ' +
+          'counts as unused (any major: never scanned since the stats reset)',
       ),
       PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES: Type.Number({
         default: 10 * 1024 * 1024,

@@ -142,7 +142,9 @@ const INDEXES = query({
       name: 'pg_stat_user_indexes_size_bytes',
       type: 'gauge',
       unit: 'bytes',
-      help: 'Index size (pg_relation_size); relpages * block_size while the index or its table is ACCESS EXCLUSIVE locked.',
+      help:
+        'Index size (pg_relation_size); relpages * block_size ' +
+        'while the index or its table is ACCESS EXCLUSIVE locked.',
       labels: INDEX,
       value: 'size_bytes',
     },
@@ -188,7 +190,9 @@ const SUMMARY = query({
     {
       name: 'pgvigil_indexes_omitted',
       type: 'gauge',
-      help: 'User indexes left out of the per-index series by PGVIGIL_MAX_INDEXES (the largest and most scanned are kept).',
+      help:
+        'User indexes left out of the per-index series by ' +
+        'PGVIGIL_MAX_INDEXES (the largest and most scanned are kept).',
       value: 'omitted',
     },
   ],
@@ -201,7 +205,8 @@ export const indexes = defineCollector<IndexesSettings, IndexesState>({
   defaultIntervalSeconds: 60,
   subsystems: ['pg_stat_user_indexes', 'pg_statio_user_indexes', 'pgvigil_indexes'],
   namesReason:
-    "families keep the names of the views they read, as postgres_exporter's do; pgvigil_indexes_omitted counts pgvigil's own cut",
+    "families keep the names of the views they read, as postgres_exporter's " +
+    "do; pgvigil_indexes_omitted counts pgvigil's own cut",
   settings: {
     variables: {
       PGVIGIL_MAX_INDEXES: Type.Integer({
@@ -209,7 +214,8 @@ export const indexes = defineCollector<IndexesSettings, IndexesState>({
         minimum: 1,
         maximum: 1000000,
         description:
-          'Per database: indexes with their own series (the largest and most scanned are kept; pgvigil_indexes_omitted counts the rest)',
+          'Per database: indexes with their own series (the largest and ' +
+          'most scanned are kept; pgvigil_indexes_omitted counts the rest)',
       }),
       ...SIZES_INTERVAL_VARIABLE,
     },

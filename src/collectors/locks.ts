@@ -25,7 +25,8 @@ GROUP BY 1, 2, 3`;
 const chainsSql = (waitStart: string) => `
 WITH RECURSIVE waiting AS (
   SELECT a.pid, pg_blocking_pids(a.pid) AS blockers,
-         coalesce(extract(epoch FROM now() - (SELECT min(${waitStart}) FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted)), 0)
+         coalesce(extract(epoch FROM now() - (SELECT min(${waitStart}) FROM pg_locks l
+                                               WHERE l.pid = a.pid AND NOT l.granted)), 0)
            AS wait_seconds
   FROM pg_stat_activity a
   WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
@@ -95,14 +96,18 @@ const CHAINS = query({
     {
       name: 'pg_locks_blocking_sessions',
       type: 'gauge',
-      help: 'Sessions at the root of a blocking chain (blocking others, waiting for nothing), by their database, state and application_name.',
+      help:
+        'Sessions at the root of a blocking chain (blocking others, waiting ' +
+        'for nothing), by their database, state and application_name.',
       labels: ROOT,
       value: 'blocking_sessions',
     },
     {
       name: 'pg_locks_waiting_sessions',
       type: 'gauge',
-      help: 'Sessions waiting, directly or through a chain, on root blockers with this database, state and application_name.',
+      help:
+        'Sessions waiting, directly or through a chain, on root ' +
+        'blockers with this database, state and application_name.',
       labels: ROOT,
       value: 'waiting_sessions',
     },

@@ -67,14 +67,18 @@ const POOLS = query({
     {
       name: 'pgbouncer_pools_client_waiting_connections',
       type: 'gauge',
-      help: 'Client connections that sent a query and wait for a server connection (cl_waiting); above 0 the pool is exhausted.',
+      help:
+        'Client connections that sent a query and wait for a server ' +
+        'connection (cl_waiting); above 0 the pool is exhausted.',
       labels: POOL,
       value: 'cl_waiting',
     },
     {
       name: 'pgbouncer_pools_client_active_cancel_connections',
       type: 'gauge',
-      help: 'Clients that forwarded a cancel request to the server, waiting for the answer (cl_active_cancel_req, 1.18+).',
+      help:
+        'Clients that forwarded a cancel request to the server, ' +
+        'waiting for the answer (cl_active_cancel_req, 1.18+).',
       labels: POOL,
       value: 'cl_active_cancel_req',
     },

@@ -65,7 +65,9 @@ const RECOVERY = query({
       name: 'pg_replication_lag_seconds',
       type: 'gauge',
       unit: 'seconds',
-      help: 'Standby only: seconds since the last replayed transaction while received WAL is still unreplayed; 0 when replay has caught up.',
+      help:
+        'Standby only: seconds since the last replayed transaction while ' +
+        'received WAL is still unreplayed; 0 when replay has caught up.',
       value: (r) => onStandby(r.in_recovery, r.lag_seconds),
     },
     {
@@ -79,7 +81,9 @@ const RECOVERY = query({
       name: 'pg_replication_last_replay_seconds',
       type: 'gauge',
       unit: 'seconds',
-      help: 'Standby only: seconds since the last replayed transaction committed on the primary (grows on an idle primary).',
+      help:
+        'Standby only: seconds since the last replayed transaction ' +
+        'committed on the primary (grows on an idle primary).',
       value: (r) => onStandby(r.in_recovery, r.last_replay_seconds),
     },
     {

@@ -49,7 +49,9 @@ type SettingsColumns = Readonly<Record<string, 'float?'>>;
 const setting = (name: string, value: string, unit?: Unit): MetricSpec<SettingsColumns> => ({
   name,
   type: 'gauge',
-  help: `Server setting ${value}${unit === undefined ? '' : ` in ${unit}`} (pg_settings; booleans as 0/1, -1 kept as PostgreSQL's "disabled").`,
+  help:
+    `Server setting ${value}${unit === undefined ? '' : ` in ${unit}`} ` +
+    `(pg_settings; booleans as 0/1, -1 kept as PostgreSQL's "disabled").`,
   value,
   omitWhenEmpty: true,
   ...(unit !== undefined ? { unit } : {}),

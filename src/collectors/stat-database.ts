@@ -242,7 +242,9 @@ SELECT current_setting('autovacuum_freeze_max_age')::float8 AS freeze_max_age,
     {
       name: 'pg_database_autovacuum_freeze_max_age',
       type: 'gauge',
-      help: 'autovacuum_freeze_max_age: pg_database_xid_age above it forces anti-wraparound vacuums; 2^31 stops writes.',
+      help:
+        'autovacuum_freeze_max_age: pg_database_xid_age above ' +
+        'it forces anti-wraparound vacuums; 2^31 stops writes.',
       value: 'freeze_max_age',
     },
     {

@@ -79,7 +79,8 @@ SELECT schemaname, relname,
        coalesce(idx_scan, 0)::float8 AS idx_scan, coalesce(idx_tup_fetch, 0)::float8 AS idx_tup_fetch,
        n_tup_ins::float8, n_tup_upd::float8, n_tup_del::float8, n_tup_hot_upd::float8,
        n_live_tup::float8, n_dead_tup::float8, n_mod_since_analyze::float8,
-       (CASE WHEN n_live_tup + n_dead_tup > 0 THEN n_dead_tup::float8 / (n_live_tup + n_dead_tup) ELSE 0 END) AS dead_tuple_ratio,
+       (CASE WHEN n_live_tup + n_dead_tup > 0 THEN n_dead_tup::float8 / (n_live_tup + n_dead_tup) ELSE 0 END)
+         AS dead_tuple_ratio,
        vacuum_count::float8, autovacuum_count::float8, analyze_count::float8, autoanalyze_count::float8,
        extract(epoch FROM now() - last_vacuum)::float8 AS last_vacuum_age_seconds,
        extract(epoch FROM now() - last_autovacuum)::float8 AS last_autovacuum_age_seconds,
@@ -87,7 +88,8 @@ SELECT schemaname, relname,
        extract(epoch FROM now() - last_autoanalyze)::float8 AS last_autoanalyze_age_seconds,
        heap_blks_read::float8, heap_blks_hit::float8, idx_blks_read::float8, idx_blks_hit::float8,
        toast_blks_read::float8, toast_blks_hit::float8, tidx_blks_read::float8, tidx_blks_hit::float8,
-       (CASE WHEN NOT $2::bool THEN NULL WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8 AS table_size_bytes,
+       (CASE WHEN NOT $2::bool THEN NULL WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8
+         AS table_size_bytes,
        (heap_and_toast_bytes + index_bytes)::float8 AS total_size_bytes,
        index_bytes::float8 AS index_size_bytes,
        catalog_sizes,
@@ -398,7 +400,9 @@ const TABLE_METRICS: readonly MetricSpec<typeof TABLE_COLUMNS>[] = [
     name: 'pg_stat_user_tables_xid_age',
     labels: TABLE,
     type: 'gauge',
-    help: 'Transactions since relfrozenxid (the older of table and TOAST); autovacuum forces a freeze at autovacuum_freeze_max_age, wraparound stops writes near 2^31.',
+    help:
+      'Transactions since relfrozenxid (the older of table and TOAST); autovacuum ' +
+      'forces a freeze at autovacuum_freeze_max_age, wraparound stops writes near 2^31.',
   },
   {
     value: 'bloat_estimate_bytes',
@@ -406,7 +410,9 @@ const TABLE_METRICS: readonly MetricSpec<typeof TABLE_COLUMNS>[] = [
     unit: 'bytes',
     labels: TABLE,
     type: 'gauge',
-    help: 'Catalog-based estimate of space beyond what live rows need at the fillfactor (no pgstattuple); absent without pg_stats for every column.',
+    help:
+      'Catalog-based estimate of space beyond what live rows need at the ' +
+      'fillfactor (no pgstattuple); absent without pg_stats for every column.',
   },
 ];
 
@@ -471,7 +477,8 @@ export const tables = defineCollector<TablesSettings, TablesState>({
   defaultIntervalSeconds: 60,
   subsystems: ['pg_stat_user_tables', 'pg_statio_user_tables', 'pgvigil_tables'],
   namesReason:
-    "families keep the names of the views they read, as postgres_exporter's do; pgvigil_tables_* count pgvigil's own cut",
+    'families keep the names of the views they read, as ' +
+    "postgres_exporter's do; pgvigil_tables_* count pgvigil's own cut",
   settings: {
     variables: {
       PGVIGIL_MAX_TABLES: Type.Integer({
@@ -479,7 +486,8 @@ export const tables = defineCollector<TablesSettings, TablesState>({
         minimum: 1,
         maximum: 1000000,
         description:
-          'Per database: tables with their own series (the largest and busiest are kept; pgvigil_tables_omitted counts the rest)',
+          'Per database: tables with their own series (the largest and ' +
+          'busiest are kept; pgvigil_tables_omitted counts the rest)',
       }),
       ...SIZES_INTERVAL_VARIABLE,
     },

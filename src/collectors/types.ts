@@ -17,7 +17,10 @@ export interface CollectContext {
 }
 
 export interface Collector {
-  /** Collect the whole series set for one database (or the cluster). Throw on failure: the poller classifies and counts it. */
+  /**
+   * Collect the whole series set for one database (or the cluster). Throw on failure: the poller
+   * classifies and counts it.
+   */
   collect(ctx: CollectContext): Promise<Family[]>;
   /** Families a collector owns even when it has no samples, so HELP/TYPE and the golden list stay stable. */
   readonly families?: readonly string[];

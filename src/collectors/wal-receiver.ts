@@ -35,7 +35,9 @@ const RECEIVER = query({
     {
       name: 'pg_stat_wal_receiver_status',
       type: 'gauge',
-      help: 'Standby only: status of the WAL receiver as a label (streaming, starting, waiting, stopping ...), value 1.',
+      help:
+        'Standby only: status of the WAL receiver as a label ' +
+        '(streaming, starting, waiting, stopping ...), value 1.',
       labels: ['status'],
       value: (r) => (r.status === '' ? null : 1),
     },
@@ -50,7 +52,9 @@ const RECEIVER = query({
       name: 'pg_stat_wal_receiver_last_message_receipt_timestamp_seconds',
       type: 'gauge',
       unit: 'seconds',
-      help: 'Standby only: Unix time of the last message received from the sender (stops advancing when the stream stalls).',
+      help:
+        'Standby only: Unix time of the last message received ' +
+        'from the sender (stops advancing when the stream stalls).',
       value: 'last_message_receipt',
     },
     {

@@ -11,6 +11,9 @@ const demo = await startDemo({
   ...(process.env.PGVIGIL_DEMO_MAJOR ? { major: Number(process.env.PGVIGIL_DEMO_MAJOR) } : {}),
 });
 
+const pgbouncerLine = demo.pgbouncer
+  ? `\n  PgBouncer:   psql ${demo.pgbouncer.url('platform')}  (the workload goes through it)`
+  : '';
 process.stdout.write(`
 pgvigil demo is running (PostgreSQL ${demo.cluster.major} with the platform workload)
 
@@ -19,7 +22,7 @@ pgvigil demo is running (PostgreSQL ${demo.cluster.major} with the platform work
   app metrics: ${demo.appMetricsUrl}   (the demo application's own pgvigil-pool metrics: its pool, and
                every query's exact latency by class in pgvigil_client_query_duration_seconds)
   landing:     ${demo.url}/
-  PostgreSQL:  psql ${demo.cluster.url('platform')}${demo.pgbouncer ? `\n  PgBouncer:   psql ${demo.pgbouncer.url('platform')}  (the workload goes through it)` : ''}
+  PostgreSQL:  psql ${demo.cluster.url('platform')}${pgbouncerLine}
 
 Press Ctrl-C to stop; nothing is left behind.
 `);

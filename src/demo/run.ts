@@ -108,7 +108,8 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
     );
     stack.push(() => new Promise((resolve) => appServer.close(resolve)));
     const address = appServer.address();
-    const appMetricsUrl = `http://${options.host ?? '127.0.0.1'}:${typeof address === 'object' && address !== null ? address.port : 0}/metrics`;
+    const appPort = typeof address === 'object' && address !== null ? address.port : 0;
+    const appMetricsUrl = `http://${options.host ?? '127.0.0.1'}:${appPort}/metrics`;
     const workload = new Workload(pool, options.users ?? 20_000, options.ratePerSecond ?? 40, 8, (err) =>
       log.debug({ err }, 'workload query failed'),
     );

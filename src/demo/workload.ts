@@ -37,7 +37,8 @@ export const QUERY_KINDS: readonly QueryKind[] = [
     weight: 20,
     run: (pool, users) =>
       pool.query(
-        `UPDATE users SET navigation_progress = jsonb_set(navigation_progress, '{step}', to_jsonb($2::int)), last_login_at = now()
+        `UPDATE users SET navigation_progress = jsonb_set(navigation_progress, '{step}', to_jsonb($2::int)),
+                          last_login_at = now()
          WHERE id = $1`,
         [randomUser(users), Math.floor(Math.random() * 12)],
       ),
@@ -53,7 +54,8 @@ export const QUERY_KINDS: readonly QueryKind[] = [
              ORDER BY a.completed_at DESC LIMIT 1`,
           )
         : pool.query(
-            `SELECT a.assessment_type, date_trunc('day', a.completed_at) AS day, count(*) AS completed, avg(a.score) AS mean_score
+            `SELECT a.assessment_type, date_trunc('day', a.completed_at) AS day, count(*) AS completed,
+                    avg(a.score) AS mean_score
          FROM user_assessments a JOIN users u ON u.id = a.user_id
          WHERE a.completed_at > now() - interval '30 days'
          GROUP BY 1, 2 ORDER BY 2 DESC LIMIT 60`,

@@ -17,7 +17,10 @@ const repoRoot = [resolve(here, '../..'), resolve(here, '../../..')].find((d) =>
 export const DEFAULT_MAJOR = 15;
 export const SUPPORTED_MAJORS = [13, 14, 15, 16, 17, 18] as const;
 
-/** Directory of postgres, initdb ... for a major: PGVIGIL_PG_BIN_<major>, Debian's package, or the npm package pg<major>. */
+/**
+ * Directory of postgres, initdb ... for a major: PGVIGIL_PG_BIN_<major>, Debian's package, or the
+ * npm package pg<major>.
+ */
 export function binDirFor(major: number): string {
   const candidates = [
     process.env[`PGVIGIL_PG_BIN_${major}`],
@@ -27,7 +30,8 @@ export function binDirFor(major: number): string {
   const found = candidates.find((d) => existsSync(join(d, 'postgres')) && existsSync(join(d, 'initdb')));
   if (found === undefined) {
     throw new Error(
-      `no PostgreSQL ${major} binaries (looked in ${candidates.join(', ')}); run npm ci, or apt-get install postgresql-${major}`,
+      `no PostgreSQL ${major} binaries (looked in ${candidates.join(', ')}); ` +
+        `run npm ci, or apt-get install postgresql-${major}`,
     );
   }
   return found;
