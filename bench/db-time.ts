@@ -45,7 +45,8 @@ export function describeTop(entries: readonly StatementEntry[], n = 8): string {
     .slice(0, n)
     .map(
       (e) =>
-        `  ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls  ${e.datname.padEnd(9)} ${e.query.replace(/\s+/g, ' ').slice(0, 110)}`,
+        `  ${e.ms.toFixed(1).padStart(9)} ms ${String(e.calls).padStart(5)} calls  ` +
+        `${e.datname.padEnd(9)} ${e.query.replace(/\s+/g, ' ').slice(0, 110)}`,
     )
     .join('\n');
 }
@@ -65,8 +66,9 @@ const PER_OBJECT_FUNCTIONS: Record<string, string> = {
 /**
  * The floor: every catalog view (and argument-less set-returning function) pgvigil's queries
  * name, read once with `SELECT *` in the database where pgvigil read it, on a warm connection
- * of the floor role; size functions once per object they apply to. Only pg_stat_statements is read as pg_stat_statements(false): no exporter
- * needs the texts every poll, so the cheapest full read is the honest floor.
+ * of the floor role; size functions once per object they apply to. Only pg_stat_statements is
+ * read as pg_stat_statements(false): no exporter needs the texts every poll, so the cheapest full
+ * read is the honest floor.
  */
 export async function floorMs(fixture: Fixture, pgvigilEntries: readonly StatementEntry[], floorRole: string) {
   const byDb = new Map<string, Set<string>>();

@@ -7,7 +7,8 @@ import { gunzipSync } from 'node:zlib';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 export const PROMETHEUS_ACCEPT =
-  'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.1';
+  'application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,' +
+  'text/plain;version=0.0.4;q=0.3,*/*;q=0.1';
 
 export interface ScrapeResult {
   readonly status: number;

@@ -22,7 +22,8 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(
-    'npm run bench:load -- [--scrapers=50] [--load-seconds=60] [--churn-seconds=600] [--report-seconds=60] [--churn-per-5s=100]\n',
+    'npm run bench:load -- [--scrapers=50] [--load-seconds=60] ' +
+      '[--churn-seconds=600] [--report-seconds=60] [--churn-per-5s=100]\n',
   );
   process.exit(0);
 }
@@ -77,7 +78,8 @@ try {
   const series = seriesCount((await prometheusScrape(vigil.url)).body);
   out(`\n## Load — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`);
   out(
-    `Fixture: ${fixture.tables} tables, ${fixture.indexes} extra indexes, ${fixture.statements} statements (pg_stat_statements.max 5000); pgvigil serves ${series} series.\n`,
+    `Fixture: ${fixture.tables} tables, ${fixture.indexes} extra indexes, ${fixture.statements} ` +
+      `statements (pg_stat_statements.max 5000); pgvigil serves ${series} series.\n`,
   );
 
   const seconds = Number(opts['load-seconds']);
@@ -92,10 +94,12 @@ try {
   out('|---|---:|---:|---:|---:|---:|---:|');
   out(`| ${seconds} s, no scrapers | 0 | 0 | – | – | ${idle.calls} | ${idle.ms.toFixed(0)} |`);
   out(
-    `| ${seconds} s, ${n} concurrent scrapers | ${load.scrapes} | ${load.errors} | ${load.p50.toFixed(1)} | ${load.p99.toFixed(1)} | ${busy.calls} | ${busy.ms.toFixed(0)} |`,
+    `| ${seconds} s, ${n} concurrent scrapers | ${load.scrapes} | ${load.errors} | ` +
+      `${load.p50.toFixed(1)} | ${load.p99.toFixed(1)} | ${busy.calls} | ${busy.ms.toFixed(0)} |`,
   );
   out(
-    `\nDB calls with scrapers / without: ${(busy.calls / idle.calls).toFixed(2)} (polls do not multiply with scrapes when this is ~1).\n`,
+    `\nDB calls with scrapers / without: ${(busy.calls / idle.calls).toFixed(2)} ` +
+      `(polls do not multiply with scrapes when this is ~1).\n`,
   );
 
   const churnS = Number(opts['churn-seconds']);
@@ -124,7 +128,8 @@ try {
       );
       rss.push(vigil.rss() / MiB);
       out(
-        `| ${t.toFixed(0)} | ${(vigil.rss() / MiB).toFixed(1)} | ${(metric(r.body, 'nodejs_heap_size_used_bytes') / MiB).toFixed(1)} | ` +
+        `| ${t.toFixed(0)} | ${(vigil.rss() / MiB).toFixed(1)} | ` +
+          `${(metric(r.body, 'nodejs_heap_size_used_bytes') / MiB).toFixed(1)} | ` +
           `${percentile(window, 99).toFixed(1)} | ${seriesCount(r.body)} | ${info?.dealloc ?? NaN} |`,
       );
       window = [];
@@ -135,7 +140,8 @@ try {
     const half = Math.floor(rss.length / 2);
     const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
     out(
-      `\nRSS: first half mean ${mean(rss.slice(0, half)).toFixed(1)} MiB, second half ${mean(rss.slice(half)).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB.`,
+      `\nRSS: first half mean ${mean(rss.slice(0, half)).toFixed(1)} MiB, second half ` +
+        `${mean(rss.slice(half)).toFixed(1)} MiB, max ${Math.max(...rss).toFixed(1)} MiB.`,
     );
   }
 } finally {

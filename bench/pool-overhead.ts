@@ -174,7 +174,8 @@ async function realRows(n: number, rounds: number, major: number): Promise<Row[]
     const setup = new pg.Client({ connectionString: cluster.url() });
     await setup.connect();
     await setup.query(`CREATE TABLE users (id int PRIMARY KEY, username text UNIQUE, password_hash text);
-                       INSERT INTO users SELECT i, 'user' || i, md5(i::text) FROM generate_series(1, 1000) i; ANALYZE users;`);
+                       INSERT INTO users SELECT i, 'user' || i, md5(i::text) FROM generate_series(1, 1000) i;
+                       ANALYZE users;`);
     await setup.end();
     const plainPool = new pg.Pool({ connectionString: cluster.url(), max: 1, application_name: 'bench-plain' });
     const timedPool = new pg.Pool({ connectionString: cluster.url(), max: 1, application_name: 'bench-instrumented' });
@@ -227,11 +228,13 @@ async function realRows(n: number, rounds: number, major: number): Promise<Row[]
 function table(rows: Row[]): string {
   const bytes = (b: number | undefined) => (b === undefined ? 'n/a' : b.toFixed(0));
   const lines = [
-    '| path | form | plain ns/query | instrumented ns/query | overhead ns/query | plain B/query | instrumented B/query |',
+    '| path | form | plain ns/query | instrumented ns/query | ' +
+      'overhead ns/query | plain B/query | instrumented B/query |',
     '|---|---|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.path} | ${r.form} | ${r.plainNs.toFixed(0)} | ${r.instrumentedNs.toFixed(0)} | ${(r.instrumentedNs - r.plainNs).toFixed(0)} | ` +
+        `| ${r.path} | ${r.form} | ${r.plainNs.toFixed(0)} | ` +
+        `${r.instrumentedNs.toFixed(0)} | ${(r.instrumentedNs - r.plainNs).toFixed(0)} | ` +
         `${bytes(r.plainBytes)} | ${bytes(r.instrumentedBytes)} |`,
     ),
   ];

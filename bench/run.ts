@@ -26,7 +26,8 @@ const { values: opts } = parseArgs({
 });
 if (opts.help) {
   process.stdout.write(
-    'npm run bench -- [--scales=1,2,4] [--skip-compare] [--skip-scale] [--window=60] [--scrapes=200] [--scrape-budget=180] [--wrk-seconds=10] [--tables=2000] [--users=100000]\n',
+    'npm run bench -- [--scales=1,2,4] [--skip-compare] [--skip-scale] [--window=60] ' +
+      '[--scrapes=200] [--scrape-budget=180] [--wrk-seconds=10] [--tables=2000] [--users=100000]\n',
   );
   process.exit(0);
 }
@@ -65,8 +66,11 @@ function coverage(peerBody: string, vigilBody: string): string {
   const strip = (n: string) => n.replace(/_total$/, '');
   const ours = [...familyNames(vigilBody)].map(strip);
   const groups = new Map<string, { all: number; same: number; prefix: boolean }>();
-  const GROUPS =
-    /^(pg_stat_user_tables|pg_statio_user_tables|pg_stat_statements|pg_stat_database_conflicts|pg_stat_database|pg_stat_bgwriter|pg_stat_activity|pg_stat_archiver|pg_settings|pg_locks|pg_replication|pg_postmaster|pg_process_idle|pg_database|pg_static|pg_up|pg_exporter|pg_scrape_collector)/;
+  const GROUPS = new RegExp(
+    '^(pg_stat_user_tables|pg_statio_user_tables|pg_stat_statements|pg_stat_database_conflicts|pg_stat_database|' +
+      'pg_stat_bgwriter|pg_stat_activity|pg_stat_archiver|pg_settings|pg_locks|pg_replication|pg_postmaster|' +
+      'pg_process_idle|pg_database|pg_static|pg_up|pg_exporter|pg_scrape_collector)',
+  );
   for (const name of familyNames(peerBody)) {
     if (/^(go|process|promhttp|postgres_exporter)_/.test(name)) continue;
     const group = GROUPS.exec(name)?.[1] ?? name;
@@ -109,7 +113,8 @@ function printTable(rows: Row[]): void {
     if (r.target?.ratio !== undefined) holds = ratio <= r.target.ratio ? 'yes' : '**no**';
     if (r.target?.absolute !== undefined) holds = r.vigil <= r.target.absolute ? 'yes' : '**no**';
     lines.push(
-      `| ${r.what} | ${r.vigil.toFixed(r.digits)} | ${Number.isNaN(r.peer) ? '–' : r.peer.toFixed(r.digits)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'} | ${r.target?.label ?? ''} | ${holds} |`,
+      `| ${r.what} | ${r.vigil.toFixed(r.digits)} | ${Number.isNaN(r.peer) ? '–' : r.peer.toFixed(r.digits)} ` +
+        `| ${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'} | ${r.target?.label ?? ''} | ${holds} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -160,11 +165,14 @@ async function compare(): Promise<void> {
     const amortized = amortizedPerMinute(vigilWindow, windowS, poll.entries);
 
     process.stdout.write(
-      `\n## pgvigil vs postgres_exporter 0.11 — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine()}\n\n`,
+      `\n## pgvigil vs postgres_exporter 0.11 — ` +
+        `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine()}\n\n`,
     );
     process.stdout.write(
-      `Fixture: ${fixture.tables} extra tables, ${fixture.indexes} extra indexes, ${fixture.statements} statements in pg_stat_statements, ` +
-        `${Number(opts.users)} users / ${Number(opts.users) * 10} workshop steps, 200 idle connections; PostgreSQL ${fixture.cluster.major}.\n\n`,
+      `Fixture: ${fixture.tables} extra tables, ${fixture.indexes} extra indexes, ` +
+        `${fixture.statements} statements in pg_stat_statements, ` +
+        `${Number(opts.users)} users / ${Number(opts.users) * 10} workshop steps, 200 idle connections; ` +
+        `PostgreSQL ${fixture.cluster.major}.\n\n`,
     );
     const rows: Row[] = [
       { what: 'series on /metrics', vigil: seriesCount(vigilBody), peer: seriesCount(peerBody), digits: 0 },
@@ -220,27 +228,33 @@ async function compare(): Promise<void> {
     );
     const fr = poll.dbMs / floor.ms;
     process.stdout.write(
-      `| same views read directly once | ${poll.dbMs.toFixed(1)} | ${floor.ms.toFixed(1)} | ${fr.toFixed(2)} | ≤ 1.5× | ${fr <= 1.5 ? 'yes' : '**no**'} |\n`,
+      `| same views read directly once | ${poll.dbMs.toFixed(1)} | ${floor.ms.toFixed(1)} ` +
+        `| ${fr.toFixed(2)} | ≤ 1.5× | ${fr <= 1.5 ? 'yes' : '**no**'} |\n`,
     );
     process.stdout.write(
       `\nErrors: pgvigil ${vigilSeq.errors + vigilWrk.errors}, peer ${peerSeq.errors + peerWrk.errors}. ` +
-        `Peer metric groups and how many of their families pgvigil exports by the same name: ${coverage(peerBody, vigilBody)}.\n`,
+        `Peer metric groups and how many of their families pgvigil ` +
+        `exports by the same name: ${coverage(peerBody, vigilBody)}.\n`,
     );
     const ours = [...vigilBody.matchAll(/^# TYPE (\S+) (\S+)$/gm)].filter((m) => !m[1]!.startsWith('pgvigil_'));
     process.stdout.write(
       `pgvigil families: ${ours.filter((m) => /statement/.test(m[1]!)).length} on statements, ` +
-        `${ours.filter((m) => /ind(ex|exes)_/.test(m[1]!)).length} on indexes, ${ours.filter((m) => m[2] === 'histogram').length} histograms.\n`,
+        `${ours.filter((m) => /ind(ex|exes)_/.test(m[1]!)).length} on indexes, ` +
+        `${ours.filter((m) => m[2] === 'histogram').length} histograms.\n`,
     );
     process.stdout.write(
-      `pgvigil reads every 300 s, not in the ${windowS} s window, spread per minute: ${amortized.slowMs.toFixed(1)} ms (settings, database sizes, index health) + ` +
+      `pgvigil reads every 300 s, not in the ${windowS} s window, spread per minute: ` +
+        `${amortized.slowMs.toFixed(1)} ms (settings, database sizes, index health) + ` +
         `${amortized.sizeMs.toFixed(1)} ms (table and index sizes, PGVIGIL_SIZES_INTERVAL_SECONDS).\n`,
     );
     process.stdout.write(`\nWhere pgvigil's database time goes (one poll):\n${describeTop(poll.entries)}\n`);
     process.stdout.write(
-      `Failed collector runs in the measured polls: ${poll.failures} (a cancelled query is missing from pg_stat_statements).\n`,
+      `Failed collector runs in the measured polls: ${poll.failures} ` +
+        `(a cancelled query is missing from pg_stat_statements).\n`,
     );
     process.stdout.write(
-      `Collector run time, one poll (ms): ${[...poll.perCollectorMs].map(([c, ms]) => `${c} ${ms.toFixed(1)}`).join(', ')}\n`,
+      `Collector run time, one poll (ms): ` +
+        `${[...poll.perCollectorMs].map(([c, ms]) => `${c} ${ms.toFixed(1)}`).join(', ')}\n`,
     );
     process.stdout.write(`Floor reads: ${floor.reads.join('; ')}\n`);
     process.stdout.write(
@@ -298,11 +312,16 @@ async function scale(): Promise<void> {
   }
   const base = results[0]!;
   process.stdout.write(
-    '\n## Scale\n\n| scale | extra tables | extra indexes | statements | pgvigil series | growth | pgvigil poll, collector time (ms) | growth | pgvigil poll, DB time (ms) | growth | failed runs | peer series | peer scrape (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n',
+    '\n## Scale\n\n| scale | extra tables | extra indexes | statements | pgvigil series | growth | ' +
+      'pgvigil poll, collector time (ms) | growth | pgvigil poll, DB time (ms) | growth | failed runs | ' +
+      'peer series | peer scrape (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n',
   );
   for (const r of results) {
     process.stdout.write(
-      `| ${r.scale}× | ${r.tables} | ${r.indexes} | ${r.statements} | ${r.series} | ${(r.series / base.series).toFixed(2)}× | ${r.wallMs.toFixed(0)} | ${(r.wallMs / base.wallMs).toFixed(2)}× | ${r.dbMs.toFixed(1)} | ${(r.dbMs / base.dbMs).toFixed(2)}× | ${r.failures} | ${r.peerSeries} | ${r.peerMs.toFixed(0)} |\n`,
+      `| ${r.scale}× | ${r.tables} | ${r.indexes} | ${r.statements} | ${r.series} | ` +
+        `${(r.series / base.series).toFixed(2)}× | ${r.wallMs.toFixed(0)} | ` +
+        `${(r.wallMs / base.wallMs).toFixed(2)}× | ${r.dbMs.toFixed(1)} | ${(r.dbMs / base.dbMs).toFixed(2)}× | ` +
+        `${r.failures} | ${r.peerSeries} | ${r.peerMs.toFixed(0)} |\n`,
     );
   }
 }

@@ -25,7 +25,10 @@ export const DEFAULT_TARGET = 0.99;
 export interface QueryClass {
   readonly name: string;
   readonly objectiveSeconds: number;
-  /** Share of calls (0 < target < 1) that must finish within objectiveSeconds: the SLO; 1 - target is the error budget. */
+  /**
+   * Share of calls (0 < target < 1) that must finish within objectiveSeconds: the SLO; 1 - target
+   * is the error budget.
+   */
   readonly target: number;
   readonly query?: RegExp;
   readonly tables?: readonly string[];
@@ -50,7 +53,10 @@ export function tablesTouched(text: string): Set<string> {
   const ident = '(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)';
   const qualified = String.raw`${ident}(?:\s*\.\s*${ident})?`;
   // An alias is any identifier except the keywords that may follow a table name.
-  const alias = String.raw`(?:\s+(?:as\s+)?(?!(?:join|inner|left|right|full|cross|natural|on|using|where|group|order|limit|offset|set|values|select|returning|union|except|intersect|window|having|for|default)\b)${ident})?`;
+  const keywordsAfterName =
+    'join|inner|left|right|full|cross|natural|on|using|where|group|order|limit|offset|set|values|select|returning|' +
+    'union|except|intersect|window|having|for|default';
+  const alias = String.raw`(?:\s+(?:as\s+)?(?!(?:${keywordsAfterName})\b)${ident})?`;
   const re = new RegExp(
     String.raw`\b(?:from|join|update|into|table)\s+(?:only\s+)?(${qualified}${alias}(?:\s*,\s*${qualified}${alias})*)`,
     'gi',

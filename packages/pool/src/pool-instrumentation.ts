@@ -42,7 +42,10 @@ export interface InstrumentPoolOptions {
    * (default ''). The same name the server sees lets dashboards join app, PgBouncer and server.
    */
   readonly applicationName?: string;
-  /** Constant labels added to every series of this pool, e.g. { service: 'checkout' }. The same keys for every pool of a registry. */
+  /**
+   * Constant labels added to every series of this pool, e.g. { service: 'checkout' }. The same keys
+   * for every pool of a registry.
+   */
   readonly labels?: Readonly<Record<string, string>>;
   /** Query classes file (YAML or JSON, the exporter's format); read once, here. */
   readonly classesFile?: string;
@@ -50,7 +53,10 @@ export interface InstrumentPoolOptions {
   readonly classes?: readonly QueryClass[];
   /** Time every query by class (default true); false keeps only the pool metrics. */
   readonly timeQueries?: boolean;
-  /** Queries of class "other" slower than this are logged (default 0.1 s, as the exporter); a class's own objective otherwise. Also a bucket bound. */
+  /**
+   * Queries of class "other" slower than this are logged (default 0.1 s, as the exporter); a class's
+   * own objective otherwise. Also a bucket bound.
+   */
   readonly slowQueryThresholdSeconds?: number;
   /** At most one slow-query line per redacted text per this many seconds (default 60). */
   readonly slowQueryLogIntervalSeconds?: number;
@@ -160,7 +166,9 @@ function metricsFor(registry: client.Registry, labelNames: readonly string[], bo
     pools,
     acquire: new client.Histogram({
       name: 'pgvigil_client_pool_acquire_seconds',
-      help: 'Time to get a connection from the pool (connect() and query()), every attempt including timeouts and failures.',
+      help:
+        'Time to get a connection from the pool (connect() and ' +
+        'query()), every attempt including timeouts and failures.',
       labelNames: names,
       buckets: ACQUIRE_BUCKETS,
       registers,
@@ -173,13 +181,16 @@ function metricsFor(registry: client.Registry, labelNames: readonly string[], bo
     }),
     errors: new client.Counter({
       name: 'pgvigil_client_pool_errors_total',
-      help: 'Pool errors by kind: connect (a new connection failed, timeouts excluded) or idle_client (an idle connection died).',
+      help:
+        'Pool errors by kind: connect (a new connection failed, ' +
+        'timeouts excluded) or idle_client (an idle connection died).',
       labelNames: [...names, 'kind'],
       registers,
     }),
     queryDuration: new FastHistogram(
       'pgvigil_client_query_duration_seconds',
-      'Duration of completed queries as the application saw them (call to result, connection wait excluded), by query class; ' +
+      'Duration of completed queries as the application saw them ' +
+        '(call to result, connection wait excluded), by query class; ' +
         'failed queries are in pgvigil_client_query_errors_total.',
       [...names, 'class'],
       bounds,
