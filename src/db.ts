@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { ConnectionTimeoutError, isConnectionError, withDeadline } from './errors.js';
+import { ConnectionTimeoutError, isConnectionError, isStaleServerFacts, withDeadline } from './errors.js';
 import { ReconnectBackoff } from './reconnect-backoff.js';
 import { readServerFacts, type ServerFacts } from './server-facts.js';
 
@@ -110,7 +110,13 @@ export class Database {
         conn.facts = await readServerFacts(conn.client);
         conn.factsAt = Date.now();
       }
-      const work = fn({ client: conn.client, facts: conn.facts, datname: conn.datname });
+      const work = fn({ client: conn.client, facts: conn.facts, datname: conn.datname }).catch(async (err: unknown) => {
+        if (!isStaleServerFacts(err)) throw err;
+        // Planned for facts the server no longer has: read them now and run the work once more.
+        conn.facts = await readServerFacts(conn.client);
+        conn.factsAt = Date.now();
+        return fn({ client: conn.client, facts: conn.facts, datname: conn.datname });
+      });
       const result = await withDeadline(work, deadline - Date.now(), () => {
         conn.broken = true;
         return new ConnectionTimeoutError(`gave up after ${timeoutMs} ms`);

@@ -48,6 +48,18 @@ export class CollectorRunError extends Error {
   }
 }
 
+/**
+ * The server changed under a plan made from its facts (an ALTER EXTENSION … UPDATE since the
+ * connection's facts were read): the work is not wrong, only planned for the old server. The pool
+ * re-reads the facts and runs the work once more, so the next plan fits the server as it is now.
+ */
+export class StaleServerFactsError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StaleServerFactsError';
+  }
+}
+
 export class MissingExtensionError extends Error {
   constructor(extension: string, detail: string, options?: ErrorOptions) {
     super(`${extension}: ${detail}`, options);
@@ -95,6 +107,14 @@ export function classifyError(err: unknown): ErrorReason {
     if (reason !== 'other') return reason;
   }
   return 'other';
+}
+
+/** Whether err, or an error along its cause chain, is a StaleServerFactsError. */
+export function isStaleServerFacts(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 10; e = causeOf(e), depth++) {
+    if (e instanceof StaleServerFactsError) return true;
+  }
+  return false;
 }
 
 function reasonOf(err: unknown): ErrorReason {

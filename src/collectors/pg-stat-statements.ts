@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { loadQueryClasses } from 'pgvigil-pool/classes';
 import type { Logger } from 'pino';
 import { seconds } from '../config.js';
-import { MissingExtensionError } from '../errors.js';
+import { MissingExtensionError, StaleServerFactsError } from '../errors.js';
 import type { EntrySnapshot } from '../statements/deltas.js';
 import { type ApiSnapshot, StatementsEngine, type StatementsSettings } from '../statements/engine.js';
 import { STATEMENT_FAMILIES } from '../statements/statement-families.js';
@@ -194,8 +194,7 @@ async function readStatements(
   const planned = ctx.facts.extensions.get(PGSS);
   if (meta.extversion !== planned) {
     // ALTER EXTENSION UPDATE since this connection's facts were read: the planned columns may be gone.
-    const what = `${PGSS} is ${meta.extversion} now, the plan was made for ${planned}`;
-    throw new Error(`${what}; the plan follows when this connection's server facts are next read`);
+    throw new StaleServerFactsError(`${PGSS} is ${meta.extversion} now, the plan was made for ${planned}`);
   }
   // stats_reset read before and after the entries: a full reset in between would make this
   // snapshot half old, half new, so such a poll only sets a new baseline.
