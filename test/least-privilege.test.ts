@@ -19,7 +19,8 @@ for (const major of testMajors([15, 17]))
     await pg.sql('CREATE DATABASE shop');
     await pg.sql('REVOKE CONNECT ON DATABASE shop FROM PUBLIC');
     await pg.sql(
-      'CREATE TABLE orders (id int primary key, total numeric); INSERT INTO orders SELECT g, g FROM generate_series(1, 1000) g',
+      'CREATE TABLE orders (id int primary key, total numeric); ' +
+        'INSERT INTO orders SELECT g, g FROM generate_series(1, 1000) g',
       [],
       'shop',
     );
@@ -29,7 +30,8 @@ for (const major of testMajors([15, 17]))
 
     const [role] = await pg.sql<{ rolsuper: boolean; memberships: string[]; shop: boolean }>(`
     SELECT r.rolsuper, has_database_privilege(r.rolname, 'shop', 'CONNECT') AS shop,
-           array(SELECT b.rolname::text FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = r.oid) AS memberships
+           array(SELECT b.rolname::text FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid
+                 WHERE m.member = r.oid) AS memberships
     FROM pg_roles r WHERE r.rolname = 'pgvigil_monitor'`);
     t.same(role, { rolsuper: false, memberships: ['pg_monitor'], shop: true }, 'only pg_monitor, and CONNECT on shop');
     // The psql-less path (CI images without psql) must create the same role, and re-running is harmless.

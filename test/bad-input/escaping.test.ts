@@ -62,9 +62,8 @@ t.test('hostile object names are escaped and parse back exactly', async (t) => {
   t.notMatch(text, /^[^#\n].*\{[^}\n]*$/m, 'no sample line is broken by a raw newline');
 
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-  t.comment(
-    `promtool on ${text.split('\n').length} lines: exit ${promtool.status} ${(promtool.stdout + promtool.stderr).trim().slice(0, 2000)}`,
-  );
+  const promtoolOutput = (promtool.stdout + promtool.stderr).trim().slice(0, 2000);
+  t.comment(`promtool on ${text.split('\n').length} lines: exit ${promtool.status} ${promtoolOutput}`);
   t.equal(promtool.status, 0, 'promtool check metrics is clean on the whole live /metrics');
 
   const om = await exporter.pgvigil.app.inject({

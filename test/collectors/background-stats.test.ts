@@ -88,8 +88,10 @@ for (const major of testMajors([15, 18])) {
         (
           await pg.sql<{ requested: number; written: number }>(
             major >= 17
-              ? 'SELECT num_requested::float8 AS requested, buffers_written::float8 AS written FROM pg_stat_checkpointer'
-              : 'SELECT checkpoints_req::float8 AS requested, buffers_checkpoint::float8 AS written FROM pg_stat_bgwriter',
+              ? 'SELECT num_requested::float8 AS requested, buffers_written::float8 AS written ' +
+                  'FROM pg_stat_checkpointer'
+              : 'SELECT checkpoints_req::float8 AS requested, buffers_checkpoint::float8 AS written ' +
+                  'FROM pg_stat_bgwriter',
           )
         )[0]!,
       () => exporter.poll('checkpointer'),

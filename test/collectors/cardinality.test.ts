@@ -66,7 +66,8 @@ t.test('PGVIGIL_MAX_TABLES / PGVIGIL_MAX_INDEXES on a real database', async (t) 
   for (let i = 1; i <= 12; i++) {
     const n = String(i).padStart(2, '0');
     ddl.push(
-      `CREATE TABLE t${n} AS SELECT g AS id FROM generate_series(1, ${i * 1000}) g; CREATE INDEX t${n}_id ON t${n} (id);`,
+      `CREATE TABLE t${n} AS SELECT g AS id FROM generate_series(1, ${i * 1000}) g; ` +
+        `CREATE INDEX t${n}_id ON t${n} (id);`,
     );
   }
   ddl.push(`CREATE TABLE hot (id int); INSERT INTO hot VALUES (1); CREATE INDEX hot_id ON hot (id);`);

@@ -60,7 +60,8 @@ t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t)
   );
 
   const [bad] = await pg.sql<{ valid: boolean; size: number }>(
-    `SELECT indisvalid AS valid, pg_relation_size(indexrelid)::float8 AS size FROM pg_index WHERE indexrelid = 'events_kind'::regclass`,
+    `SELECT indisvalid AS valid, pg_relation_size(indexrelid)::float8 AS size
+     FROM pg_index WHERE indexrelid = 'events_kind'::regclass`,
   );
   t.equal(bad!.valid, false, 'ground truth: the failed build left an invalid index');
   t.equal(
@@ -75,7 +76,8 @@ t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t)
       .map((s) => `${s.labels.indexrelname}=${s.labels.duplicate_of}`)
       .sort(),
     ['c_plain=h_c_key', 'd2=d1', 'e2=e1'],
-    'exact duplicates only: the constraint index (else the oldest) is kept; partial, INCLUDE, DESC and other expressions differ',
+    'exact duplicates only: the constraint index (else the oldest) is kept; ' +
+      'partial, INCLUDE, DESC and other expressions differ',
   );
   const [d2] = await pg.sql<{ size: number }>(`SELECT pg_relation_size('d2')::float8 AS size`);
   t.equal(

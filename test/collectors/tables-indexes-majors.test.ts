@@ -17,9 +17,8 @@ for (const major of testMajors([13, 16, 18])) {
     await pg.sql(`CREATE ROLE watcher LOGIN PASSWORD 'w' IN ROLE pg_monitor`);
     await pg.sql(`CREATE TABLE acct (id int PRIMARY KEY, owner text, n int)`);
     await pg.sql(`INSERT INTO acct SELECT g, 'o' || g, g FROM generate_series(1, 2000) g`);
-    await pg.sql(
-      `CREATE INDEX acct_owner ON acct (owner); CREATE INDEX acct_owner2 ON acct (owner); CREATE INDEX acct_n ON acct (n)`,
-    );
+    await pg.sql(`CREATE INDEX acct_owner ON acct (owner); CREATE INDEX acct_owner2 ON acct (owner);
+                  CREATE INDEX acct_n ON acct (n)`);
     await pg.sql(`INSERT INTO acct VALUES (2001, 'o1', 1)`);
     await t.rejects(pg.sql(`CREATE UNIQUE INDEX CONCURRENTLY acct_owner_uniq ON acct (owner)`));
     await pg.sql('ANALYZE');
@@ -28,7 +27,8 @@ for (const major of testMajors([13, 16, 18])) {
     await c.query('SELECT * FROM acct WHERE n = 7');
     await c.end();
 
-    await pg.sql(`CREATE INDEX acct_expr ON acct (lower(owner)) WHERE n > 0; CREATE INDEX acct_expr2 ON acct (lower(owner)) WHERE n > 0;
+    await pg.sql(`CREATE INDEX acct_expr ON acct (lower(owner)) WHERE n > 0;
+                  CREATE INDEX acct_expr2 ON acct (lower(owner)) WHERE n > 0;
                   CREATE INDEX acct_expr3 ON acct (lower(owner)) WHERE n > 1`);
     const exporter = await startPgvigil(t, pg.urlFor('postgres', 'watcher', 'w'), {
       PGVIGIL_UNUSED_INDEX_AGE_SECONDS: '5',

@@ -136,7 +136,8 @@ t.test('an ACCESS EXCLUSIVE lock, held or awaited, never blocks the table collec
   });
   const [cat] = await pg.sql<{ bytes: number; total: number }>(
     `SELECT (c.relpages * 8192)::float8 AS bytes,
-            ((c.relpages + t.relpages + (SELECT sum(ic.relpages) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            ((c.relpages + t.relpages + (SELECT sum(ic.relpages)
+                                          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
                                           WHERE i.indrelid IN (c.oid, c.reltoastrelid))) * 8192)::float8 AS total
      FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relname = 'locked'`,
   );

@@ -46,7 +46,8 @@ import {
 const enabled = process.env.CI === 'true' || process.env.PGVIGIL_E2E === '1';
 const skip = enabled
   ? false
-  : 'end-to-end alert test: set PGVIGIL_E2E=1 (CI sets CI=true) to run it (~3 min, needs prometheus and prometheus-alertmanager)';
+  : 'end-to-end alert test: set PGVIGIL_E2E=1 (CI sets CI=true) to run it ' +
+    '(~3 min, needs prometheus and prometheus-alertmanager)';
 
 const FIRE_MS = 60_000;
 const RESOLVE_MS = 60_000;
@@ -63,9 +64,8 @@ function mountSmallVolume(t: {
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir], { encoding: 'utf8' });
   if (r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
-    t.comment(
-      `low-disk fault skipped: cannot mount a tmpfs (${(r.stderr || r.error?.message || '').trim()}); needs root with CAP_SYS_ADMIN`,
-    );
+    const why = (r.stderr || r.error?.message || '').trim();
+    t.comment(`low-disk fault skipped: cannot mount a tmpfs (${why}); needs root with CAP_SYS_ADMIN`);
     return undefined;
   }
   t.teardown(() => {

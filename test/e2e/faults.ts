@@ -63,7 +63,8 @@ export async function setUpSchema(db: TestPostgres): Promise<void> {
   await db.sql(`SELECT pg_create_physical_replication_slot('abandoned', true)`);
   await db.sql('CREATE DATABASE cold');
   await db.sql(
-    'CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, i FROM generate_series(1, 200000) i; ANALYZE big',
+    'CREATE TABLE big (id int PRIMARY KEY, v int); ' +
+      'INSERT INTO big SELECT i, i FROM generate_series(1, 200000) i; ANALYZE big',
     [],
     'cold',
   );
@@ -92,7 +93,10 @@ export async function holdLock(db: TestPostgres): Promise<Undo> {
   };
 }
 
-/** Four sessions run a statement of class checkout (it calls pg_sleep) far over its objective: about 20 slow calls a second. */
+/**
+ * Four sessions run a statement of class checkout (it calls pg_sleep) far over its objective: about 20 slow calls
+ * a second.
+ */
 export async function slowClassedStatements(db: TestPostgres): Promise<Undo> {
   const slow = new pg.Pool({ connectionString: db.urlFor('shop'), max: 4, application_name: 'e2e-slow' });
   const workers = Array.from({ length: 4 }, () =>

@@ -47,7 +47,8 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
   const pg = await testPostgres(t, { needsControl: true });
   await pg.sql('CREATE DATABASE shop');
   await pg.sql(
-    "CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g",
+    'CREATE TABLE orders (id int PRIMARY KEY, note text); ' +
+      "INSERT INTO orders SELECT g, repeat('x', 100) FROM generate_series(1, 1000) g",
     [],
     'shop',
   );
@@ -97,7 +98,8 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
   while (Date.now() < sampleUntil) {
     const [row] = await pg.sql<{ n: number; s: number }>(
       `SELECT count(*)::int AS n,
-              coalesce(max(extract(epoch FROM now() - query_start)) FILTER (WHERE wait_event_type = 'Lock'), 0)::float8 AS s
+              coalesce(max(extract(epoch FROM now() - query_start)) FILTER (WHERE wait_event_type = 'Lock'),
+                       0)::float8 AS s
        FROM pg_stat_activity WHERE application_name = 'pgvigil'`,
     );
     maxBackends = Math.max(maxBackends, row?.n ?? 0);
@@ -105,10 +107,14 @@ t.test('ACCESS EXCLUSIVE lock on a table the collectors read', async (t) => {
   }
   const sorted = [...latencies].sort((a, b) => a - b);
   const slowestQuery = Math.max(...failedQuerySeconds);
+  const [median, slowestScrape] = [sorted[sorted.length >> 1]!, sorted.at(-1)!];
+  const fastestQuery = Math.min(...failedQuerySeconds);
   t.comment(
-    `under the lock: ${latencies.length} scrapes, median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms; ` +
+    `under the lock: ${latencies.length} scrapes, median ${median.toFixed(1)} ms, ` +
+      `max ${slowestScrape.toFixed(1)} ms; ` +
       `most pgvigil backends ${maxBackends}; longest pgvigil lock wait seen ${maxLockWait.toFixed(2)} s; ` +
-      `${failedQuerySeconds.length} naive queries failed after ${Math.min(...failedQuerySeconds).toFixed(2)}..${slowestQuery.toFixed(2)} s`,
+      `${failedQuerySeconds.length} naive queries failed after ` +
+      `${fastestQuery.toFixed(2)}..${slowestQuery.toFixed(2)} s`,
   );
   // Scrapes never touch PostgreSQL; on a CPU-starved CI box a single scrape can still stall on the
   // event loop, so the bound is on the 95th percentile, with a hard ceiling for the worst one.

@@ -57,8 +57,9 @@ t.test('sessions killed by pg_terminate_backend, idle and mid-query', async (t) 
       async () => {
         // OFFSET 0 fences the filter: the planner may otherwise call pg_terminate_backend before it.
         rows = await pg.sql<{ pid: number }>(
-          `SELECT pid FROM (SELECT pid FROM pg_stat_activity WHERE application_name = 'pgvigil' ${onlyActive} OFFSET 0) s
-         WHERE pg_terminate_backend(pid)`,
+          `SELECT pid FROM (SELECT pid FROM pg_stat_activity
+                           WHERE application_name = 'pgvigil' ${onlyActive} OFFSET 0) s
+           WHERE pg_terminate_backend(pid)`,
         );
         return rows.length > 0;
       },

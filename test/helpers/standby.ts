@@ -77,19 +77,22 @@ export async function createStandby(
       );
       // WAL and runtime files are not part of a base backup: the standby streams WAL from the slot.
       sh(
-        `cd ${quote(source.dataDir)} && tar cf - --exclude=./pg_wal --exclude=./postmaster.pid --exclude=./postmaster.opts ` +
-          `--exclude='./pg_replslot/*' . 2>/dev/null | (cd ${quote(dataDir)} && tar xf -); mkdir -p ${quote(join(dataDir, 'pg_wal'))}`,
+        `cd ${quote(source.dataDir)} && tar cf - --exclude=./pg_wal --exclude=./postmaster.pid ` +
+          `--exclude=./postmaster.opts --exclude='./pg_replslot/*' . 2>/dev/null | ` +
+          `(cd ${quote(dataDir)} && tar xf -); mkdir -p ${quote(join(dataDir, 'pg_wal'))}`,
       );
       const { rows } = await c.query<{ labelfile: string }>(
         v15 ? 'SELECT labelfile FROM pg_backup_stop(true)' : 'SELECT labelfile FROM pg_stop_backup(false, true)',
       );
       sh(
-        `cat > ${quote(join(dataDir, 'backup_label'))} <<'PGVIGIL_EOF'\n${rows[0]!.labelfile}PGVIGIL_EOF\ntouch ${quote(join(dataDir, 'standby.signal'))}`,
+        `cat > ${quote(join(dataDir, 'backup_label'))} <<'PGVIGIL_EOF'\n${rows[0]!.labelfile}PGVIGIL_EOF\n` +
+          `touch ${quote(join(dataDir, 'standby.signal'))}`,
       );
     }
     // Appended last, so it wins over whatever pg_basebackup -R wrote.
     sh(
-      `printf '%s\\n' ${quote(`primary_conninfo = '${conninfo}'`)} ${quote(`primary_slot_name = '${slot}'`)} >> ${quote(join(dataDir, 'postgresql.auto.conf'))}`,
+      `printf '%s\\n' ${quote(`primary_conninfo = '${conninfo}'`)} ${quote(`primary_slot_name = '${slot}'`)} ` +
+        `>> ${quote(join(dataDir, 'postgresql.auto.conf'))}`,
     );
   };
 

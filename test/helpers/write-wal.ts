@@ -8,7 +8,8 @@ import type { TestPostgres } from './postgres.js';
 export async function writeRowBytes(pg: Pick<TestPostgres, 'sql'>, table: string, rows: number): Promise<number> {
   await pg.sql(`CREATE TABLE ${table} (g int, pad text)`);
   const [result] = await pg.sql<{ bytes: number }>(
-    `WITH ins AS (INSERT INTO ${table} SELECT g, repeat(md5(g::text), 31) FROM generate_series(1, $1::int) g RETURNING pad)
+    `WITH ins AS (INSERT INTO ${table} SELECT g, repeat(md5(g::text), 31) FROM generate_series(1, $1::int) g
+                 RETURNING pad)
      SELECT sum(octet_length(pad))::float8 AS bytes FROM ins`,
     [rows],
   );

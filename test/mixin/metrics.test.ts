@@ -65,9 +65,8 @@ function uses(): Use[] {
 
 t.test('every metric in alerts/ and dashboards/ is one pgvigil emits', async (t) => {
   const emitted = goldenFamilies();
-  t.comment(
-    `${emitted.types.size} families emitted (PgBouncer ${emitted.pgbouncer ? 'running' : 'not installed: allow-list used'})`,
-  );
+  const pgbouncer = emitted.pgbouncer ? 'running' : 'not installed: allow-list used';
+  t.comment(`${emitted.types.size} families emitted (PgBouncer ${pgbouncer})`);
   const recorded = new Set(allRules().flatMap((r) => (r.record !== undefined ? [r.record] : [])));
   const pgbouncerSource = readFileSync(PGBOUNCER_SOURCE, 'utf8');
   const used = new Set<string>();
@@ -159,7 +158,8 @@ t.test('the label extractors', async (t) => {
 t.test('the metric-name extractor', async (t) => {
   t.same(
     metricNames(
-      'histogram_quantile(0.95, sum by (class, le) (rate(a_bucket{job=~"$job", x="b{c}"}[5m]))) > on (job) group_left () b:rec{t="x"} and ignoring(le) c offset 5m or vector(0)',
+      'histogram_quantile(0.95, sum by (class, le) (rate(a_bucket{job=~"$job", x="b{c}"}[5m]))) ' +
+        '> on (job) group_left () b:rec{t="x"} and ignoring(le) c offset 5m or vector(0)',
     ).sort(),
     ['a_bucket', 'b:rec', 'c'],
   );

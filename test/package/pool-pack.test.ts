@@ -31,14 +31,20 @@ import { instrumentPool } from 'pgvigil-pool';
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2, application_name: 'scratch-app' });
 const registry = new client.Registry();
 const slow = [];
-instrumentPool(pool, { registry, name: 'main', classesFile: 'query-classes.yaml', logger: { warn: (fields) => slow.push(fields) } });
+instrumentPool(pool, {
+  registry,
+  name: 'main',
+  classesFile: 'query-classes.yaml',
+  logger: { warn: (fields) => slow.push(fields) },
+});
 const runs = [];
 async function run(cls, sleep, text, values) {
   const started = performance.now();
   await pool.query(text, values);
   runs.push({ cls, sleep, wall: (performance.now() - started) / 1000 });
 }
-await run('other', 0, \`CREATE TABLE users (id int PRIMARY KEY, username text, email text, navigation_progress jsonb DEFAULT '{}');
+await run('other', 0, \`CREATE TABLE users (id int PRIMARY KEY, username text, email text,
+                                     navigation_progress jsonb DEFAULT '{}');
                   CREATE TABLE workshop_step_data (user_id int, workshop_id int, step_id int);
                   CREATE TABLE user_assessments (user_id int, score int);
                   INSERT INTO users VALUES (1, 'ada', 'ada@example.com');

@@ -93,7 +93,8 @@ t.test('instrumentPool on a real pg.Pool: gauges, acquire wait, timeouts, errors
     0,
     'timeouts are not counted as errors',
   );
-  const timedOut = m.value('pgvigil_client_pool_acquire_seconds_count', app)! - before.count - 2; // -2: query above + holder
+  // -2: the query above and the holder.
+  const timedOut = m.value('pgvigil_client_pool_acquire_seconds_count', app)! - before.count - 2;
   t.equal(timedOut, 3, 'timed-out attempts are observed too');
 
   // An idle connection killed by the server: counted, and the application's handler still runs.

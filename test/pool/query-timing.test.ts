@@ -123,7 +123,8 @@ t.test('query timing by class on a real pool', async (t) => {
         `${sleep} s: counted in le=${leOf(bounds, observed)} and every bucket above`,
       );
       t.equal(grew.length, bounds.length + 1 - bounds.findIndex((b) => b >= observed));
-      // The test's clock brackets the duration: when the sleep and the wall time share a bucket, so must the observation.
+      // The test's clock brackets the duration: when the sleep and the wall time share a bucket, so must the
+      // observation.
       if (leOf(bounds, sleep) === leOf(bounds, wall))
         t.equal(grew[0], leOf(bounds, sleep), `${sleep} s: in the sleep's bucket`);
       else

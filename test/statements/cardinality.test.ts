@@ -47,8 +47,9 @@ t.test('3000 distinct statements: capped series, top N + other reconcile with th
 
   const series = STATEMENT_FAMILIES.reduce((n, f) => n + m.find(f).length, 0);
   t.ok(series <= 300, `statement series ${series} <= cap 300`);
+  const textCacheBytes = m.value('pgvigil_statements_text_cache_bytes');
   t.comment(
-    `series ${series}, folded ${m.value('pgvigil_statements_folded_entries')}, text cache ${m.value('pgvigil_statements_text_cache_bytes')} bytes`,
+    `series ${series}, folded ${m.value('pgvigil_statements_folded_entries')}, text cache ${textCacheBytes} bytes`,
   );
   t.ok(m.find('pg_stat_statements_query_info').length <= 50, 'at most top N info series');
   t.equal(

@@ -25,13 +25,15 @@ t.test('the demo classes parse and match the demo workload', async (t) => {
   );
   t.equal(
     cls(
-      'UPDATE users SET navigation_progress = jsonb_set(navigation_progress, $3, to_jsonb($2::int)), last_login_at = now()\n WHERE id = $1',
+      'UPDATE users SET navigation_progress = jsonb_set(navigation_progress, $3, to_jsonb($2::int)), ' +
+        'last_login_at = now()\n WHERE id = $1',
     ),
     'navigation',
   );
   t.equal(
     cls(
-      'SELECT a.assessment_type, date_trunc($1, a.completed_at) AS day, count(*) FROM user_assessments a JOIN users u ON u.id = a.user_id GROUP BY 1, 2',
+      'SELECT a.assessment_type, date_trunc($1, a.completed_at) AS day, count(*) ' +
+        'FROM user_assessments a JOIN users u ON u.id = a.user_id GROUP BY 1, 2',
     ),
     'admin',
   );
