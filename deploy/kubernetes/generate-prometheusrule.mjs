@@ -35,7 +35,7 @@ export function buildPrometheusRule(dir = alertsDir) {
 
 export function renderPrometheusRule(dir = alertsDir) {
   const header = '# GENERATED from alerts/*.yml by deploy/kubernetes/generate-prometheusrule.mjs; do not edit.\n';
-  return header + stringify(buildPrometheusRule(dir), { lineWidth: 0 });
+  return header + stringify(buildPrometheusRule(dir), { lineWidth: 100 });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
