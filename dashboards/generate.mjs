@@ -20,6 +20,8 @@ const RATE = '$__rate_interval';
 const NEEDS_STANDBY = 'Needs: a standby.';
 const NEEDS_PGBOUNCER = 'Needs: PgBouncer (PGVIGIL_PGBOUNCER_URL).';
 const NEEDS_APP = 'Needs: an application instrumented with pgvigil/pool, scraped by Prometheus.';
+/** A panel description followed by what the panel needs to have any data (one of the NEEDS_ texts). */
+const needing = (text, needs) => `${text} ${needs}`;
 
 // ---------------------------------------------------------------- variables
 
@@ -260,8 +262,14 @@ function dashboard({ uid, title, description, variables, panels }) {
   };
 }
 
-const ratio = (hit, read, by) =>
-  `sum by (${by}) (rate(${hit}[${RATE}])) / (sum by (${by}) (rate(${hit}[${RATE}])) + sum by (${by}) (rate(${read}[${RATE}])))`;
+const ratio = (hit, read, by) => {
+  const hits = `sum by (${by}) (rate(${hit}[${RATE}]))`;
+  const reads = `sum by (${by}) (rate(${read}[${RATE}]))`;
+  return `${hits} / (${hits} + ${reads})`;
+};
+/** The phi-quantile (written as Grafana shows it, e.g. '0.50') of bucket series summed by `by` and le. */
+const quantile = (phi, by, buckets, range = RATE) =>
+  `histogram_quantile(${phi}, sum by (${by}, le) (rate(${buckets}[${range}])))`;
 
 const overview = dashboard({
   uid: 'pgvigil-overview',
@@ -288,7 +296,8 @@ const overview = dashboard({
     }),
     stat('Transactions / s', 'ops', [
       q(
-        `sum(rate(pg_stat_database_xact_commit_total{${D}}[${RATE}]) + rate(pg_stat_database_xact_rollback_total{${D}}[${RATE}]))`,
+        `sum(rate(pg_stat_database_xact_commit_total{${D}}[${RATE}])` +
+          ` + rate(pg_stat_database_xact_rollback_total{${D}}[${RATE}]))`,
       ),
     ]),
     stat('Disk available', 'percentunit', [q(`min(pg_volume_available_bytes{${S}} / pg_volume_size_bytes{${S}})`)], {
@@ -298,7 +307,8 @@ const overview = dashboard({
         [0.1, 'green'],
       ],
       description:
-        'Space PostgreSQL can still write on the data volume (PGVIGIL_DATA_VOLUME_PATH), lowest over the selected instances.',
+        'Space PostgreSQL can still write on the data volume (PGVIGIL_DATA_VOLUME_PATH), ' +
+        'lowest over the selected instances.',
     }),
     stat('Firing alerts', 'none', [q(`count(ALERTS{alertstate="firing", ${S}}) or vector(0)`)], {
       thresholds: [[1, 'red']],
@@ -329,10 +339,7 @@ const overview = dashboard({
       'p95 latency per query class vs objective',
       's',
       [
-        q(
-          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}}[${RATE}])))`,
-          '{{class}} p95',
-        ),
+        q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${S}}`), '{{class}} p95'),
         q(`max by (class) (pg_statement_class_objective_seconds{${S}})`, '{{class}} objective'),
       ],
       { description: 'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.' },
@@ -380,7 +387,10 @@ const overview = dashboard({
         q(`max by (instance) (pg_replication_replay_lag_bytes{${S}})`, '{{instance}} (standby) unreplayed'),
       ],
       {
-        description: `WAL not yet replayed by each standby, seen from the primary and from the standby. ${NEEDS_STANDBY}`,
+        description: needing(
+          'WAL not yet replayed by each standby, seen from the primary and from the standby.',
+          NEEDS_STANDBY,
+        ),
       },
     ),
     table(
@@ -397,9 +407,13 @@ const overview = dashboard({
 const STATEMENT_KEY = 'datname, usename, queryid';
 // Joining the text info also filters by class: statements of other classes have no info to match.
 const withText = (expr) =>
-  `${expr} * on (${STATEMENT_KEY}) group_left (class, query) max by (${STATEMENT_KEY}, class, query) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
+  `${expr} * on (${STATEMENT_KEY}) group_left (class, query)` +
+  ` max by (${STATEMENT_KEY}, class, query) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
 const perStatement = (family, range = '$__range') =>
   `sum by (${STATEMENT_KEY}) (increase(${family}{${D}, queryid!="other"}[${range}]))`;
+const statementSeconds = perStatement('pg_stat_statements_seconds_total');
+const statementCalls = perStatement('pg_stat_statements_calls_total');
+const classBuckets = `pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}`;
 
 const queries = dashboard({
   uid: 'pgvigil-queries',
@@ -412,25 +426,18 @@ const queries = dashboard({
       'Latency of $class: p50, p95, p99 and objective',
       's',
       [
-        q(
-          `histogram_quantile(0.50, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`,
-          '{{class}} p50',
-        ),
-        q(
-          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`,
-          '{{class}} p95',
-        ),
-        q(
-          `histogram_quantile(0.99, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}[${RATE}])))`,
-          '{{class}} p99',
-        ),
+        q(quantile('0.50', 'class', classBuckets), '{{class}} p50'),
+        q(quantile('0.95', 'class', classBuckets), '{{class}} p95'),
+        q(quantile('0.99', 'class', classBuckets), '{{class}} p99'),
         q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, '{{class}} objective'),
       ],
       {
         w: 24,
         h: 9,
         description:
-          "From pg_stat_statements deltas: each poll interval, a statement's calls count at its mean time in that interval.",
+          "Estimated from pg_stat_statements: each poll interval, a statement's calls are spread over the buckets " +
+          "by a distribution fitted to that interval's mean and variance, bounded by the statement's min and max. " +
+          'Quantiles are estimates; the mean (_sum / _count) is exact. See docs/latency-estimation.md.',
       },
     ),
     heatmap(
@@ -453,28 +460,17 @@ const queries = dashboard({
       { min: 0 },
     ),
     timeseries('Statement latency by database (p95)', 's', [
-      q(
-        `histogram_quantile(0.95, sum by (datname, le) (rate(pg_statement_duration_seconds_bucket{${D}}[${RATE}])))`,
-        '{{datname}}',
-      ),
+      q(quantile('0.95', 'datname', `pg_statement_duration_seconds_bucket{${D}}`), '{{datname}}'),
     ]),
     row('Top statements of $class in the time range'),
-    table(
-      'Top statements by total time',
-      's',
-      [q(`topk(20, ${withText(perStatement('pg_stat_statements_seconds_total'))})`)],
-      {
-        description:
-          'Execution time spent in the selected range, top statements only (the rest is summed in queryid="other"). Texts are redacted.',
-      },
-    ),
-    table('Top statements by calls', 'short', [
-      q(`topk(20, ${withText(perStatement('pg_stat_statements_calls_total'))})`),
-    ]),
+    table('Top statements by total time', 's', [q(`topk(20, ${withText(statementSeconds)})`)], {
+      description:
+        'Execution time spent in the selected range, top statements only ' +
+        '(the rest is summed in queryid="other"). Texts are redacted.',
+    }),
+    table('Top statements by calls', 'short', [q(`topk(20, ${withText(statementCalls)})`)]),
     table('Top statements by mean time', 's', [
-      q(
-        `topk(20, ${withText(`(${perStatement('pg_stat_statements_seconds_total')} / (${perStatement('pg_stat_statements_calls_total')} > 0))`)})`,
-      ),
+      q(`topk(20, ${withText(`(${statementSeconds} / (${statementCalls} > 0))`)})`),
     ]),
     row('Running now'),
     timeseries('Longest running statement', 's', [q(`pg_stat_activity_oldest_query_seconds{${D}}`, '{{datname}}')], {
@@ -495,7 +491,8 @@ const connections = dashboard({
   uid: 'pgvigil-connections',
   title: 'pgvigil / Connections and pools',
   description:
-    'Connections by state, application and client; pool exhaustion seen from PostgreSQL, PgBouncer and the application.',
+    'Connections by state, application and client; ' +
+    'pool exhaustion seen from PostgreSQL, PgBouncer and the application.',
   variables: [jobVar, instanceVar, datnameVar, clientJobVar],
   panels: [
     row('Server connections'),
@@ -550,7 +547,8 @@ const connections = dashboard({
       'short',
       [
         q(
-          `sum by (datname) (pg_stat_activity_connections{${D}, state=~"idle in transaction.*"}) or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`,
+          `sum by (datname) (pg_stat_activity_connections{${D}, state=~"idle in transaction.*"})` +
+            ` or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`,
           '{{datname}}',
         ),
       ],
@@ -579,7 +577,8 @@ const connections = dashboard({
       'short',
       [
         q(
-          `sum by (datname, application_name, state) (pg_locks_waiting_sessions{${D}}) or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`,
+          `sum by (datname, application_name, state) (pg_locks_waiting_sessions{${D}})` +
+            ` or sum by (datname) (pg_stat_activity_blocked_sessions{${D}}) * 0`,
           '{{datname}} behind {{application_name}} ({{state}})',
         ),
       ],
@@ -599,7 +598,10 @@ const connections = dashboard({
       ],
       {
         min: 0,
-        description: `Clients queued for a server connection (cl_waiting): above 0 the pool is exhausted. ${NEEDS_PGBOUNCER}`,
+        description: needing(
+          'Clients queued for a server connection (cl_waiting): above 0 the pool is exhausted.',
+          NEEDS_PGBOUNCER,
+        ),
       },
     ),
     timeseries(
@@ -665,11 +667,11 @@ const connections = dashboard({
       's',
       [
         q(
-          `histogram_quantile(0.95, sum by (instance, pool, le) (rate(pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}[${RATE}])))`,
+          quantile('0.95', 'instance, pool', 'pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}'),
           '{{instance}} {{pool}} p95',
         ),
         q(
-          `histogram_quantile(0.99, sum by (instance, pool, le) (rate(pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}[${RATE}])))`,
+          quantile('0.99', 'instance, pool', 'pgvigil_client_pool_acquire_seconds_bucket{job=~"$client_job"}'),
           '{{instance}} {{pool}} p99',
         ),
       ],
@@ -887,7 +889,10 @@ const storage = dashboard({
     }),
     timeseries('Standby: replay delay', 's', [q(`pg_replication_lag_seconds{${S}}`, '{{instance}}')], {
       min: 0,
-      description: `0 when everything received is replayed, so an idle primary does not look like lag. ${NEEDS_STANDBY}`,
+      description: needing(
+        '0 when everything received is replayed, so an idle primary does not look like lag.',
+        NEEDS_STANDBY,
+      ),
     }),
   ],
 });
@@ -902,12 +907,7 @@ const self = dashboard({
     timeseries(
       'Collector duration (p95)',
       's',
-      [
-        q(
-          `histogram_quantile(0.95, sum by (collector, le) (rate(pgvigil_collector_duration_seconds_bucket{${S}}[${RATE}])))`,
-          '{{collector}}',
-        ),
-      ],
+      [q(quantile('0.95', 'collector', `pgvigil_collector_duration_seconds_bucket{${S}}`), '{{collector}}')],
       { min: 0 },
     ),
     timeseries(
@@ -995,19 +995,31 @@ const self = dashboard({
 // objective when it lands in the bucket at le = objective, picked by pg_statement_class_objective_info.
 const C = `${S}, class=~"$class"`;
 const sloClassVar = queryVar('class', 'Query class', `label_values(pg_statement_class_target_ratio{${S}}, class)`);
-const withinObjective = (histogram, selector, range, by) =>
-  `sum by (${by}) (increase(${histogram}_bucket{${selector}}[${range}]) and on (${by === 'class' ? 'job, instance, class' : 'class'}, le) label_replace(pg_statement_class_objective_info, "le", "$1", "objective_le", "(.*)"))` +
-  ` / sum by (${by}) (increase(${histogram}_count{${selector}}[${range}]))`;
+const objectiveBucket = 'label_replace(pg_statement_class_objective_info, "le", "$1", "objective_le", "(.*)")';
+const withinObjective = (histogram, selector, range, by) => {
+  const matching = by === 'class' ? 'job, instance, class' : 'class';
+  return (
+    `sum by (${by}) (increase(${histogram}_bucket{${selector}}[${range}])` +
+    ` and on (${matching}, le) ${objectiveBucket})` +
+    ` / sum by (${by}) (increase(${histogram}_count{${selector}}[${range}]))`
+  );
+};
 const serverWithin = (range) => withinObjective('pg_statement_class_duration_seconds', C, range, 'class');
 const target = `max by (class) (pg_statement_class_target_ratio{${C}})`;
 const objective = `max by (class) (pg_statement_class_objective_seconds{${C}})`;
 const RATIO = 'instance_class:pg_statement_class_calls_within_objective:ratio_rate';
+/** Server-side burn rate over one recorded window (5m, 1h, 6h, 3d): the share of bad calls over the budget. */
+const burnRate = (window) =>
+  `max by (class) ((1 - ${RATIO}${window}{${C}})` +
+  ` / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`;
 const APP_RATIO = 'application_class:pgvigil_client_query_calls_within_objective:ratio_rate';
 const APP = 'class=~"$class"';
 
 // Calls of each top statement in scrape intervals whose mean was over the class objective: the
 // statement's share of the slow calls, at the resolution pg_stat_statements gives (a mean per poll).
-const statementMean = `(${perStatement('pg_stat_statements_seconds_total', RATE)} / ${perStatement('pg_stat_statements_calls_total', RATE)})`;
+const statementMean =
+  `(${perStatement('pg_stat_statements_seconds_total', RATE)}` +
+  ` / ${perStatement('pg_stat_statements_calls_total', RATE)})`;
 const statementClass = `max by (${STATEMENT_KEY}, class) (pg_stat_statements_query_info{${D}, class=~"$class"})`;
 const slowIntervals =
   `(${statementMean} * on (${STATEMENT_KEY}) group_left (class) ${statementClass})` +
@@ -1030,16 +1042,14 @@ const slo = dashboard({
       base: 'red',
       transformations: [thresholdFromQueryB],
       description:
-        "Share of the class's calls in the time range that finished within its objective, red below the class's target (both from the classes file). Server side, from pg_stat_statements.",
+        "Share of the class's calls in the time range that finished within its objective, " +
+        "red below the class's target (both from the classes file). Server side, from pg_stat_statements.",
     }),
     stat(
       'p95 vs objective',
       's',
       [
-        q(
-          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[$__range])))`,
-          '{{class}} p95',
-        ),
+        q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${C}}`, '$__range'), '{{class}} p95'),
         q(objective, 'Threshold'),
       ],
       {
@@ -1061,29 +1071,22 @@ const slo = dashboard({
         ],
         base: 'red',
         description:
-          'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, 0 % when the slow calls reached 1 - target of all calls, negative beyond.',
+          'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, ' +
+          '0 % when the slow calls reached 1 - target of all calls, negative beyond.',
       },
     ),
-    stat(
-      'Burn rate (1 h)',
-      'x',
-      [
-        q(
-          `max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
-          '{{class}}',
-        ),
+    stat('Burn rate (1 h)', 'x', [q(burnRate('1h'), '{{class}}')], {
+      w: 6,
+      thresholds: [
+        [1, 'yellow'],
+        [6, 'orange'],
+        [14.4, 'red'],
       ],
-      {
-        w: 6,
-        thresholds: [
-          [1, 'yellow'],
-          [6, 'orange'],
-          [14.4, 'red'],
-        ],
-        description:
-          'Share of calls over the objective in the last hour, divided by the error budget: 1 spends the budget in exactly 30 days; above 14.4 (with the last 5 minutes too) PostgresQueryClassErrorBudgetBurn pages.',
-      },
-    ),
+      description:
+        'Share of calls over the objective in the last hour, divided by the error budget: ' +
+        '1 spends the budget in exactly 30 days; ' +
+        'above 14.4 (with the last 5 minutes too) PostgresQueryClassErrorBudgetBurn pages.',
+    }),
 
     row('Where the budget goes'),
     table(
@@ -1092,7 +1095,8 @@ const slo = dashboard({
       [q(`topk(20, ${withText(callsOverObjective)} > 0)`)],
       {
         description:
-          "Calls of each top statement made in scrape intervals where its mean time was over its class's objective, in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.",
+          "Calls of each top statement made in scrape intervals where its mean time was over its class's objective, " +
+          'in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.',
       },
     ),
     timeseries(
@@ -1105,7 +1109,10 @@ const slo = dashboard({
       ],
       {
         max: 1,
-        description: `The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements. ${NEEDS_APP}`,
+        description: needing(
+          "The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements.",
+          NEEDS_APP,
+        ),
       },
     ),
     timeseries(
@@ -1113,39 +1120,27 @@ const slo = dashboard({
       's',
       [
         q(
-          `histogram_quantile(0.95, sum by (application_name, class, le) (rate(pgvigil_client_query_duration_seconds_bucket{${APP}}[${RATE}])))`,
+          quantile('0.95', 'application_name, class', `pgvigil_client_query_duration_seconds_bucket{${APP}}`),
           '{{application_name}} {{class}} (application)',
         ),
-        q(
-          `histogram_quantile(0.95, sum by (class, le) (rate(pg_statement_class_duration_seconds_bucket{${C}}[${RATE}])))`,
-          '{{class}} (server)',
-        ),
+        q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${C}}`), '{{class}} (server)'),
         q(objective, '{{class}} objective'),
       ],
       {
-        description: `The application's time includes the network and the driver; the server's is execution only. ${NEEDS_APP}`,
+        description: needing(
+          "The application's time includes the network and the driver; the server's is execution only.",
+          NEEDS_APP,
+        ),
       },
     ),
     timeseries(
       'Burn rate by window',
       'x',
       [
-        q(
-          `max by (class) ((1 - ${RATIO}5m{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
-          '{{class}} 5 m',
-        ),
-        q(
-          `max by (class) ((1 - ${RATIO}1h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
-          '{{class}} 1 h',
-        ),
-        q(
-          `max by (class) ((1 - ${RATIO}6h{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
-          '{{class}} 6 h',
-        ),
-        q(
-          `max by (class) ((1 - ${RATIO}3d{${C}}) / on (job, instance, class) (1 - pg_statement_class_target_ratio{${C}}))`,
-          '{{class}} 3 d',
-        ),
+        q(burnRate('5m'), '{{class}} 5 m'),
+        q(burnRate('1h'), '{{class}} 1 h'),
+        q(burnRate('6h'), '{{class}} 6 h'),
+        q(burnRate('3d'), '{{class}} 3 d'),
       ],
       {
         w: 24,
