@@ -159,10 +159,12 @@ export function variableQueries(): { dashboard: string; name: string; expr: stri
  * parsed by promtool or run against a real Prometheus.
  */
 export function concreteQuery(expr: string, values: Record<string, string> = {}): string {
+  // A variable name starts with a letter or _: `$1` is PromQL's own (label_replace's capture
+  // group), which Grafana leaves alone too.
   return expr
     .replace(/\$__(rate_)?interval|\$__range/g, '1m')
     .replace(
-      /\$\{(\w+)(:\w+)?\}|\$(\w+)/g,
+      /\$\{(\w+)(:\w+)?\}|\$([A-Za-z_]\w*)/g,
       (_m, a: string | undefined, _f, b: string | undefined) => values[(a ?? b)!] ?? '.*',
     );
 }
