@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
-import type { PollerDatabase } from './poller.js';
+import type { Database } from './db.js';
 
 // The databases per-database collectors run on: every database that accepts connections, is not
 // a template and that pgvigil may connect to, filtered by PGVIGIL_INCLUDE_DATABASES and
@@ -18,12 +18,15 @@ export interface DiscoverySettings {
   readonly exclude: RegExp | undefined;
 }
 
+/** What discovery needs of the connection pool: one query on the connection database. */
+export type DiscoveryDatabase = Pick<Database, 'defaultDatabase' | 'withConnection'>;
+
 export class DatabaseDiscovery {
   private databases: string[] = [];
   private listedAt = 0;
 
   constructor(
-    private readonly db: PollerDatabase,
+    private readonly db: DiscoveryDatabase,
     private readonly settings: DiscoverySettings,
     private readonly log: Logger,
     private readonly clock: Clock,
