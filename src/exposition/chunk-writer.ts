@@ -36,9 +36,15 @@ export class ChunkWriter {
 
   /** The bytes written, in order; the writer must not be used afterwards. */
   finish(): Buffer[] {
-    // A short last chunk is copied, so it does not hold a whole chunk's memory for its life.
+    // A short last chunk is copied, so it does not hold a whole chunk's memory for its life. The
+    // copy is unpooled: a pooled one would sit in Buffer's shared slab, whose size varies by Node
+    // release and which stays alive as long as any buffer cut from it.
     if (this.buf !== undefined && this.pos < this.buf.length / 2) {
-      if (this.pos > 0) this.chunks.push(Buffer.from(this.buf.subarray(0, this.pos)));
+      if (this.pos > 0) {
+        const copy = Buffer.allocUnsafeSlow(this.pos);
+        this.buf.copy(copy, 0, 0, this.pos);
+        this.chunks.push(copy);
+      }
       this.buf = undefined;
     }
     this.seal();

@@ -181,11 +181,19 @@ t.test('the runtime stage, run outside Docker, starts and is healthy', async (t)
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exitCode = code;
+      resolve(code);
+    }),
+  );
   t.teardown(() => {
     child.kill('SIGKILL');
   });
   const healthcheck = () => {
+    // A process that is gone will never pass: say why at once, with what it printed.
+    if (exitCode !== undefined) throw new Error(`pgvigil exited with ${exitCode}: ${output.slice(-500)}`);
     try {
       execFileSync(process.execPath, ['dist/src/healthcheck.js'], { cwd: app, env, stdio: 'pipe', timeout: 10_000 });
       return true;
@@ -193,7 +201,7 @@ t.test('the runtime stage, run outside Docker, starts and is healthy', async (t)
       return false;
     }
   };
-  await eventually(healthcheck, 60_000, `HEALTHCHECK passing (output so far: ${output.slice(-500)})`);
+  await eventually(healthcheck, 60_000, 'HEALTHCHECK passing');
   t.pass('HEALTHCHECK command exits 0');
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   t.equal(res.status, 200, '/metrics answers (PostgreSQL unreachable: pg_up 0)');
