@@ -1,5 +1,13 @@
 import type { ServerFacts } from '../server-facts.js';
-import type { CollectorSpec, FamilySpec, MetricSpec, Privilege, QuerySpec, SqlVariant, Unit } from './define.js';
+import type {
+  CollectorSpec,
+  FamilySpec,
+  MetricSpec,
+  Privilege,
+  QuerySpec,
+  SqlVariant,
+  Unit,
+} from './collector-spec.js';
 import { variantApplies } from './variants.js';
 
 // The checks defineCollector runs on every collector definition when its module loads (and the

@@ -1,5 +1,6 @@
 import { expectedPoolSizesSettings } from '../pool-settings.js';
-import { defineCollector, query, type RowOf } from './define.js';
+import type { RowOf } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import type { QueryFn } from './types.js';
 
 // The server's view of each client pool: connections per (application_name, client_addr), so one

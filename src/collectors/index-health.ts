@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { seconds } from '../config.js';
-import { defineCollector, query, type RowOf } from './define.js';
+import type { RowOf } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './indexes.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import type { QueryFn } from './types.js';

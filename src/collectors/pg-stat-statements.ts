@@ -7,7 +7,8 @@ import type { EntrySnapshot } from '../statements/deltas.js';
 import { type ApiSnapshot, StatementsEngine, type StatementsSettings } from '../statements/engine.js';
 import { STATEMENT_FAMILIES } from '../statements/statement-families.js';
 import { textKey } from '../statements/text-cache.js';
-import { defineCollector, query, type RowOf, type RunInput } from './define.js';
+import type { RowOf, RunInput } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import type { Collector, QueryFn } from './types.js';
 
 // pg_stat_statements: the view is cluster-wide, but its functions exist only in databases where

@@ -1,4 +1,4 @@
-import type { Columns, RowOf } from './define.js';
+import type { Columns, RowOf } from './collector-spec.js';
 
 // PgBouncer's SHOW commands gain, rename and drop columns between releases (1.18 split
 // cl_cancel_req into cl_active_cancel_req / cl_waiting_cancel_req; 1.23 added

@@ -1,6 +1,7 @@
 import type { Family } from '../exposition/families.js';
 import { pgbouncerSettings } from '../pool-settings.js';
-import { type Columns, defineCollector, familiesOf, query, type RowOf } from './define.js';
+import type { Columns, RowOf } from './collector-spec.js';
+import { defineCollector, familiesOf, query } from './define.js';
 import { PgbouncerConsole } from './pgbouncer-console.js';
 import { type ConsoleRow, consoleRow, text } from './pgbouncer-rows.js';
 

@@ -1,4 +1,5 @@
-import { defineCollector, query, type RowOf } from './define.js';
+import type { RowOf } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import type { Collector, QueryFn } from './types.js';
 
 // The server's role and, on a standby, how far replay is behind. pg_is_in_recovery() is read on

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { defineCollector, type MetricSpec, query, type Unit } from './define.js';
+import type { MetricSpec, Unit } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import type { QueryFn } from './types.js';
 
 // The server settings alerts and dashboards divide by (max_connections, freeze ages, timeouts,

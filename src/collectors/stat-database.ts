@@ -1,5 +1,6 @@
 import { databaseSelected } from '../config.js';
-import { defineCollector, type MetricSpec, query, type RowOf } from './define.js';
+import type { MetricSpec, RowOf } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import type { QueryFn } from './types.js';
 
 // pg_stat_database: per-database throughput, cache, temp spill, deadlock and session counters,

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ObjectCap } from './cardinality.js';
-import { defineCollector, type MetricSpec, query, type RowOf } from './define.js';
+import type { MetricSpec, RowOf } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
 import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { SIZES_INTERVAL_VARIABLE, SizeCache, withCachedSizes } from './size-cache.js';
 import type { CollectContext, QueryFn } from './types.js';

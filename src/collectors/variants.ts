@@ -1,5 +1,5 @@
 import { type ServerFacts, versionAtLeast } from '../server-facts.js';
-import type { MajorRange, Privilege, SqlVariant } from './define.js';
+import type { MajorRange, Privilege, SqlVariant } from './collector-spec.js';
 
 // Which SQL variant applies to a server: pure functions of the server facts, shared by the plan
 // (define.ts) and the overlap check of the definitions (check-definition.ts).

@@ -1,5 +1,5 @@
 import type { QueryClass } from 'pgvigil-pool/classes';
-import type { FamilySpec } from '../collectors/define.js';
+import type { FamilySpec } from '../collectors/collector-spec.js';
 import { type Family, gauge } from '../exposition/families.js';
 import { formatValue } from '../exposition/format.js';
 

@@ -1,5 +1,5 @@
 import { OTHER_CLASS, type QueryClass } from 'pgvigil-pool/classes';
-import type { FamilySpec } from '../collectors/define.js';
+import type { FamilySpec } from '../collectors/collector-spec.js';
 import { counter, type Family, gauge, type HistogramFamily } from '../exposition/families.js';
 import type { EntryState } from './entry-states.js';
 import { bucketBounds, DeltaHistograms } from './histogram.js';

@@ -1,5 +1,5 @@
 import type { QueryClass } from 'pgvigil-pool/classes';
-import type { FamilySpec } from '../collectors/define.js';
+import type { FamilySpec } from '../collectors/collector-spec.js';
 import { counter, type Family, gauge, type Labels, type ValueSample } from '../exposition/families.js';
 import { CLASS_OBJECTIVE_FAMILIES, classObjectiveFamilies } from './class-objective-families.js';
 import type { CounterField, Counters } from './deltas.js';
