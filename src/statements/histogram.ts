@@ -1,24 +1,13 @@
+import { bucketIndex } from 'pgvigil-pool/buckets';
 import type { HistogramSample, Labels } from '../exposition/families.js';
 
-// The bounds themselves live with the application-side histograms, so both sides share them.
-export { BASE_BOUNDS, bucketBounds } from 'pgvigil-pool/buckets';
+// The bounds and the bucket search live with the application-side histograms, so both sides share them.
+export { BASE_BOUNDS, bucketBounds, bucketIndex } from 'pgvigil-pool/buckets';
 
 // Latency histograms built from pg_stat_statements deltas. PostgreSQL keeps no per-call
 // durations, only sums, so each interval a statement's Δcalls are spread over the buckets as
 // expected counts (latency-fit.ts), kept as floats. _sum and _count grow by exactly Δtime and
 // Δcalls, so rate(_sum)/rate(_count) is the true mean.
-
-/** Index of the first bound >= value (Prometheus `le`), or bounds.length for +Inf. */
-export function bucketIndex(bounds: readonly number[], value: number): number {
-  let lo = 0;
-  let hi = bounds.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (bounds[mid]! >= value) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
 
 /** Cumulative-from-start histograms keyed by a label set; they only ever grow. */
 export class DeltaHistograms {

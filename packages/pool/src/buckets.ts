@@ -8,3 +8,15 @@ export const BASE_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 export function bucketBounds(extra: readonly number[]): number[] {
   return [...new Set([...BASE_BOUNDS, ...extra])].sort((a, b) => a - b);
 }
+
+/** Index of the first bound >= value (Prometheus `le`), or bounds.length for +Inf. */
+export function bucketIndex(bounds: ArrayLike<number>, value: number): number {
+  let lo = 0;
+  let hi = bounds.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (bounds[mid]! >= value) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}

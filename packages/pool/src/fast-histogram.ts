@@ -1,4 +1,5 @@
 import type client from 'prom-client';
+import { bucketIndex } from './buckets.js';
 
 // A histogram for the per-query hot path, served by a prom-client Registry like any of its
 // metrics. prom-client's own Histogram.observe() builds a label key string and looks the bucket
@@ -26,15 +27,7 @@ class Series implements HistogramRecorder {
   }
 
   observe(seconds: number): void {
-    const bounds = this.bounds;
-    let lo = 0;
-    let hi = bounds.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (bounds[mid]! >= seconds) hi = mid;
-      else lo = mid + 1;
-    }
-    this.counts[lo]!++;
+    this.counts[bucketIndex(this.bounds, seconds)]!++;
     this.sum += seconds;
     this.count++;
   }
