@@ -12,7 +12,7 @@ import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
-import { concreteQuery, dashboardQueries, variableQueries } from '../helpers/mixin.js';
+import { concreteQuery, everyDashboardQuery } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPrometheusStack } from '../helpers/prometheus-stack.js';
@@ -319,16 +319,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
 
   // ---- Every dashboard panel returns data from this Prometheus, after the workload.
   const panelsWithoutData: string[] = [];
-  const queries = [
-    ...dashboardQueries(),
-    ...variableQueries().map((v) => ({
-      dashboard: v.dashboard,
-      panel: `variable ${v.name}`,
-      refId: '',
-      expr: v.expr,
-      needs: undefined,
-    })),
-  ];
+  const queries = everyDashboardQuery();
   for (const query of queries) {
     if (bouncer === undefined && query.needs?.startsWith('PgBouncer')) continue;
     if (volume === undefined && query.expr.includes('pg_volume_')) continue;

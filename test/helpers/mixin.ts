@@ -154,6 +154,21 @@ export function variableQueries(): { dashboard: string; name: string; expr: stri
   );
 }
 
+/** Every query a dashboard runs: each panel's targets, then each variable's selector as a pseudo-panel. */
+export function everyDashboardQuery(): PanelQuery[] {
+  return [
+    ...dashboardQueries(),
+    ...variableQueries().map((v) => ({
+      dashboard: v.dashboard,
+      panel: `variable ${v.name}`,
+      refId: '',
+      expr: v.expr,
+      needs: undefined,
+      legend: undefined,
+    })),
+  ];
+}
+
 /**
  * A dashboard query with Grafana's variables replaced by values Prometheus accepts, so it can be
  * parsed by promtool or run against a real Prometheus.

@@ -9,7 +9,7 @@ import { loadQueryClasses } from 'pgvigil-pool/classes';
 import client from 'prom-client';
 import t from 'tap';
 import { loop } from '../e2e/faults.js';
-import { concreteQuery, dashboardQueries, ruleFilePaths, variableQueries } from '../helpers/mixin.js';
+import { concreteQuery, everyDashboardQuery, ruleFilePaths } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { type PromSample, startPrometheusStack } from '../helpers/prometheus-stack.js';
@@ -87,16 +87,7 @@ t.test(
     });
     t.teardown(() => workload.stop());
 
-    const queries = [
-      ...dashboardQueries(),
-      ...variableQueries().map((v) => ({
-        dashboard: v.dashboard,
-        panel: `variable ${v.name}`,
-        refId: '',
-        expr: v.expr,
-        needs: undefined,
-      })),
-    ];
+    const queries = everyDashboardQuery();
     const slo = queries.filter((q) => q.dashboard === SLO_BOARD);
     t.ok(slo.length >= 12, `${slo.length} SLO board queries`);
     const deadline = Date.now() + DEADLINE_MS;
