@@ -326,7 +326,10 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     const expr = concreteQuery(query.expr);
     const ok = async () => (await stack.query(expr)).length > 0;
     try {
-      await eventually(ok, 15_000, 'data');
+      // A panel over $__range (1m here) may need a whole range to refill after the faults before
+      // it: the statements over their objective, for one, come from a slow call every 5 s that a
+      // fault may have held back. So each panel gets a range and a few scrapes to show data.
+      await eventually(ok, 70_000, 'data');
     } catch {
       panelsWithoutData.push(`${query.dashboard} "${query.panel}" ${query.refId}: ${expr}`);
     }
