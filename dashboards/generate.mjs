@@ -7,21 +7,101 @@
 // Panels that can only have data with a standby or PgBouncer say so in their description
 // ("Needs: a standby."); the end-to-end test accepts those (and only those) without data.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SCHEMA_VERSION = 41; // Grafana 12
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, meant literally
 const DS = { type: 'prometheus', uid: '${datasource}' };
-const S = 'job=~"$job", instance=~"$instance"';
+const here = dirname(fileURLToPath(import.meta.url));
+const repoFile = (path) => readFileSync(join(here, '..', path), 'utf8');
+
+// The one selector that picks pgvigil's job among other exporters (postgres_exporter has pg_up
+// too), shared with the alert rules. Every query of pgvigil's own series starts with it, so
+// "All" in the job variable still never reaches another exporter's series.
+const { exporterSelector: EXPORTER } = JSON.parse(repoFile('alerts/mixin-config.json'));
+const S = `${EXPORTER}, job=~"$job", instance=~"$instance"`;
 const D = `${S}, datname=~"$datname"`;
+/** Written after every range selector; pollWindows() replaces it on families a collector polls. */
 const RATE = '$__rate_interval';
 const NEEDS_STANDBY = 'Needs: a standby.';
 const NEEDS_PGBOUNCER = 'Needs: PgBouncer (PGVIGIL_PGBOUNCER_URL).';
 const NEEDS_APP = 'Needs: an application instrumented with pgvigil/pool, scraped by Prometheus.';
+const NEEDS_ALERT = 'Needs: an alert firing (empty when all is well).';
 /** A panel description followed by what the panel needs to have any data (one of the NEEDS_ texts). */
 const needing = (text, needs) => `${text} ${needs}`;
+
+// ---------------------------------------------------------------- rate windows of polled families
+
+// A family a collector polls changes once per poll, whatever the scrape interval. Grafana's
+// $__rate_interval is four scrapes (60 s at a 15 s scrape): on a family polled every 60 s that
+// window holds one change or none, so rate() reads 0, then 4/3 of the truth, and a hit ratio
+// turns 0/0. A window of four polls always holds at least three changes. The windows come from
+// the collectors' default intervals as generated into docs/configuration.md (from the config
+// schema) and each family's collector as recorded in test/golden/families.json; both files are
+// kept in step with the code by their own tests.
+const POLLS_PER_WINDOW = 4;
+/** The deployed scrape interval (deploy/prometheus/prometheus.yml): no window is shorter than four scrapes. */
+const SCRAPE_SECONDS = 15;
+/** Families not polled: pgvigil's own, read at scrape time; the application's pool, scraped from the application. */
+const NOT_POLLED = new Set(['self', 'pgvigil/pool']);
+
+const collectorOf = new Map(
+  JSON.parse(repoFile('test/golden/families.json')).map((family) => [family.name, family.collector]),
+);
+const defaultIntervals = new Map(
+  [...repoFile('docs/configuration.md').matchAll(/^\| `PGVIGIL_(\w+)_INTERVAL_SECONDS` \| `(\d+(?:\.\d+)?)` \|/gm)].map(
+    (m) => [m[1].toLowerCase(), Number(m[2])],
+  ),
+);
+
+/** The collector polling a series name (histograms by their family), or throws: a board must not read an unknown name. */
+function collectorOfSeries(name) {
+  const family = [name, name.replace(/_(bucket|count|sum)$/, '')].find((n) => collectorOf.has(n));
+  if (family === undefined) throw new Error(`${name}: not in test/golden/families.json`);
+  return collectorOf.get(family);
+}
+
+const duration = (seconds) => (seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`);
+
+/** The range a rate over `name` needs, and the collector and interval it assumes (none for unpolled families). */
+function pollWindow(name) {
+  const collector = collectorOfSeries(name);
+  if (NOT_POLLED.has(collector)) return { window: RATE };
+  const interval = defaultIntervals.get(collector);
+  if (interval === undefined) throw new Error(`${collector}: no default interval in docs/configuration.md`);
+  const seconds = Math.max(POLLS_PER_WINDOW * interval, POLLS_PER_WINDOW * SCRAPE_SECONDS);
+  return { window: duration(seconds), collector, interval };
+}
+
+const RANGE_SELECTOR = /([a-zA-Z_:][\w:]*)(\{[^}]*\})?\[\$__rate_interval\]/g;
+
+/** The expression with each `family{...}[$__rate_interval]` on a polled family given its poll window. */
+const pollWindows = (expr) =>
+  expr.replace(RANGE_SELECTOR, (_m, name, selector = '') => `${name}${selector}[${pollWindow(name).window}]`);
+
+/** The sentence a panel's description gets for the poll windows its queries use. */
+function windowNote(exprs) {
+  const notes = new Map();
+  for (const expr of exprs) {
+    for (const m of expr.matchAll(RANGE_SELECTOR)) {
+      const w = pollWindow(m[1]);
+      if (w.collector !== undefined) {
+        notes.set(
+          w.collector,
+          `${w.window} for the ${w.collector} collector ` +
+            `(PGVIGIL_${w.collector.toUpperCase()}_INTERVAL_SECONDS, default ${w.interval} s)`,
+        );
+      }
+    }
+  }
+  if (notes.size === 0) return '';
+  return `Rate windows of at least four polls, assuming the default intervals: ${[...notes.values()].join('; ')}.`;
+}
+
+/** Grafana shows a ratio of two rates that are both 0 (NaN) as this, not as a gap or "NaN". */
+const NO_TRAFFIC = [{ type: 'special', options: { match: 'nan', result: { text: 'no traffic', index: 0 } } }];
 
 // ---------------------------------------------------------------- variables
 
@@ -52,8 +132,8 @@ function queryVar(name, label, query, { multi = true, includeAll = true } = {}) 
   };
 }
 
-const jobVar = queryVar('job', 'Job', 'label_values(pg_up, job)');
-const instanceVar = queryVar('instance', 'Instance', 'label_values(pg_up{job=~"$job"}, instance)');
+const jobVar = queryVar('job', 'Job', `label_values(pg_up{${EXPORTER}}, job)`);
+const instanceVar = queryVar('instance', 'Instance', `label_values(pg_up{${EXPORTER}, job=~"$job"}, instance)`);
 const datnameVar = queryVar('datname', 'Database', `label_values(pg_stat_database_xact_commit_total{${S}}, datname)`);
 const classVar = queryVar(
   'class',
@@ -75,7 +155,7 @@ function targets(queries) {
   return queries.map((x, i) => ({
     datasource: DS,
     refId: String.fromCharCode(65 + i),
-    expr: x.expr,
+    expr: pollWindows(x.expr),
     legendFormat: x.legend,
     range: !x.instant,
     instant: Boolean(x.instant),
@@ -84,10 +164,11 @@ function targets(queries) {
 }
 
 function base(type, title, unit, queries, o) {
+  const description = [o.description ?? '', windowNote(queries.map((x) => x.expr))].filter((x) => x !== '').join(' ');
   return {
     type,
     title,
-    description: o.description ?? '',
+    description,
     datasource: DS,
     gridPos: { w: o.w ?? 12, h: o.h ?? 8 },
     fieldConfig: {
@@ -102,7 +183,7 @@ function base(type, title, unit, queries, o) {
             ...(o.thresholds ?? []).map(([value, color]) => ({ value, color })),
           ],
         },
-        ...(o.mappings ? { mappings: o.mappings } : {}),
+        ...(o.mappings || o.ratio ? { mappings: [...(o.mappings ?? []), ...(o.ratio ? NO_TRAFFIC : [])] } : {}),
         ...(o.custom ? { custom: o.custom } : {}),
       },
       overrides: o.overrides ?? [],
@@ -1157,7 +1238,7 @@ const slo = dashboard({
 });
 
 // An output directory may be given (the lint test regenerates into a temp dir and compares).
-const out = process.argv[2] ?? dirname(fileURLToPath(import.meta.url));
+const out = process.argv[2] ?? here;
 const boards = { overview, queries, slo, connections, tables, storage, self };
 for (const [name, board] of Object.entries(boards)) {
   writeFileSync(join(out, `${name}.json`), `${JSON.stringify(board, null, 2)}\n`);
