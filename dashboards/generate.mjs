@@ -163,6 +163,12 @@ function targets(queries) {
   }));
 }
 
+/** Threshold steps: the colour below the first value, then [value, colour] pairs. */
+const steps = (below, pairs) => ({
+  mode: 'absolute',
+  steps: [{ color: below, value: null }, ...pairs.map(([value, color]) => ({ value, color }))],
+});
+
 function base(type, title, unit, queries, o) {
   const description = [o.description ?? '', windowNote(queries.map((x) => x.expr))].filter((x) => x !== '').join(' ');
   return {
@@ -176,13 +182,8 @@ function base(type, title, unit, queries, o) {
         unit,
         ...(o.min !== undefined ? { min: o.min } : {}),
         ...(o.max !== undefined ? { max: o.max } : {}),
-        thresholds: {
-          mode: 'absolute',
-          steps: [
-            { color: o.base ?? 'green', value: null },
-            ...(o.thresholds ?? []).map(([value, color]) => ({ value, color })),
-          ],
-        },
+        thresholds: steps(o.base ?? 'green', o.thresholds ?? []),
+        ...(o.target ? { color: { mode: 'thresholds' } } : {}),
         ...(o.mappings || o.ratio ? { mappings: [...(o.mappings ?? []), ...(o.ratio ? NO_TRAFFIC : [])] } : {}),
         ...(o.custom ? { custom: o.custom } : {}),
       },
@@ -205,7 +206,9 @@ function timeseries(title, unit, queries, o = {}) {
         showPoints: 'never',
         spanNulls: false,
         stacking: { mode: o.stack ? 'normal' : 'none', group: 'A' },
-        thresholdsStyle: { mode: o.thresholds ? 'line' : 'off' },
+        // A platform target colours the line itself and shades the side beyond it.
+        ...(o.target ? { gradientMode: 'scheme' } : {}),
+        thresholdsStyle: { mode: o.target ? 'line+area' : o.thresholds ? 'line' : 'off' },
       },
     }),
     options: {
@@ -267,13 +270,25 @@ const row = (title, repeat) => ({
 });
 
 /**
- * Colours a panel's query A against a threshold that query B returns (Grafana's "Config from query
- * results"), so one repeated panel can hold each class to its own objective or target.
+ * Colours a panel's other queries against a threshold that query `refId` returns, its legend
+ * 'Threshold' (Grafana's "Config from query results"), so one repeated panel can hold each class
+ * to its own objective or target.
  */
-const thresholdFromQueryB = {
+const thresholdFromQuery = (refId) => ({
   id: 'configFromData',
-  options: { configRefId: 'B', mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] },
-};
+  options: { configRefId: refId, mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] },
+});
+const thresholdFromQueryB = thresholdFromQuery('B');
+
+// The platform's targets; a panel showing one colours by it, red beyond.
+/** Connection pools (server slots, PgBouncer, the application's) stay below 80 % used. */
+const POOL_TARGET = { target: true, thresholds: [[0.8, 'red']] };
+/** Waiting for a pooled connection stays below 10 ms. */
+const ACQUIRE_TARGET = { target: true, thresholds: [[0.01, 'red']] };
+/** Index (and cache) hit ratio stays above 95 %. */
+const HIT_TARGET = { target: true, base: 'red', thresholds: [[0.95, 'green']], ratio: true };
+/** Sequential scans reduced by 80 % against the baseline week. */
+const SCAN_REDUCTION_TARGET = { target: true, base: 'red', thresholds: [[0.8, 'green']], ratio: true };
 
 // ---------------------------------------------------------------- dashboards
 
@@ -352,6 +367,8 @@ const ratio = (hit, read, by) => {
 const quantile = (phi, by, buckets, range = RATE) =>
   `histogram_quantile(${phi}, sum by (${by}, le) (rate(${buckets}[${range}])))`;
 
+/** Alerts firing now that deserve a look: warning and critical, whichever job they come from. */
+const FIRING = 'ALERTS{alertstate="firing", severity=~"critical|warning"}';
 const overview = dashboard({
   uid: 'pgvigil-overview',
   title: 'pgvigil / Overview',
@@ -368,12 +385,10 @@ const overview = dashboard({
         'pg_up: whether pgvigil reached PostgreSQL on its last attempt (the lowest over the selected instances).',
     }),
     stat('Connection slots used', 'percentunit', [q(`max(pg_connections_utilization_ratio{${S}})`)], {
-      thresholds: [
-        [0.8, 'orange'],
-        [1, 'red'],
-      ],
+      ...POOL_TARGET,
       description:
-        'Client connections over max_connections minus reserved slots (the highest over the selected instances).',
+        'Client connections over max_connections minus reserved slots (the highest over the selected instances); ' +
+        'red from 80 %, the pool target.',
     }),
     stat('Transactions / s', 'ops', [
       q(
@@ -391,10 +406,25 @@ const overview = dashboard({
         'Space PostgreSQL can still write on the data volume (PGVIGIL_DATA_VOLUME_PATH), ' +
         'lowest over the selected instances.',
     }),
-    stat('Firing alerts', 'none', [q(`count(ALERTS{alertstate="firing", ${S}}) or vector(0)`)], {
-      thresholds: [[1, 'red']],
-      description: 'Alerts of the pgvigil alert pack firing for the selected instances (Prometheus ALERTS series).',
-    }),
+    stat(
+      'Firing alerts',
+      'none',
+      ['critical', 'warning'].map((severity) =>
+        q(`count(ALERTS{alertstate="firing", severity="${severity}"}) or vector(0)`, severity),
+      ),
+      {
+        thresholds: [[1, 'red']],
+        overrides: [
+          {
+            matcher: { id: 'byName', options: 'warning' },
+            properties: [{ id: 'thresholds', value: steps('green', [[1, 'orange']]) }],
+          },
+        ],
+        description:
+          'Critical and warning alerts firing in this Prometheus, across jobs: the application pools too. ' +
+          'Info alerts (an unused index) are left out: they are no reason to look.',
+      },
+    ),
     stat('Up since', 'dateTimeFromNow', [q(`max(pg_postmaster_start_time_seconds{${S}}) * 1000`)]),
 
     row('Load and latency'),
@@ -417,13 +447,24 @@ const overview = dashboard({
       { min: 0 },
     ),
     timeseries(
-      'p95 latency per query class vs objective',
-      's',
+      'p95 latency per query class, share of its objective',
+      'percentunit',
       [
-        q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${S}}`), '{{class}} p95'),
-        q(`max by (class) (pg_statement_class_objective_seconds{${S}})`, '{{class}} objective'),
+        q(
+          `${quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${S}}`)}` +
+            ` / on (class) max by (class) (pg_statement_class_objective_seconds{${S}})`,
+          '{{class}}',
+        ),
       ],
-      { description: 'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.' },
+      {
+        min: 0,
+        target: true,
+        thresholds: [[1, 'red']],
+        ratio: true,
+        description:
+          "Each class's p95 latency over its objective: red above 100 %. " +
+          'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.',
+      },
     ),
     timeseries(
       'Cache and index hit ratio',
@@ -442,7 +483,7 @@ const overview = dashboard({
           '{{instance}} index blocks',
         ),
       ],
-      { max: 1, thresholds: [[0.95, 'green']] },
+      { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the hit-ratio target.' },
     ),
     timeseries(
       'Disk available',
@@ -474,14 +515,9 @@ const overview = dashboard({
         ),
       },
     ),
-    table(
-      'Firing alerts',
-      'none',
-      [q(`sum by (alertname, severity, instance, datname) (ALERTS{alertstate="firing", ${S}})`)],
-      {
-        description: 'Alerts of the pgvigil alert pack firing now; empty when all is well.',
-      },
-    ),
+    table('Firing alerts', 'none', [q(`sum by (alertname, severity, job, instance, datname) (${FIRING})`)], {
+      description: needing('Critical and warning alerts firing now in this Prometheus, across jobs.', NEEDS_ALERT),
+    }),
   ],
 });
 
@@ -510,12 +546,18 @@ const queries = dashboard({
         q(quantile('0.50', 'class', classBuckets), '{{class}} p50'),
         q(quantile('0.95', 'class', classBuckets), '{{class}} p95'),
         q(quantile('0.99', 'class', classBuckets), '{{class}} p99'),
-        q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, '{{class}} objective'),
+        q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, 'Threshold'),
       ],
       {
         w: 24,
         h: 9,
+        repeat: 'class',
+        target: true,
+        thresholds: [[0.05, 'red']],
+        ratio: true,
+        transformations: [thresholdFromQuery('D')],
         description:
+          "Red above the class's objective (from the classes file). " +
           "Estimated from pg_stat_statements: each poll interval, a statement's calls are spread over the buckets " +
           "by a distribution fitted to that interval's mean and variance, bounded by the statement's min and max. " +
           'Quantiles are estimates; the mean (_sum / _count) is exact. See docs/latency-estimation.md.',
@@ -568,6 +610,109 @@ const queries = dashboard({
 });
 
 const byClient = '{{application_name}} @ {{client_addr}}';
+
+// ---------------------------------------------------------------- pool exhaustion, one row per application
+
+// Which layer is full: PostgreSQL's slots, PgBouncer's pool or the application's own pool. Each
+// column is one query summed by application_name, and Grafana merges the rows on it. PgBouncer
+// counts its pools by database and user, not by application, so its columns show the pool serving
+// each application's server connections: their datname and usename as pg_stat_activity reports them.
+const APP_CLIENT = 'job=~"$client_job"';
+const perApplication = (expr) => `sum by (application_name) (${expr})`;
+const applicationPools = `group by (application_name, datname, usename) (pg_stat_activity_connections{${D}})`;
+const pgbouncerPoolOfApplication = (family, agg) =>
+  `max by (application_name) (${applicationPools} * on (datname, usename) group_left ()` +
+  ` label_replace(label_replace(${agg} by (database, user) (${family}{${S}}),` +
+  ' "datname", "$1", "database", "(.*)"), "usename", "$1", "user", "(.*)"))';
+const POOL_COLUMNS = [
+  { name: 'Server connections', unit: 'short', expr: perApplication(`pg_stat_activity_connections{${D}}`) },
+  {
+    name: 'Server-side pool used',
+    unit: 'percentunit',
+    expr: `max by (application_name) (pg_client_pool_utilization_ratio{${S}})`,
+    ...POOL_TARGET,
+  },
+  {
+    name: 'PgBouncer clients waiting',
+    unit: 'short',
+    expr: pgbouncerPoolOfApplication('pgbouncer_pools_client_waiting_connections', 'sum'),
+    thresholds: [[1, 'red']],
+  },
+  {
+    name: 'PgBouncer max wait',
+    unit: 's',
+    expr: pgbouncerPoolOfApplication('pgbouncer_pools_client_maxwait_seconds', 'max'),
+    ...ACQUIRE_TARGET,
+  },
+  {
+    name: 'App pool used',
+    unit: 'percentunit',
+    expr:
+      `${perApplication(`pgvigil_client_pool_connections{${APP_CLIENT}, state="in_use"}`)}` +
+      ` / ${perApplication(`pgvigil_client_pool_max_connections{${APP_CLIENT}}`)}`,
+    ...POOL_TARGET,
+  },
+  {
+    name: 'App requests waiting',
+    unit: 'short',
+    expr: perApplication(`pgvigil_client_pool_waiting_requests{${APP_CLIENT}}`),
+    thresholds: [[1, 'red']],
+  },
+  {
+    name: 'App acquire p95 (5 m)',
+    unit: 's',
+    expr: quantile('0.95', 'application_name', `pgvigil_client_pool_acquire_seconds_bucket{${APP_CLIENT}}`, '5m'),
+    ...ACQUIRE_TARGET,
+  },
+  {
+    name: 'App acquire timeouts (time range)',
+    unit: 'short',
+    expr: perApplication(`increase(pgvigil_client_pool_acquire_timeouts_total{${APP_CLIENT}}[$__range])`),
+    thresholds: [[1, 'red']],
+  },
+];
+const poolExhaustion = (() => {
+  const panel = table(
+    'Pool exhaustion: each layer per application',
+    'short',
+    POOL_COLUMNS.map((c) => q(c.expr)),
+    {
+      h: 7,
+      ratio: true,
+      description: needing(
+        'One row per application_name: its connections to PostgreSQL, the server-side pool use ' +
+          '(PGVIGIL_EXPECTED_POOL_SIZES), the PgBouncer pool of its database and user, and its own pool ' +
+          '(pgvigil/pool). Red: a pool 80 % used, a wait of 10 ms, anyone waiting or timing out. ' +
+          'Columns of a layer the application does not go through stay empty.',
+        NEEDS_APP,
+      ),
+    },
+  );
+  const names = Object.fromEntries(POOL_COLUMNS.map((c, i) => [`Value #${String.fromCharCode(65 + i)}`, c.name]));
+  return {
+    ...panel,
+    fieldConfig: {
+      ...panel.fieldConfig,
+      overrides: POOL_COLUMNS.map((c) => ({
+        matcher: { id: 'byName', options: c.name },
+        properties: [
+          { id: 'unit', value: c.unit },
+          ...(c.thresholds
+            ? [
+                { id: 'thresholds', value: steps(c.base ?? 'green', c.thresholds) },
+                { id: 'custom.cellOptions', value: { type: 'color-text' } },
+              ]
+            : []),
+        ],
+      })),
+    },
+    options: { ...panel.options, sortBy: [{ displayName: 'Server connections', desc: true }] },
+    transformations: [
+      { id: 'merge', options: {} },
+      { id: 'organize', options: { excludeByName: { Time: true }, renameByName: names } },
+    ],
+  };
+})();
 const connections = dashboard({
   uid: 'pgvigil-connections',
   title: 'pgvigil / Connections and pools',
@@ -576,6 +721,8 @@ const connections = dashboard({
     'pool exhaustion seen from PostgreSQL, PgBouncer and the application.',
   variables: [jobVar, instanceVar, datnameVar, clientJobVar],
   panels: [
+    row('Pool exhaustion by application'),
+    poolExhaustion,
     row('Server connections'),
     timeseries(
       'Connections by state',
@@ -604,11 +751,10 @@ const connections = dashboard({
       ],
       {
         min: 0,
-        thresholds: [
-          [0.8, 'orange'],
-          [1, 'red'],
-        ],
-        description: 'Client pools have a ratio only when PGVIGIL_EXPECTED_POOL_SIZES names their application.',
+        ...POOL_TARGET,
+        description:
+          'Red from 80 %, the pool target. ' +
+          'Client pools have a ratio only when PGVIGIL_EXPECTED_POOL_SIZES names their application.',
       },
     ),
     timeseries(
@@ -691,8 +837,8 @@ const connections = dashboard({
       [q(`max by (database, user) (pgbouncer_pools_client_maxwait_seconds{${S}})`, '{{database}}/{{user}}')],
       {
         min: 0,
-        thresholds: [[0.01, 'orange']],
-        description: `How long the oldest waiting client has waited. ${NEEDS_PGBOUNCER}`,
+        ...ACQUIRE_TARGET,
+        description: `How long the oldest waiting client has waited; red from 10 ms, the acquire target. ${NEEDS_PGBOUNCER}`,
       },
     ),
     timeseries(
@@ -756,7 +902,12 @@ const connections = dashboard({
           '{{instance}} {{pool}} p99',
         ),
       ],
-      { min: 0, thresholds: [[0.01, 'orange']], description: NEEDS_APP },
+      {
+        min: 0,
+        ...ACQUIRE_TARGET,
+        ratio: true,
+        description: needing('Red from 10 ms, the acquire target.', NEEDS_APP),
+      },
     ),
     timeseries(
       'Application acquire timeouts and errors',
@@ -776,11 +927,84 @@ const connections = dashboard({
   ],
 });
 
+// ---------------------------------------------------------------- table scan reduction
+
+// The platform's target: sequential scans cut by 80 % against a baseline week. The share of
+// sequential scans among all scans (sequential + index) of the database's tables, over a week
+// now and over the baseline week ($baseline ago), so a busier week does not look like a regression.
+const baselineVar = {
+  name: 'baseline',
+  label: 'Baseline week ended',
+  type: 'custom',
+  query: '1w,2w,4w,8w,13w',
+  options: ['1w', '2w', '4w', '8w', '13w'].map((value, i) => ({ text: `${value} ago`, value, selected: i === 0 })),
+  current: { text: '1w ago', value: '1w' },
+  multi: false,
+  includeAll: false,
+  hide: 0,
+};
+const TABLE_KEY = 'datname, schemaname, relname';
+const scans = (family, range, offset = '') =>
+  `sum by (datname) (increase(${family}{${D}}[${range}]${offset === '' ? '' : ` offset ${offset}`}))`;
+const seqScanShare = (range, offset) => {
+  const seq = scans('pg_stat_user_tables_seq_scan_total', range, offset);
+  return `${seq} / (${seq} + ${scans('pg_stat_user_tables_idx_scan_total', range, offset)})`;
+};
+const NEEDS_BASELINE = 'Needs: Prometheus data from the baseline week.';
+const topSeqScanTables = `topk(10, sum by (${TABLE_KEY}) (rate(pg_stat_user_tables_seq_scan_total{${D}}[${RATE}])))`;
+const scanReduction = [
+  row('Table scan reduction'),
+  timeseries(
+    'Sequential vs index scans per second (top 10 tables by sequential scans)',
+    'ops',
+    [
+      q(topSeqScanTables, '{{datname}} {{schemaname}}.{{relname}} sequential'),
+      q(
+        `sum by (${TABLE_KEY}) (rate(pg_stat_user_tables_idx_scan_total{${D}}[${RATE}]))` +
+          ` and on (${TABLE_KEY}) ${topSeqScanTables}`,
+        '{{datname}} {{schemaname}}.{{relname}} index',
+      ),
+    ],
+    { min: 0, w: 8, description: 'Tables read whole instead of through an index, beside their index scans.' },
+  ),
+  timeseries(
+    'Share of sequential scans: last 24 h vs the baseline week',
+    'percentunit',
+    [q(seqScanShare('1d'), '{{datname}} last 24 h'), q(seqScanShare('1w', '$baseline'), '{{datname}} baseline week')],
+    {
+      min: 0,
+      max: 1,
+      w: 8,
+      ratio: true,
+      description: needing(
+        'Sequential scans over all scans of the tables, over the last 24 hours and over the week that ended ' +
+          '$baseline ago (the "Baseline week ended" variable).',
+        NEEDS_BASELINE,
+      ),
+    },
+  ),
+  stat(
+    'Sequential scan reduction vs the baseline week (target 80 %)',
+    'percentunit',
+    [q(`1 - (${seqScanShare('1w')}) / (${seqScanShare('1w', '$baseline')})`, '{{datname}}')],
+    {
+      w: 8,
+      h: 8,
+      ...SCAN_REDUCTION_TARGET,
+      description: needing(
+        'How much smaller the share of sequential scans is over the last week than over the baseline week: ' +
+          'green from 80 %, the platform target; negative when it grew.',
+        NEEDS_BASELINE,
+      ),
+    },
+  ),
+];
+
 const tables = dashboard({
   uid: 'pgvigil-tables',
   title: 'pgvigil / Indexes and tables',
-  description: 'Cache hits, index health, sequential scans, dead tuples, sizes and growth.',
-  variables: [jobVar, instanceVar, datnameVar],
+  description: 'Cache hits, index health, sequential scans and their reduction, dead tuples, sizes and growth.',
+  variables: [jobVar, instanceVar, datnameVar, baselineVar],
   panels: [
     row('Hit ratios'),
     timeseries(
@@ -796,7 +1020,7 @@ const tables = dashboard({
           '{{datname}}',
         ),
       ],
-      { max: 1 },
+      { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the hit-ratio target.' },
     ),
     timeseries(
       'Index hit ratio',
@@ -811,22 +1035,31 @@ const tables = dashboard({
           '{{datname}}',
         ),
       ],
-      { max: 1, thresholds: [[0.95, 'green']] },
+      { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the index hit-ratio target.' },
     ),
     row('Index health'),
     table('Invalid indexes', 'bytes', [q(`pg_index_invalid_size_bytes{${D}}`)], {
       w: 12,
-      description: 'Left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY; value: size.',
+      description:
+        'Left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY; value: size. ' +
+        'Needs: an invalid index (empty when healthy).',
     }),
     table('Unused indexes', 'bytes', [q(`pg_index_unused_size_bytes{${D}}`)], {
       w: 12,
       description:
-        'Never scanned since the statistics reset; constraint indexes excluded. Check standbys before dropping.',
+        'Never scanned since the statistics reset; constraint indexes excluded. Check standbys before dropping. ' +
+        'Needs: an unused index (empty when healthy).',
     }),
-    table('Duplicate indexes', 'bytes', [q(`pg_index_duplicate_size_bytes{${D}}`)], { w: 12 }),
+    table('Duplicate indexes', 'bytes', [q(`pg_index_duplicate_size_bytes{${D}}`)], {
+      w: 12,
+      description: 'Indexes with the same definition as another; value: size. Needs: a duplicate index.',
+    }),
     table('Sequential-scan heavy tables (rows per scan)', 'short', [q(`pg_table_seq_scan_heavy_rows_per_scan{${D}}`)], {
       w: 12,
+      description:
+        'Tables mostly read whole, by rows read per sequential scan. Needs: such a table (empty when healthy).',
     }),
+    ...scanReduction,
     row('Scans and dead tuples'),
     timeseries('Sequential scans per second (top 10 tables)', 'ops', [
       q(
@@ -1121,6 +1354,7 @@ const slo = dashboard({
       w: 6,
       thresholds: [[0.99, 'green']],
       base: 'red',
+      ratio: true,
       transformations: [thresholdFromQueryB],
       description:
         "Share of the class's calls in the time range that finished within its objective, " +
@@ -1136,6 +1370,7 @@ const slo = dashboard({
       {
         w: 6,
         thresholds: [[0.05, 'red']],
+        ratio: true,
         transformations: [thresholdFromQueryB],
         description: "95th percentile latency of the class over the time range; red above the class's objective.",
       },
@@ -1151,6 +1386,7 @@ const slo = dashboard({
           [0.25, 'green'],
         ],
         base: 'red',
+        ratio: true,
         description:
           'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, ' +
           '0 % when the slow calls reached 1 - target of all calls, negative beyond.',
@@ -1158,6 +1394,7 @@ const slo = dashboard({
     ),
     stat('Burn rate (1 h)', 'x', [q(burnRate('1h'), '{{class}}')], {
       w: 6,
+      ratio: true,
       thresholds: [
         [1, 'yellow'],
         [6, 'orange'],
@@ -1181,23 +1418,30 @@ const slo = dashboard({
       },
     ),
     timeseries(
-      'Calls within objective: application vs server (5 m)',
+      'Calls of $class within objective: application vs server (5 m)',
       'percentunit',
       [
         q(`${APP_RATIO}5m{${APP}}`, '{{application_name}} {{class}} (application)'),
         q(`max by (class) (${RATIO}5m{${C}})`, '{{class}} (server)'),
-        q(target, '{{class}} target'),
+        q(target, 'Threshold'),
       ],
       {
         max: 1,
+        repeat: 'class',
+        target: true,
+        base: 'red',
+        thresholds: [[0.99, 'green']],
+        ratio: true,
+        transformations: [thresholdFromQuery('C')],
         description: needing(
-          "The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements.",
+          "Red below the class's target. " +
+            "The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements.",
           NEEDS_APP,
         ),
       },
     ),
     timeseries(
-      'p95 latency: application vs server',
+      'p95 latency of $class: application vs server',
       's',
       [
         q(
@@ -1205,11 +1449,17 @@ const slo = dashboard({
           '{{application_name}} {{class}} (application)',
         ),
         q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${C}}`), '{{class}} (server)'),
-        q(objective, '{{class}} objective'),
+        q(objective, 'Threshold'),
       ],
       {
+        repeat: 'class',
+        target: true,
+        thresholds: [[0.05, 'red']],
+        ratio: true,
+        transformations: [thresholdFromQuery('C')],
         description: needing(
-          "The application's time includes the network and the driver; the server's is execution only.",
+          "Red above the class's objective. " +
+            "The application's time includes the network and the driver; the server's is execution only.",
           NEEDS_APP,
         ),
       },

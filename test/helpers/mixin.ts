@@ -178,6 +178,8 @@ export function concreteQuery(expr: string, values: Record<string, string> = {})
   // group), which Grafana leaves alone too.
   return expr
     .replace(/\$__(rate_)?interval|\$__range/g, '1m')
+    // A variable holding a duration (the tables board's baseline week): an offset Prometheus accepts.
+    .replace(/\boffset \$\{?\w+\}?/g, 'offset 1w')
     .replace(
       /\$\{(\w+)(:\w+)?\}|\$([A-Za-z_]\w*)/g,
       (_m, a: string | undefined, _f, b: string | undefined) => values[(a ?? b)!] ?? '.*',
