@@ -56,7 +56,7 @@ const defaultIntervals = new Map(
   ),
 );
 
-/** The collector polling a series name (histograms by their family), or throws: a board must not read an unknown name. */
+/** The collector polling a series (a histogram's by its family); throws on a name pgvigil does not emit. */
 function collectorOfSeries(name) {
   const family = [name, name.replace(/_(bucket|count|sum)$/, '')].find((n) => collectorOf.has(n));
   if (family === undefined) throw new Error(`${name}: not in test/golden/families.json`);
@@ -838,7 +838,10 @@ const connections = dashboard({
       {
         min: 0,
         ...ACQUIRE_TARGET,
-        description: `How long the oldest waiting client has waited; red from 10 ms, the acquire target. ${NEEDS_PGBOUNCER}`,
+        description: needing(
+          'How long the oldest waiting client has waited; red from 10 ms, the acquire target.',
+          NEEDS_PGBOUNCER,
+        ),
       },
     ),
     timeseries(

@@ -176,9 +176,9 @@ export function everyDashboardQuery(): PanelQuery[] {
 export function concreteQuery(expr: string, values: Record<string, string> = {}): string {
   // A variable name starts with a letter or _: `$1` is PromQL's own (label_replace's capture
   // group), which Grafana leaves alone too.
+  // A variable after `offset` holds a duration (the tables board's baseline week).
   return expr
     .replace(/\$__(rate_)?interval|\$__range/g, '1m')
-    // A variable holding a duration (the tables board's baseline week): an offset Prometheus accepts.
     .replace(/\boffset \$\{?\w+\}?/g, 'offset 1w')
     .replace(
       /\$\{(\w+)(:\w+)?\}|\$([A-Za-z_]\w*)/g,
