@@ -582,9 +582,12 @@ const queries = dashboard({
       ],
       { min: 0 },
     ),
-    timeseries('Statement latency by database (p95)', 's', [
-      q(quantile('0.95', 'datname', `pg_statement_duration_seconds_bucket{${D}}`), '{{datname}}'),
-    ]),
+    timeseries(
+      'Statement latency by database (p95)',
+      's',
+      [q(quantile('0.95', 'datname', `pg_statement_duration_seconds_bucket{${D}}`), '{{datname}}')],
+      { ratio: true },
+    ),
     row('Top statements of $class in the time range'),
     table('Top statements by total time', 's', [q(`topk(20, ${withText(statementSeconds)})`)], {
       description:
@@ -592,9 +595,12 @@ const queries = dashboard({
         '(the rest is summed in queryid="other"). Texts are redacted.',
     }),
     table('Top statements by calls', 'short', [q(`topk(20, ${withText(statementCalls)})`)]),
-    table('Top statements by mean time', 's', [
-      q(`topk(20, ${withText(`(${statementSeconds} / (${statementCalls} > 0))`)})`),
-    ]),
+    table(
+      'Top statements by mean time',
+      's',
+      [q(`topk(20, ${withText(`(${statementSeconds} / (${statementCalls} > 0))`)})`)],
+      { ratio: true },
+    ),
     row('Running now'),
     timeseries('Longest running statement', 's', [q(`pg_stat_activity_oldest_query_seconds{${D}}`, '{{datname}}')], {
       description: 'Histograms only see statements that finished; a statement stuck for minutes shows here.',
@@ -1415,6 +1421,7 @@ const slo = dashboard({
       'short',
       [q(`topk(20, ${withText(callsOverObjective)} > 0)`)],
       {
+        ratio: true,
         description:
           "Calls of each top statement made in scrape intervals where its mean time was over its class's objective, " +
           'in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.',
