@@ -4,8 +4,10 @@
 // and this generator disagree. One place for layout, variables, datasource references and units
 // keeps six boards consistent, which hand-edited JSON never stays.
 //
-// Panels that can only have data with a standby or PgBouncer say so in their description
-// ("Needs: a standby."); the end-to-end test accepts those (and only those) without data.
+// Panels that can only have data with something a plain primary lacks (a standby, PgBouncer, an
+// alert firing, a week of history) say so at the end of their description ("Needs: a standby.");
+// test/mixin/dashboards-data.test.ts accepts those, and only those, without data. docs/dashboards.md
+// explains the selector, the rate windows, the colours and the conditional panels.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
