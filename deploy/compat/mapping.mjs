@@ -72,6 +72,16 @@ const lastTime = (name, source) => ({
   note: 'Unix time from pgvigil’s age; 0 when never (as postgres_exporter); within a poll interval',
 });
 
+/** A TOAST counter; a table without a TOAST table gets 0 (postgres_exporter: NaN, from NULL). */
+const withoutToast = (name, source) => ({
+  name,
+  labels: TABLE,
+  from: [source, 'pg_stat_user_tables_n_live_tup'],
+  kind: 'derived',
+  expr: `${source}\nor\n0 * pg_stat_user_tables_n_live_tup`,
+  note: '0 for a table without a TOAST table (postgres_exporter: NaN)',
+});
+
 const conflicts = (type) => ({
   name: `pg_stat_database_conflicts_confl_${type}`,
   labels: DB,
@@ -225,9 +235,13 @@ export const COMPAT_FAMILIES = [
   ...['vacuum', 'autovacuum', 'analyze', 'autoanalyze'].map((c) =>
     lastTime(`pg_stat_user_tables_last_${c}`, `pg_stat_user_tables_last_${c}_age_seconds`),
   ),
-  ...['heap', 'idx', 'toast', 'tidx'].flatMap((c) => [
+  ...['heap', 'idx'].flatMap((c) => [
     total(`pg_statio_user_tables_${c}_blks_read`, TABLE, `pg_statio_user_tables_${c}_blocks_read_total`),
     total(`pg_statio_user_tables_${c}_blks_hit`, TABLE, `pg_statio_user_tables_${c}_blocks_hit_total`),
+  ]),
+  ...['toast', 'tidx'].flatMap((c) => [
+    withoutToast(`pg_statio_user_tables_${c}_blks_read`, `pg_statio_user_tables_${c}_blocks_read_total`),
+    withoutToast(`pg_statio_user_tables_${c}_blks_hit`, `pg_statio_user_tables_${c}_blocks_hit_total`),
   ]),
 
   // Server, settings, the exporter itself
