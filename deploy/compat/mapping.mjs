@@ -296,7 +296,8 @@ export const NO_EQUIVALENT = [
   ['`pg_stat_database_checksum_failures`, `_checksum_last_failure`', 'not collected by pgvigil yet'],
   ['`pg_process_idle_seconds`', 'a histogram of postgres_exporter’s example queries, not of a statistics view'],
   [
-    'settings of type string or enum, `transaction_read_only`, `transaction_deferrable`',
-    'not numbers; the two transaction settings describe the exporter’s own session',
+    'settings of type string or enum, `transaction_read_only`, `transaction_deferrable`, `tcp_keepalives_count`, `wal_summary_keep_time`',
+    'not numbers; the two transaction settings describe the exporter’s own session; a gauge’s name may not ' +
+      'end in `_count` nor contain `_summary_` (promtool check metrics)',
   ],
 ];

@@ -7,7 +7,10 @@ import type { Unit } from './collector-spec.js';
 // base units. The list is data so every family is written out in full and documented; a setting a
 // server lacks (older major, extension not loaded) leaves its family out. Comments give the majors
 // a setting exists on when that is not all of them. transaction_read_only and
-// transaction_deferrable are left out: they describe the exporter's own transaction, not the server.
+// transaction_deferrable are left out: they describe the exporter's own transaction, not the server;
+// so are tcp_keepalives_count and wal_summary_keep_time (17+), whose names would end in _count or
+// contain _summary_, which Prometheus reserves for histograms and summaries (promtool check metrics
+// rejects both on a gauge).
 // Regenerate after a new major: SELECT name, unit, vartype FROM pg_settings
 // WHERE vartype IN ('bool', 'integer', 'real') on every supported major, name → family as above.
 
@@ -223,7 +226,6 @@ export const NUMERIC_SETTINGS: readonly CatalogSetting[] = [
   ['pg_settings_synchronize_seqscans', 'synchronize_seqscans'],
   ['pg_settings_syslog_sequence_numbers', 'syslog_sequence_numbers'],
   ['pg_settings_syslog_split_messages', 'syslog_split_messages'],
-  ['pg_settings_tcp_keepalives_count', 'tcp_keepalives_count'],
   ['pg_settings_tcp_keepalives_idle_seconds', 'tcp_keepalives_idle', 'seconds'],
   ['pg_settings_tcp_keepalives_interval_seconds', 'tcp_keepalives_interval', 'seconds'],
   ['pg_settings_tcp_user_timeout_seconds', 'tcp_user_timeout', 'seconds'],
@@ -273,7 +275,6 @@ export const NUMERIC_SETTINGS: readonly CatalogSetting[] = [
   ['pg_settings_wal_segment_size_bytes', 'wal_segment_size', 'bytes'],
   ['pg_settings_wal_sender_timeout_seconds', 'wal_sender_timeout', 'seconds'],
   ['pg_settings_wal_skip_threshold_bytes', 'wal_skip_threshold', 'bytes'],
-  ['pg_settings_wal_summary_keep_time_seconds', 'wal_summary_keep_time', 'seconds'], // 17–18
   ['pg_settings_wal_writer_delay_seconds', 'wal_writer_delay', 'seconds'],
   ['pg_settings_wal_writer_flush_after_bytes', 'wal_writer_flush_after', 'bytes'],
   ['pg_settings_zero_damaged_pages', 'zero_damaged_pages'],

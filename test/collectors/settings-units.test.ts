@@ -72,6 +72,11 @@ t.test('include/exclude lists select settings beyond the ones alerts use', async
 t.test('every numeric setting has one family, named as postgres_exporter names it', async (t) => {
   const families = SETTING_METRICS.map((m) => m.name);
   t.equal(new Set(families).size, families.length, 'no family twice');
+  t.same(
+    families.filter((n) => /_(count|sum|bucket|total|info)$|_(summary|histogram|gauge|counter)_/.test(n)),
+    [],
+    'no gauge ends in a suffix Prometheus reserves',
+  );
   t.ok(SETTING_METRICS.length > 290, `${SETTING_METRICS.length} settings`);
   for (const name of ['random_page_cost', 'seq_page_cost', 'max_worker_processes', 'max_parallel_workers']) {
     t.ok(families.includes(`pg_settings_${name}`), `pg_settings_${name}`);
