@@ -251,8 +251,10 @@ export const COMPAT_FAMILIES = [
     from: ['pg_server_info'],
     kind: 'derived',
     expr:
-      'label_replace(label_replace(pg_server_info, "short_version", "$1.0", "version", "([0-9]+[.][0-9]+).*"),' +
-      ' "version", "PostgreSQL $1", "version", "(.*)")',
+      'label_replace(\n' +
+      '  label_replace(pg_server_info, "short_version", "$1.0", "version", "([0-9]+[.][0-9]+).*"),\n' +
+      '  "version", "PostgreSQL $1", "version", "(.*)"\n' +
+      ')',
     note: 'version is "PostgreSQL <major.minor>", not the whole version() string; short_version as postgres_exporter',
   },
   same('pg_postmaster_start_time_seconds', []),
@@ -296,7 +298,8 @@ export const NO_EQUIVALENT = [
   ['`pg_stat_database_checksum_failures`, `_checksum_last_failure`', 'not collected by pgvigil yet'],
   ['`pg_process_idle_seconds`', 'a histogram of postgres_exporter’s example queries, not of a statistics view'],
   [
-    'settings of type string or enum, `transaction_read_only`, `transaction_deferrable`, `tcp_keepalives_count`, `wal_summary_keep_time`',
+    'settings of type string or enum, `transaction_read_only`, `transaction_deferrable`, ' +
+      '`tcp_keepalives_count`, `wal_summary_keep_time`',
     'not numbers; the two transaction settings describe the exporter’s own session; a gauge’s name may not ' +
       'end in `_count` nor contain `_summary_` (promtool check metrics)',
   ],
