@@ -255,7 +255,7 @@ export const COMPAT_FAMILIES = [
       '  label_replace(pg_server_info, "short_version", "$1.0", "version", "([0-9]+[.][0-9]+).*"),\n' +
       '  "version", "PostgreSQL $1", "version", "(.*)"\n' +
       ')',
-    note: 'version is "PostgreSQL <major.minor>", not the whole version() string; short_version as postgres_exporter',
+    note: 'version is like `PostgreSQL 15.20`, not the whole version() string; short_version as postgres_exporter',
   },
   same('pg_postmaster_start_time_seconds', []),
   same('pg_up', []),
