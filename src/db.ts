@@ -10,12 +10,22 @@ import { readServerFacts, type ServerFacts } from './server-facts.js';
 // errors) are how a monitoring sidecar exhausts the server's max_connections. A connection counts
 // against the cap from the moment we start opening it until its socket has closed.
 //
-// Connections stay open between polls, one per database at least: a new backend starts with a cold
+// The connection database's connections stay open between polls: a new backend starts with a cold
 // relation cache, and the size functions the table and index collectors call cost 3-4x more there
 // (bench/: the tables query took 930 ms on a new connection, 330 ms on a warm one, at 2000 tables).
-// So a full pool never closes a database's only connection to make room for a database that already
-// has one (that caller waits for its own connection instead), and the idle timeout
-// (PGVIGIL_IDLE_CONNECTION_SECONDS) is longer than the default table and index interval.
+// So a full pool never closes the connection database's only connection to make room for another
+// database, and its idle timeout (PGVIGIL_IDLE_CONNECTION_SECONDS) is longer than the default table
+// and index interval.
+//
+// A connection to any other (discovered) database is closed as soon as its run releases it. A plain
+// DROP DATABASE waits at most 5 seconds for the sessions on that database to leave and then fails
+// ("database is being accessed by other users"): an idle pgvigil session kept there would make
+// every tenant's drop fail, so pgvigil is only ever on such a database while a run reads it.
+//
+// pg_up reports the server as seen through the connection database. A failure to reach a discovered
+// database (dropped a moment ago: "database does not exist"; or its sessions terminated by DROP
+// DATABASE ... WITH (FORCE)) says nothing about the server, so it never reports contact lost; a
+// server that is really down fails the connection database too, within one heartbeat.
 
 // Keep int8/numeric as strings (node-postgres' default): queryid is a signed int8 and
 // counters can pass 2^53. Collectors cast in SQL (::float8) where a JS number is wanted.
@@ -98,6 +108,12 @@ export class Database {
     for (const l of this.listeners) l(ok, err);
   }
 
+  /** A connection to datname failed: only the connection database's failures are the server's. */
+  private reportContactLost(datname: string, err: unknown): void {
+    if (datname === this.defaultDatabase) this.reportContact(false, err);
+    else this.log.debug({ err, datname }, 'connection to a discovered database failed');
+  }
+
   /**
    * Runs fn with a connection to datname. Waits at most timeoutMs for a free slot. If fn does not
    * settle in time, the connection is destroyed (the server's statement_timeout normally wins first).
@@ -126,7 +142,7 @@ export class Database {
     } catch (err) {
       if (isConnectionError(err)) {
         conn.broken = true;
-        this.reportContact(false, err);
+        this.reportContactLost(datname, err);
       } else if (!(err instanceof ConnectionTimeoutError)) {
         // A query error (permission, timeout, missing extension) still proves the server answers.
         this.reportContact(true);
@@ -270,7 +286,7 @@ export class Database {
             )
           : caught;
       doneOpening();
-      this.reportContact(false, err);
+      this.reportContactLost(datname, err);
       if (isConnectionError(err)) this.backoff.failed(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
       await client.end().catch(() => undefined);
@@ -283,7 +299,8 @@ export class Database {
   private release(conn: PooledConnection): void {
     conn.busy = false;
     conn.lastUsed = Date.now();
-    if (conn.broken || this.closed) {
+    // Not handed to a waiter either: a chain of runs must not keep a DROP DATABASE waiting.
+    if (conn.broken || this.closed || conn.datname !== this.defaultDatabase) {
       this.destroy(conn);
       return;
     }
