@@ -115,8 +115,13 @@ export function classifyError(err: unknown): ErrorReason {
  * the session was cut (DROP DATABASE ... WITH (FORCE) terminates the sessions on it first).
  */
 export function mayMeanDatabaseGone(err: unknown): boolean {
+  return isDatabaseMissing(err) || classifyError(err) === 'connection';
+}
+
+/** Whether err, or an error along its cause chain, says the database does not exist (SQLSTATE 3D000). */
+export function isDatabaseMissing(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && depth < 10; e = causeOf(e), depth++) {
-    if (codeOf(e) === '3D000' || isConnectionError(e)) return true;
+    if (codeOf(e) === '3D000') return true;
   }
   return false;
 }

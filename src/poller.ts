@@ -9,6 +9,7 @@ import {
   ConnectionTimeoutError,
   classifyError,
   failureIdentity,
+  isDatabaseMissing,
   mayMeanDatabaseGone,
   withDeadline,
 } from './errors.js';
@@ -284,6 +285,12 @@ export class Poller {
   private async droppedMeanwhile(state: CollectorState, datname: string, err: unknown): Promise<boolean> {
     if (state.def.scope !== 'database' || datname === this.db.defaultDatabase || !mayMeanDatabaseGone(err)) {
       return false;
+    }
+    if (!isDatabaseMissing(err)) {
+      // The session was cut. DROP DATABASE ... WITH (FORCE) terminates the sessions first and removes
+      // the database when it commits; a new connection waits for that commit (the drop holds the
+      // database's lock), so one attempt tells whether the database is going away.
+      await this.db.withConnection(datname, this.timeoutMs, async () => undefined).catch(() => undefined);
     }
     await this.discovery.refresh(true);
     if (this.discovery.list().includes(datname)) return false;

@@ -419,7 +419,10 @@ export const pgStatStatements = defineCollector<Settings, State>({
   },
   state: (settings, config, log): State => ({
     engine: new StatementsEngine(
-      { ...settings, seriesStaleMs: stalenessMs(config, config.intervals.get('statements') ?? DEFAULT_INTERVAL_SECONDS) },
+      {
+        ...settings,
+        seriesStaleMs: stalenessMs(config, config.intervals.get('statements') ?? DEFAULT_INTERVAL_SECONDS),
+      },
       log,
     ),
     log,

@@ -1,0 +1,253 @@
+import t from 'tap';
+import { tables } from '../src/collectors/tables.js';
+import type { CollectorDefinition } from '../src/collectors/types.js';
+import { testMajors } from './helpers/majors.js';
+import type { ParsedMetrics } from './helpers/metrics.js';
+import { eventually, startPgvigil, type TestPgvigil } from './helpers/pgvigil.js';
+import { testPostgres } from './helpers/postgres.js';
+
+// Databases come and go on a database-per-tenant platform. pgvigil must not read as down when one
+// of them is dropped, must not stand in the way of a plain DROP DATABASE (which waits at most
+// 5 seconds for other sessions to leave, then fails), and must not keep exporting a tenant it once
+// saw. Real servers throughout: what is asserted is what PostgreSQL did to pgvigil's connections.
+
+const PER_DATABASE = ['tables', 'indexes', 'index_health'];
+
+/** pgvigil's series of one database, or of a database exported under its OID (never wanted). */
+function seriesOf(m: ParsedMetrics, datname: RegExp): string[] {
+  return m.samples.filter((s) => s.labels.datname !== undefined && datname.test(s.labels.datname)).map((s) => s.name);
+}
+
+async function tableIn(sql: (text: string, params?: unknown[], database?: string) => Promise<unknown>, db: string) {
+  await sql(
+    'CREATE TABLE tenant_items (id int PRIMARY KEY, v text); INSERT INTO tenant_items VALUES (1, $$a$$)',
+    [],
+    db,
+  );
+}
+
+for (const major of testMajors([13, 14, 15, 16, 17, 18])) {
+  t.test(`PostgreSQL ${major}: a tenant database can be dropped plainly right after a poll`, async (t) => {
+    const pg = await testPostgres(t, { major, needsControl: true });
+    for (const d of ['tenant_a', 'tenant_b']) {
+      await pg.sql(`CREATE DATABASE ${d}`);
+      await tableIn(pg.sql, d);
+    }
+    // Room for a connection per database: before, each database kept its own idle one.
+    const v = await startPgvigil(t, pg.url, { PGVIGIL_POOL_SIZE: '5', PGVIGIL_LOG_LEVEL: 'info' });
+    let m = await v.poll('tables', 'indexes');
+    t.ok(seriesOf(m, /^tenant_a$/).length > 0, 'tenant_a was polled');
+    const started = Date.now();
+    await t.resolves(pg.sql('DROP DATABASE tenant_a'), 'plain DROP DATABASE succeeds');
+    t.comment(`DROP DATABASE took ${Date.now() - started} ms`);
+
+    m = await v.poll('tables', 'indexes');
+    t.equal(m.value('pg_up'), 1, 'pg_up still 1');
+    for (const c of ['tables', 'indexes']) t.equal(m.value('pgvigil_collector_success', { collector: c }), 1, c);
+    t.same(seriesOf(m, /^tenant_a$/), [], "the dropped database's series are gone");
+    t.ok(seriesOf(m, /^tenant_b$/).length > 0, 'the other tenant is still served');
+    t.equal(m.sum('pgvigil_collector_errors_total'), 0, 'no collector failed');
+  });
+
+  t.test(`PostgreSQL ${major}: DROP DATABASE WITH (FORCE) during a run is no failure and pg_up stays 1`, async (t) => {
+    const pg = await testPostgres(t, { major, needsControl: true });
+    for (const d of ['tenant_a', 'tenant_b']) {
+      await pg.sql(`CREATE DATABASE ${d}`);
+      await tableIn(pg.sql, d);
+    }
+    // A per-database collector caught mid-query on tenant_b when the drop terminates its session.
+    const sleeper: CollectorDefinition = {
+      name: 'sleeper',
+      description: 'holds a query on tenant_b until its session is terminated',
+      scope: 'database',
+      defaultIntervalSeconds: 60,
+      create: () => ({
+        async collect(ctx) {
+          if (ctx.datname === 'tenant_b') await ctx.query('SELECT pg_sleep(60)');
+          return [];
+        },
+      }),
+    };
+    const env = { PGVIGIL_STATEMENT_TIMEOUT_SECONDS: '90', PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: '90' };
+    const v = await startPgvigil(t, pg.url, env, { definitions: [tables, sleeper] });
+    await v.poll('tables');
+    const up: number[] = [];
+    v.pgvigil.db.onContact((ok) => up.push(ok ? 1 : 0));
+    const run = v.pgvigil.poller.pollCollector('sleeper');
+    await eventually(
+      async () =>
+        (
+          await pg.sql(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = 'tenant_b' AND application_name = 'pgvigil'
+               AND query LIKE 'SELECT pg_sleep%'`,
+          )
+        ).length === 1,
+      10_000,
+      'pgvigil sleeping on tenant_b',
+    );
+    await pg.sql('DROP DATABASE tenant_b WITH (FORCE)');
+    await run;
+    const m = await v.poll('tables');
+    t.notOk(up.includes(0), 'no contact lost was reported');
+    t.equal(m.value('pg_up'), 1);
+    t.equal(m.value('pgvigil_collector_success', { collector: 'sleeper' }), 1, 'the run did not fail');
+    t.equal(m.sum('pgvigil_collector_errors_total'), 0, 'nothing counted as an error');
+    t.same(seriesOf(m, /^tenant_b$/), [], 'tenant_b left /metrics');
+    t.ok(seriesOf(m, /^tenant_a$/).length > 0, 'tenant_a is still served');
+    const info = v
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('"datname":"tenant_b"') && l.includes('"level":30'));
+    t.equal(info.length, 1, 'one info line about tenant_b');
+  });
+}
+
+interface Watch {
+  scrapes: number;
+  upZero: number;
+  failures: string[];
+  maxBackends: number;
+  maxPool: number;
+}
+
+/** Samples /metrics and pgvigil's sessions every 100 ms until stopped; the test asserts on what it saw. */
+function watch(v: TestPgvigil, backends: () => Promise<number>) {
+  const seen: Watch = { scrapes: 0, upZero: 0, failures: [], maxBackends: 0, maxPool: 0 };
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      const m = await v.scrape();
+      seen.scrapes++;
+      if (m.value('pg_up') !== 1) seen.upZero++;
+      for (const c of PER_DATABASE) {
+        if (m.value('pgvigil_collector_success', { collector: c }) === 0) seen.failures.push(`${c} success 0`);
+      }
+      const errors = m.sum('pgvigil_collector_errors_total');
+      if (errors > 0) seen.failures.push(`${errors} errors counted`);
+      seen.maxPool = Math.max(seen.maxPool, m.value('pgvigil_pool_connections') ?? 0);
+      seen.maxBackends = Math.max(seen.maxBackends, await backends());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    seen,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+for (const major of testMajors([16])) {
+  t.test(`PostgreSQL ${major}: tenant databases created and dropped in a loop while pgvigil polls`, async (t) => {
+    // No utility statements in pg_stat_statements: each CREATE/DROP DATABASE soak_N would be a new
+    // statement of the connection database, and the series count could never return.
+    const pg = await testPostgres(t, {
+      major,
+      needsControl: true,
+      settings: { 'pg_stat_statements.track_utility': 'off' },
+    });
+    const poolSize = 3;
+    const fast = Object.fromEntries(
+      [...PER_DATABASE, 'statements', 'stat_database', 'database_size'].map((c) => [
+        `PGVIGIL_${c.toUpperCase()}_INTERVAL_SECONDS`,
+        '1',
+      ]),
+    );
+    const v = await startPgvigil(
+      t,
+      pg.url,
+      {
+        ...fast,
+        PGVIGIL_POOL_SIZE: String(poolSize),
+        PGVIGIL_DATABASE_DISCOVERY_INTERVAL_SECONDS: '1',
+        PGVIGIL_STALENESS_SECONDS: '3',
+        // Every statement is a member of the top N: membership never changes what is counted.
+        PGVIGIL_STATEMENTS_TOP_N: '1000',
+        // Sessions and locks of the moment: their series come and go with whatever runs right then.
+        PGVIGIL_DISABLED_COLLECTORS: 'activity,locks',
+        PGVIGIL_LOG_LEVEL: 'info',
+      },
+      { schedule: true },
+    );
+    const admin = await pg.client();
+    const backends = async () =>
+      Number(
+        (await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'pgvigil'`))
+          .rows[0].n,
+      );
+    // What pgvigil exports about PostgreSQL (pg_*); its own and Node's metrics gain series as events
+    // first happen (a run overlapping the next, a kind of garbage collection), whatever the databases do.
+    const seriesKeys = async () =>
+      new Set(
+        (await v.scrape()).samples
+          .filter((s) => s.name.startsWith('pg_'))
+          .map((s) => `${s.name}${JSON.stringify(s.labels)}`),
+      );
+    const count = async () => (await seriesKeys()).size;
+    const polled = async (db: string) => seriesOf(await v.scrape(), new RegExp(`^${db}$`)).length > 0;
+
+    // One cycle before the baseline, so every statement the loop runs is already known.
+    await pg.sql('CREATE DATABASE soak_warmup');
+    await tableIn(pg.sql, 'soak_warmup');
+    await eventually(() => polled('soak_warmup'), 20_000, 'soak_warmup polled');
+    await pg.sql('DROP DATABASE soak_warmup');
+    await backends();
+    // The level before the loop: equal over two scrapes 2 s apart (every collector polled in between).
+    let baseline = -1;
+    let baselineKeys = new Set<string>();
+    await eventually(
+      async () => {
+        const before = await count();
+        await new Promise((r) => setTimeout(r, 2000));
+        const after = await count();
+        baseline = after;
+        baselineKeys = await seriesKeys();
+        return before === after && !(await polled('soak_warmup'));
+      },
+      30_000,
+      'a steady series count',
+    );
+    t.comment(`series before the loop: ${baseline}`);
+
+    const watcher = watch(v, backends);
+    const dropFailures: string[] = [];
+    const cycles = 6;
+    for (let i = 0; i <= cycles; i++) {
+      if (i < cycles) {
+        await pg.sql(`CREATE DATABASE soak_${i}`);
+        await tableIn(pg.sql, `soak_${i}`);
+        await eventually(() => polled(`soak_${i}`), 20_000, `soak_${i} polled`);
+      }
+      // The previous tenant is dropped while the new one is polled.
+      if (i > 0) await pg.sql(`DROP DATABASE soak_${i - 1}`).catch((err: Error) => dropFailures.push(err.message));
+    }
+    const returned = eventually(
+      async () => (await count()) === baseline && seriesOf(await v.scrape(), /^(soak_\d+|\d+)$/).length === 0,
+      30_000,
+      'the series count back to its level before the loop',
+    );
+    await t.resolves(returned, 'the series count returned to its level before the loop');
+    const now = await seriesKeys();
+    t.same(
+      [...now].filter((k) => !baselineKeys.has(k)),
+      [],
+      'no series more than before the loop',
+    );
+    t.same(
+      [...baselineKeys].filter((k) => !now.has(k)),
+      [],
+      'none fewer',
+    );
+    await watcher.stop();
+    const { seen } = watcher;
+    t.comment(`after: ${await count()} series; ${seen.scrapes} scrapes watched; ${seen.maxBackends} sessions at most`);
+    t.same(dropFailures, [], 'no plain DROP DATABASE failed');
+    t.equal(seen.upZero, 0, 'pg_up stayed 1 on every scrape');
+    t.same(seen.failures, [], 'no collector reported a failure');
+    t.ok(seen.maxBackends <= poolSize, `pgvigil's sessions (${seen.maxBackends}) never exceeded the pool size`);
+    t.ok(seen.maxPool <= poolSize, 'nor did its own count');
+    t.ok(seen.scrapes > 20, 'the watch saw the whole loop');
+    t.notMatch(v.logs(), /"msg":"collector failed/, 'no collector failure logged');
+  });
+}
