@@ -147,6 +147,7 @@ for (const major of testMajors([16])) {
       needsControl: true,
       settings: { 'pg_stat_statements.track_utility': 'off' },
     });
+    await pg.sql('CREATE EXTENSION pg_stat_statements');
     const poolSize = 3;
     const fast = Object.fromEntries(
       [...PER_DATABASE, 'statements', 'stat_database', 'database_size'].map((c) => [
@@ -185,7 +186,11 @@ for (const major of testMajors([16])) {
           .map((s) => `${s.name}${JSON.stringify(s.labels)}`),
       );
     const count = async () => (await seriesKeys()).size;
-    const polled = async (db: string) => seriesOf(await v.scrape(), new RegExp(`^${db}$`)).length > 0;
+    // Polled by the per-database collectors, and its statements in the latency histogram per database.
+    const polled = async (db: string) => {
+      const names = seriesOf(await v.scrape(), new RegExp(`^${db}$`));
+      return names.includes('pg_stat_user_tables_n_live_tup') && names.includes('pg_statement_duration_seconds_count');
+    };
 
     // One cycle before the baseline, so every statement the loop runs is already known.
     await pg.sql('CREATE DATABASE soak_warmup');
