@@ -13,9 +13,9 @@ import { readServerFacts, type ServerFacts } from './server-facts.js';
 // The connection database's connections stay open between polls: a new backend starts with a cold
 // relation cache, and the size functions the table and index collectors call cost 3-4x more there
 // (bench/: the tables query took 930 ms on a new connection, 330 ms on a warm one, at 2000 tables).
-// So a full pool never closes the connection database's only connection to make room for another
-// database, and its idle timeout (PGVIGIL_IDLE_CONNECTION_SECONDS) is longer than the default table
-// and index interval.
+// So a full pool closes an idle connection only for a database that has no connection at all (a
+// database that has one waits for it), and the idle timeout (PGVIGIL_IDLE_CONNECTION_SECONDS) is
+// longer than the default table and index interval.
 //
 // A connection to any other (discovered) database is closed as soon as its run releases it. A plain
 // DROP DATABASE waits at most 5 seconds for the sessions on that database to leave and then fails
@@ -41,8 +41,11 @@ interface PooledConnection {
   facts: ServerFacts;
   factsAt: number;
   busy: boolean;
+  readonly openedAt: number;
   lastUsed: number;
   broken: boolean;
+  /** Closes when its run releases it: a database without a connection needs its slot. */
+  retiring: boolean;
 }
 
 interface Waiter {
@@ -199,16 +202,26 @@ export class Database {
       [...this.waiters.map((w) => w.datname), ...(asking === undefined ? [] : [asking])].filter((d) => !counts.has(d)),
     );
     let closing = 0;
-    for (const c of this.connections) if (c.broken) closing++;
+    for (const c of this.connections) if (this.closesSoon(c)) closing++;
     return starved.size > closing;
   }
 
-  /** The least recently used idle connection, preferring one of a database that has another. */
+  /** Closing, or busy and to be closed on release: its slot frees without evicting anyone. */
+  private closesSoon(c: PooledConnection): boolean {
+    return c.broken || (c.busy && (c.retiring || c.datname !== this.defaultDatabase));
+  }
+
+  /**
+   * An idle connection to close: preferably the youngest of a database that has several (its oldest,
+   * warmest one stays), else the least recently used.
+   */
   private evictionCandidate(): PooledConnection | undefined {
     const counts = this.connectionsPerDatabase();
     const idle = [...this.connections].filter((c) => !c.busy && !c.broken);
     const rank = (c: PooledConnection) => ((counts.get(c.datname) ?? 0) > 1 ? 0 : 1);
-    return idle.sort((a, b) => rank(a) - rank(b) || a.lastUsed - b.lastUsed)[0];
+    return idle.sort(
+      (a, b) => rank(a) - rank(b) || (rank(a) === 0 ? b.openedAt - a.openedAt : a.lastUsed - b.lastUsed),
+    )[0];
   }
 
   private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
@@ -258,8 +271,10 @@ export class Database {
         facts,
         factsAt: Date.now(),
         busy: true,
+        openedAt: Date.now(),
         lastUsed: Date.now(),
         broken: false,
+        retiring: false,
       };
       this.backoff.succeeded();
       this.pendingSlots--;
@@ -300,7 +315,7 @@ export class Database {
     conn.busy = false;
     conn.lastUsed = Date.now();
     // Not handed to a waiter either: a chain of runs must not keep a DROP DATABASE waiting.
-    if (conn.broken || this.closed || conn.datname !== this.defaultDatabase) {
+    if (conn.broken || this.closed || conn.retiring || conn.datname !== this.defaultDatabase) {
       this.destroy(conn);
       return;
     }
@@ -312,8 +327,14 @@ export class Database {
       w!.resolve(conn);
       return;
     }
-    // A waiter wants a database without a connection: free this slot for it.
-    if (this.needsRoom()) this.destroy(conn);
+    // A waiter wants a database without a connection: free a slot for it, but keep the database's
+    // oldest (warmest) connection when a younger one can go instead, once its run has finished.
+    if (!this.needsRoom()) return;
+    const mine = [...this.connections].filter((c) => c.datname === conn.datname && !c.broken);
+    const younger = mine.filter((c) => c.openedAt > conn.openedAt && !c.retiring);
+    if (mine.some((c) => c.openedAt < conn.openedAt) || younger.length === 0) this.destroy(conn);
+    else if (younger[0]!.busy) younger[0]!.retiring = true;
+    else this.destroy(younger[0]!);
   }
 
   /** Closes a connection; its slot frees once the socket has closed ('end'). */
