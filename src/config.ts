@@ -77,8 +77,8 @@ const baseProperties = {
     180,
     1,
     3600,
-    'Close a pooled connection unused for this long; keep it above the ' +
-      'table and index intervals so each database keeps a warm connection',
+    'Close a connection to the connection database unused for this long; keep it above the table and ' +
+      'index intervals so it stays warm (connections to discovered databases close after each run)',
   ),
   PGVIGIL_COLLECTOR_TIMEOUT_SECONDS: seconds(
     10,
@@ -129,6 +129,11 @@ const baseProperties = {
     Type.String({ minLength: 1, description: 'PEM private key of PGVIGIL_TLS_CERT_FILE' }),
   ),
 } satisfies Record<string, TSchema>;
+
+/** How long a collector's series outlive its last success: PGVIGIL_STALENESS_SECONDS, or 2 intervals if longer. */
+export function stalenessMs(config: Pick<Config, 'PGVIGIL_STALENESS_SECONDS'>, intervalSeconds: number): number {
+  return Math.max(config.PGVIGIL_STALENESS_SECONDS, 2 * intervalSeconds) * 1000;
+}
 
 export function intervalVariable(name: string): string {
   return `PGVIGIL_${name.toUpperCase()}_INTERVAL_SECONDS`;

@@ -24,6 +24,10 @@ export type DiscoveryDatabase = Pick<Database, 'defaultDatabase' | 'withConnecti
 export class DatabaseDiscovery {
   private databases: string[] = [];
   private listedAt = 0;
+  /** Refreshes started, and the newest one whose list was taken: an older list arriving later is stale. */
+  private started = 0;
+  private applied = 0;
+  private readonly removedListeners: ((datname: string) => void)[] = [];
 
   constructor(
     private readonly db: DiscoveryDatabase,
@@ -37,20 +41,36 @@ export class DatabaseDiscovery {
     return this.databases;
   }
 
+  /** Told once about each database that left the list (dropped, or no longer allowed or wanted). */
+  onRemoved(listener: (datname: string) => void): void {
+    this.removedListeners.push(listener);
+  }
+
   /** Lists the databases again when the list is older than maxAgeMs (or `force`). */
   async refresh(force: boolean): Promise<void> {
     if (!force && this.databases.length > 0 && this.clock.now() - this.listedAt < this.settings.maxAgeMs) return;
+    const seq = ++this.started;
     try {
       const rows = await this.db.withConnection(
         this.db.defaultDatabase,
         this.settings.timeoutMs,
         async (lease) => (await lease.client.query<{ datname: string }>(DATABASES_SQL)).rows,
       );
+      // Refreshes overlap (each collector may ask for one): a list read before a newer one arrived is
+      // older news, and taking it would bring back a database that was dropped in between.
+      if (seq < this.applied) return;
+      this.applied = seq;
       const { include, exclude } = this.settings;
-      this.databases = rows
+      const listed = rows
         .map((r) => r.datname)
         .filter((d) => (include === undefined || include.test(d)) && (exclude === undefined || !exclude.test(d)));
+      const removed = this.databases.filter((d) => !listed.includes(d));
+      this.databases = listed;
       this.listedAt = this.clock.now();
+      for (const datname of removed) {
+        this.log.info({ datname }, 'database no longer listed (dropped?); its series leave /metrics');
+        for (const listener of this.removedListeners) listener(datname);
+      }
     } catch (err) {
       // Keep the previous list; the collectors' own runs report the failure.
       this.log.debug({ err }, 'database discovery failed');

@@ -10,12 +10,22 @@ import { readServerFacts, type ServerFacts } from './server-facts.js';
 // errors) are how a monitoring sidecar exhausts the server's max_connections. A connection counts
 // against the cap from the moment we start opening it until its socket has closed.
 //
-// Connections stay open between polls, one per database at least: a new backend starts with a cold
+// The connection database's connections stay open between polls: a new backend starts with a cold
 // relation cache, and the size functions the table and index collectors call cost 3-4x more there
 // (bench/: the tables query took 930 ms on a new connection, 330 ms on a warm one, at 2000 tables).
-// So a full pool never closes a database's only connection to make room for a database that already
-// has one (that caller waits for its own connection instead), and the idle timeout
-// (PGVIGIL_IDLE_CONNECTION_SECONDS) is longer than the default table and index interval.
+// So a full pool closes an idle connection only for a database that has no connection at all (a
+// database that has one waits for it), and the idle timeout (PGVIGIL_IDLE_CONNECTION_SECONDS) is
+// longer than the default table and index interval.
+//
+// A connection to any other (discovered) database is closed as soon as its run releases it. A plain
+// DROP DATABASE waits at most 5 seconds for the sessions on that database to leave and then fails
+// ("database is being accessed by other users"): an idle pgvigil session kept there would make
+// every tenant's drop fail, so pgvigil is only ever on such a database while a run reads it.
+//
+// pg_up reports the server as seen through the connection database. A failure to reach a discovered
+// database (dropped a moment ago: "database does not exist"; or its sessions terminated by DROP
+// DATABASE ... WITH (FORCE)) says nothing about the server, so it never reports contact lost; a
+// server that is really down fails the connection database too, within one heartbeat.
 
 // Keep int8/numeric as strings (node-postgres' default): queryid is a signed int8 and
 // counters can pass 2^53. Collectors cast in SQL (::float8) where a JS number is wanted.
@@ -31,8 +41,11 @@ interface PooledConnection {
   facts: ServerFacts;
   factsAt: number;
   busy: boolean;
+  readonly openedAt: number;
   lastUsed: number;
   broken: boolean;
+  /** Closes when its run releases it: a database without a connection needs its slot. */
+  retiring: boolean;
 }
 
 interface Waiter {
@@ -98,6 +111,12 @@ export class Database {
     for (const l of this.listeners) l(ok, err);
   }
 
+  /** A connection to datname failed: only the connection database's failures are the server's. */
+  private reportContactLost(datname: string, err: unknown): void {
+    if (datname === this.defaultDatabase) this.reportContact(false, err);
+    else this.log.debug({ err, datname }, 'connection to a discovered database failed');
+  }
+
   /**
    * Runs fn with a connection to datname. Waits at most timeoutMs for a free slot. If fn does not
    * settle in time, the connection is destroyed (the server's statement_timeout normally wins first).
@@ -126,7 +145,7 @@ export class Database {
     } catch (err) {
       if (isConnectionError(err)) {
         conn.broken = true;
-        this.reportContact(false, err);
+        this.reportContactLost(datname, err);
       } else if (!(err instanceof ConnectionTimeoutError)) {
         // A query error (permission, timeout, missing extension) still proves the server answers.
         this.reportContact(true);
@@ -183,16 +202,26 @@ export class Database {
       [...this.waiters.map((w) => w.datname), ...(asking === undefined ? [] : [asking])].filter((d) => !counts.has(d)),
     );
     let closing = 0;
-    for (const c of this.connections) if (c.broken) closing++;
+    for (const c of this.connections) if (this.closesSoon(c)) closing++;
     return starved.size > closing;
   }
 
-  /** The least recently used idle connection, preferring one of a database that has another. */
+  /** Closing, or busy and to be closed on release: its slot frees without evicting anyone. */
+  private closesSoon(c: PooledConnection): boolean {
+    return c.broken || (c.busy && (c.retiring || c.datname !== this.defaultDatabase));
+  }
+
+  /**
+   * An idle connection to close: preferably the youngest of a database that has several (its oldest,
+   * warmest one stays), else the least recently used.
+   */
   private evictionCandidate(): PooledConnection | undefined {
     const counts = this.connectionsPerDatabase();
     const idle = [...this.connections].filter((c) => !c.busy && !c.broken);
     const rank = (c: PooledConnection) => ((counts.get(c.datname) ?? 0) > 1 ? 0 : 1);
-    return idle.sort((a, b) => rank(a) - rank(b) || a.lastUsed - b.lastUsed)[0];
+    return idle.sort(
+      (a, b) => rank(a) - rank(b) || (rank(a) === 0 ? b.openedAt - a.openedAt : a.lastUsed - b.lastUsed),
+    )[0];
   }
 
   private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
@@ -242,8 +271,10 @@ export class Database {
         facts,
         factsAt: Date.now(),
         busy: true,
+        openedAt: Date.now(),
         lastUsed: Date.now(),
         broken: false,
+        retiring: false,
       };
       this.backoff.succeeded();
       this.pendingSlots--;
@@ -270,7 +301,7 @@ export class Database {
             )
           : caught;
       doneOpening();
-      this.reportContact(false, err);
+      this.reportContactLost(datname, err);
       if (isConnectionError(err)) this.backoff.failed(err);
       // The slot is held until the socket is closed, so a failing server cannot make us exceed the cap.
       await client.end().catch(() => undefined);
@@ -283,7 +314,8 @@ export class Database {
   private release(conn: PooledConnection): void {
     conn.busy = false;
     conn.lastUsed = Date.now();
-    if (conn.broken || this.closed) {
+    // Not handed to a waiter either: a chain of runs must not keep a DROP DATABASE waiting.
+    if (conn.broken || this.closed || conn.retiring || conn.datname !== this.defaultDatabase) {
       this.destroy(conn);
       return;
     }
@@ -295,8 +327,14 @@ export class Database {
       w!.resolve(conn);
       return;
     }
-    // A waiter wants a database without a connection: free this slot for it.
-    if (this.needsRoom()) this.destroy(conn);
+    // A waiter wants a database without a connection: free a slot for it, but keep the database's
+    // oldest (warmest) connection when a younger one can go instead, once its run has finished.
+    if (!this.needsRoom()) return;
+    const mine = [...this.connections].filter((c) => c.datname === conn.datname && !c.broken);
+    const younger = mine.filter((c) => c.openedAt > conn.openedAt && !c.retiring);
+    if (mine.some((c) => c.openedAt < conn.openedAt) || younger.length === 0) this.destroy(conn);
+    else if (younger[0]!.busy) younger[0]!.retiring = true;
+    else this.destroy(younger[0]!);
   }
 
   /** Closes a connection; its slot frees once the socket has closed ('end'). */

@@ -109,6 +109,23 @@ export function classifyError(err: unknown): ErrorReason {
   return 'other';
 }
 
+/**
+ * Whether a failure on a discovered database may mean the database is gone: connecting to it found
+ * no such database (SQLSTATE 3D000, invalid_catalog_name: dropped or renamed since discovery), or
+ * the session was cut (DROP DATABASE ... WITH (FORCE) terminates the sessions on it first).
+ */
+export function mayMeanDatabaseGone(err: unknown): boolean {
+  return isDatabaseMissing(err) || classifyError(err) === 'connection';
+}
+
+/** Whether err, or an error along its cause chain, says the database does not exist (SQLSTATE 3D000). */
+export function isDatabaseMissing(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 10; e = causeOf(e), depth++) {
+    if (codeOf(e) === '3D000') return true;
+  }
+  return false;
+}
+
 /** Whether err, or an error along its cause chain, is a StaleServerFactsError. */
 export function isStaleServerFacts(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && depth < 10; e = causeOf(e), depth++) {

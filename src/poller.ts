@@ -1,10 +1,18 @@
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from './clock.js';
 import type { CollectContext, Collector, CollectorDefinition } from './collectors/types.js';
-import type { Config } from './config.js';
+import { type Config, stalenessMs } from './config.js';
 import { DatabaseDiscovery } from './database-discovery.js';
 import type { ContactListener, Lease } from './db.js';
-import { CollectorRunError, ConnectionTimeoutError, classifyError, failureIdentity, withDeadline } from './errors.js';
+import {
+  CollectorRunError,
+  ConnectionTimeoutError,
+  classifyError,
+  failureIdentity,
+  isDatabaseMissing,
+  mayMeanDatabaseGone,
+  withDeadline,
+} from './errors.js';
 import { assertValidFamily, type Family } from './exposition/families.js';
 import type { SelfMetrics } from './self-metrics.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -90,6 +98,9 @@ export class Poller {
       clock,
     );
     for (const def of definitions) this.enable(def);
+    this.discovery.onRemoved((datname) => {
+      this.dropDatabase(datname).catch((err: unknown) => log.warn({ err, datname }, 'dropping a database failed'));
+    });
     metrics.poolMax.set(db.maxSize);
     metrics.up.set(0);
     db.onContact((ok) => {
@@ -114,8 +125,9 @@ export class Poller {
       metrics.collectorEnabled.set({ collector: def.name }, 0);
       return;
     }
-    const intervalMs = (config.intervals.get(def.name) ?? def.defaultIntervalSeconds) * 1000;
-    this.snapshots.register(def.name, Math.max(config.PGVIGIL_STALENESS_SECONDS * 1000, 2 * intervalMs));
+    const intervalSeconds = config.intervals.get(def.name) ?? def.defaultIntervalSeconds;
+    const intervalMs = intervalSeconds * 1000;
+    this.snapshots.register(def.name, stalenessMs(config, intervalSeconds));
     const collector = def.create(config, log.child({ collector: def.name }));
     this.states.push({ def, collector, intervalMs, nextRunAt: 0, failureLoggedAt: 0 });
     metrics.collectorEnabled.set({ collector: def.name }, 1);
@@ -221,9 +233,12 @@ export class Poller {
   private async runOnce(state: CollectorState): Promise<void> {
     const name = state.def.name;
     const end = this.metrics.collectorDuration.startTimer({ collector: name });
-    const databases = this.discovery.list();
     const targets =
-      state.def.needsPostgres === false ? [''] : state.def.scope === 'cluster' ? [this.db.defaultDatabase] : databases;
+      state.def.needsPostgres === false
+        ? ['']
+        : state.def.scope === 'cluster'
+          ? [this.db.defaultDatabase]
+          : this.discovery.list();
     let failures = 0;
     let lastError: unknown;
     try {
@@ -233,13 +248,15 @@ export class Poller {
           const at = this.clock.now();
           if (families !== undefined) this.snapshots.put(name, snapshotKey(state, datname), { families, at });
         } catch (caught) {
+          if (await this.droppedMeanwhile(state, datname, caught)) continue;
           const err = new CollectorRunError(name, datname, caught);
           failures++;
           lastError = err;
           this.metrics.collectorErrors.inc({ collector: name, reason: classifyError(err) });
         }
       }
-      if (state.def.scope === 'database') this.snapshots.retain(name, databases);
+      // The list as it is now: a database found gone during this run is out of it already.
+      if (state.def.scope === 'database') this.snapshots.retain(name, this.discovery.list());
       // Awaited, so a poll that has resolved is also what the next scrape serves.
       await this.snapshots.publish(name);
       const succeeded = failures === 0 && targets.length > 0;
@@ -255,6 +272,38 @@ export class Poller {
       end();
       this.metrics.poolConnections.set(this.db.size);
       this.metrics.changed();
+    }
+  }
+
+  /**
+   * Whether a run's failure on a discovered database is only that the database was dropped since it
+   * was listed (the tenant databases of a database-per-tenant platform come and go): then it is not
+   * the collector's failure. Lists the databases at once rather than at the next discovery interval,
+   * so the other collectors skip it too; the list decides, so a server that cannot be reached (the
+   * list cannot be read) still counts as a failure.
+   */
+  private async droppedMeanwhile(state: CollectorState, datname: string, err: unknown): Promise<boolean> {
+    if (state.def.scope !== 'database' || datname === this.db.defaultDatabase || !mayMeanDatabaseGone(err)) {
+      return false;
+    }
+    if (!isDatabaseMissing(err)) {
+      // The session was cut. DROP DATABASE ... WITH (FORCE) terminates the sessions first and removes
+      // the database when it commits; a new connection waits for that commit (the drop holds the
+      // database's lock), so one attempt tells whether the database is going away.
+      await this.db.withConnection(datname, this.timeoutMs, async () => undefined).catch(() => undefined);
+    }
+    await this.discovery.refresh(true);
+    if (this.discovery.list().includes(datname)) return false;
+    this.log.debug({ collector: state.def.name, datname, err }, 'database dropped during the run');
+    return true;
+  }
+
+  /** A database left the list: every per-database collector's series of it leave /metrics now. */
+  private async dropDatabase(datname: string): Promise<void> {
+    for (const state of this.states) {
+      if (state.def.scope !== 'database') continue;
+      this.snapshots.delete(state.def.name, datname);
+      await this.snapshots.publish(state.def.name);
     }
   }
 

@@ -236,3 +236,61 @@ t.test('pg_up and readiness follow the pool’s contact reports', async (t) => {
   for (const listener of h.state.contact) listener(false);
   t.equal(await h.value('up', {}), 0);
 });
+
+t.test('a database dropped between discovery and poll leaves quietly, at once, for every collector', async (t) => {
+  const gone = () => Object.assign(new Error('database "shop" does not exist'), { code: '3D000' });
+  const tried: string[] = [];
+  const perDatabase = (name: string): CollectorDefinition => ({
+    name,
+    description: 'answers for listed databases, fails as PostgreSQL does for a dropped one',
+    scope: 'database',
+    defaultIntervalSeconds: INTERVAL_MS / 1000,
+    create: () => ({
+      async collect(ctx) {
+        tried.push(`${name}:${ctx.datname}`);
+        if (ctx.datname === 'shop' && dropped) throw gone();
+        return sample(`test_${name}`, 1, { datname: ctx.datname });
+      },
+    }),
+  });
+  let dropped = false;
+  const h = harness(t, [perDatabase('first'), perDatabase('second')]);
+  await h.poller.pollAll();
+  let text = await h.exposition.text('prometheus');
+  t.match(text, /^test_second\{datname="shop"\} 1$/m, 'both databases served');
+  dropped = true;
+  h.state.databases = ['app'];
+  tried.length = 0;
+  await h.poller.pollCollector('first');
+  text = await h.exposition.text('prometheus');
+  t.notMatch(text, /datname="shop"/, "every collector's series of the dropped database left at once");
+  t.match(text, /^test_first\{datname="app"\} 1$/m, 'the other database is unaffected');
+  t.match(text, /^test_second\{datname="app"\} 1$/m);
+  t.equal(await h.value('collectorSuccess', { collector: 'first' }), 1, 'not a failure of the collector');
+  t.equal(await h.value('collectorErrors', { collector: 'first' }), undefined, 'nor counted as an error');
+  await h.poller.pollCollector('second');
+  t.same(tried, ['first:app', 'first:shop', 'second:app'], 'rediscovered at once: the next run skips it');
+  const lines = h.logs().split('\n');
+  t.equal(lines.filter((l) => l.includes('"datname":"shop"') && l.includes('"level":30')).length, 1, 'one info line');
+  t.equal(lines.filter((l) => l.includes('"level":40')).length, 0, 'no warning');
+});
+
+t.test('a "does not exist" failure on a database still listed is a failure', async (t) => {
+  const h = harness(t, [
+    {
+      name: 'renamed',
+      description: 'fails with 3D000 although discovery still lists the database',
+      scope: 'database',
+      defaultIntervalSeconds: INTERVAL_MS / 1000,
+      create: () => ({
+        async collect(ctx) {
+          if (ctx.datname === 'shop') throw Object.assign(new Error('no such database'), { code: '3D000' });
+          return sample('test_renamed', 1, { datname: ctx.datname });
+        },
+      }),
+    },
+  ]);
+  await h.poller.pollAll();
+  t.equal(await h.value('collectorSuccess', { collector: 'renamed' }), 0);
+  t.equal(await h.value('collectorErrors', { collector: 'renamed', reason: 'other' }), 1);
+});

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { loadQueryClasses } from 'pgvigil-pool/classes';
 import type { Logger } from 'pino';
-import { seconds } from '../config.js';
+import { seconds, stalenessMs } from '../config.js';
 import { MissingExtensionError, StaleServerFactsError } from '../errors.js';
 import type { EntrySnapshot } from '../statements/deltas.js';
 import { type ApiSnapshot, StatementsEngine, type StatementsSettings } from '../statements/engine.js';
@@ -23,6 +23,7 @@ import type { Collector, QueryFn } from './types.js';
 // in the schema pg_extension gives.
 
 const PGSS = 'pg_stat_statements';
+const DEFAULT_INTERVAL_SECONDS = 15;
 
 const META_SQL = `
 SELECT e.extversion,
@@ -51,7 +52,11 @@ interface ExtensionColumns {
   readonly sharedBlkTimeAndStatsSince: boolean;
 }
 
-/** The statistics of every entry; every variant returns the same row (STATEMENT_COLUMNS). */
+/**
+ * The statistics of every entry; every variant returns the same row (STATEMENT_COLUMNS). Entries of
+ * a dropped database stay in the view until evicted or reset: their dbid no longer resolves, so the
+ * inner join leaves them out rather than export them under the OID as datname.
+ */
 function statementsSql(v: ExtensionColumns): string {
   const exec = v.execAndPlan ? 'exec_time' : 'time';
   const ms = (col: string) => `(${col} / 1000.0)::float8`;
@@ -59,7 +64,7 @@ function statementsSql(v: ExtensionColumns): string {
 SELECT s.dbid, s.userid,
        coalesce(s.queryid::text, '') AS queryid,
        ${v.toplevel ? 's.toplevel' : 'NULL::bool'} AS toplevel,
-       coalesce(d.datname, s.dbid::text) AS datname,
+       d.datname,
        coalesce(r.rolname, s.userid::text) AS usename,
        ${v.sharedBlkTimeAndStatsSince ? 'extract(epoch FROM s.stats_since)::float8' : 'NULL::float8'} AS stats_since,
        s.calls::float8 AS calls,
@@ -77,7 +82,7 @@ SELECT s.dbid, s.userid,
        ${ms(`s.min_${exec}`)} AS min_seconds,
        ${ms(`s.max_${exec}`)} AS max_seconds
 FROM @extschema@.pg_stat_statements(false) s
-LEFT JOIN pg_database d ON d.oid = s.dbid
+JOIN pg_database d ON d.oid = s.dbid
 LEFT JOIN pg_roles r ON r.oid = s.userid`;
 }
 
@@ -154,7 +159,7 @@ async function fetchTexts(
   return texts;
 }
 
-interface Settings extends StatementsSettings {
+interface Settings extends Omit<StatementsSettings, 'seriesStaleMs'> {
   /** Opt-in: resetting min/max changes what every other reader of the view sees. */
   readonly minmaxReset: boolean;
 }
@@ -398,7 +403,7 @@ export const pgStatStatements = defineCollector<Settings, State>({
     'pg_stat_statements: per-statement counters (top N + other), latency histograms per database and query class, ' +
     'slow-statement log',
   scope: 'cluster',
-  defaultIntervalSeconds: 15,
+  defaultIntervalSeconds: DEFAULT_INTERVAL_SECONDS,
   subsystems: ['pg_stat_statements', 'pg_statement', 'pgvigil_statements'],
   namesReason:
     "pg_stat_statements_* keep the view's name as postgres_exporter does; pg_statement_* are histograms across " +
@@ -412,8 +417,14 @@ export const pgStatStatements = defineCollector<Settings, State>({
     }
     return undefined;
   },
-  state: (settings, _config, log): State => ({
-    engine: new StatementsEngine(settings, log),
+  state: (settings, config, log): State => ({
+    engine: new StatementsEngine(
+      {
+        ...settings,
+        seriesStaleMs: stalenessMs(config, config.intervals.get('statements') ?? DEFAULT_INTERVAL_SECONDS),
+      },
+      log,
+    ),
     log,
     minmaxReset: settings.minmaxReset,
     resetSince: undefined,

@@ -32,7 +32,7 @@ export class StatementsEngine {
   private entries = new Map<string, EntryState>();
   private members = new Set<string>();
   private previous: PreviousPoll | undefined;
-  private readonly other = new OtherSeries();
+  private readonly other: OtherSeries;
   private readonly texts: StatementTexts;
   private readonly latency: LatencyHistograms;
   private readonly slowLog: SlowStatementLog;
@@ -45,6 +45,7 @@ export class StatementsEngine {
   ) {
     this.texts = new StatementTexts(settings, log);
     this.latency = new LatencyHistograms(settings);
+    this.other = new OtherSeries(settings.seriesStaleMs);
     this.slowLog = new SlowStatementLog(settings, log);
   }
 
@@ -63,9 +64,10 @@ export class StatementsEngine {
 
     await this.texts.classifyNew(this.entries, this.members, input.now, io);
     if (!diff.baseline) this.latency.observe(this.entries.values(), input.intervalExtremes === true);
+    const databases = new Set([...this.entries.values()].map((s) => s.sample.datname));
+    this.latency.keepDatabases(databases, input.now);
 
     const counterFamilies = counterFamiliesFor(input.trackPlanning);
-    const databases = new Set([...this.entries.values()].map((s) => s.sample.datname));
     const n = topNSize(this.settings, counterFamilies.length, databases.size);
     const scores = new Map([...this.entries].map(([k, s]) => [k, s.score]));
     this.members = selectTop(scores, this.members, n);
@@ -93,7 +95,7 @@ export class StatementsEngine {
       poll: input,
       counterFamilies,
       members: [...this.members].map((k) => this.entries.get(k)!),
-      others: this.other.live(databases),
+      others: this.other.live(databases, input.now),
       textOf,
       latency: this.latency.families(),
       classes: this.settings.classes,

@@ -46,6 +46,11 @@ export class DeltaHistograms {
     return s;
   }
 
+  /** Drops every series whose labels `keep` refuses (their source is gone for good). */
+  forget(keep: (labels: Labels) => boolean): void {
+    for (const [key, s] of this.series) if (!keep(s.labels)) this.series.delete(key);
+  }
+
   /** Makes a label set present (all zero) so dashboards see it before its first call. */
   ensure(labels: Labels): void {
     this.seriesOf(labels);

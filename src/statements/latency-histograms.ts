@@ -4,13 +4,15 @@ import { counter, type Family, gauge, type HistogramFamily } from '../exposition
 import type { EntryState } from './entry-states.js';
 import { bucketBounds, DeltaHistograms } from './histogram.js';
 import { FALLBACK_REASONS, type FallbackReason, intervalMoments } from './interval-moments.js';
+import { LastSeen } from './last-seen.js';
 import { type LatencyFit, spreadCalls } from './latency-fit.js';
 
 // Server-side latency histograms: per database and per query class, built from each interval's
 // pg_stat_statements deltas. Each statement's interval calls are spread over the buckets by a
 // distribution fitted to the interval's mean and variance within the entry's min and max
 // (latency-fit.ts). Only top-level statements are observed, so a statement run inside a function
-// is not counted twice.
+// is not counted twice. A database's histogram is kept while the database has had entries within
+// the staleness period (a quiet one keeps its series), then forgotten (a dropped one leaves /metrics).
 
 const LATENCY = {
   byDatabase: {
@@ -61,8 +63,12 @@ export class LatencyHistograms {
   private readonly fallbacks = new Map<FallbackReason, number>(FALLBACK_REASONS.map((r) => [r, 0]));
   private readonly expected: number[];
   private source: LatencySource = 'pg_stat_statements_moments';
+  private readonly databasesSeen: LastSeen;
 
-  constructor(private readonly settings: { classes: readonly QueryClass[]; slowThresholdSeconds: number }) {
+  constructor(
+    private readonly settings: { classes: readonly QueryClass[]; slowThresholdSeconds: number; seriesStaleMs: number },
+  ) {
+    this.databasesSeen = new LastSeen(settings.seriesStaleMs);
     const objectives = settings.classes.map((c) => c.objectiveSeconds);
     const bounds = bucketBounds([...objectives, settings.slowThresholdSeconds]);
     this.byDatabase = new DeltaHistograms(bounds);
@@ -92,6 +98,12 @@ export class LatencyHistograms {
       this.byDatabase.observeSpread({ datname: state.sample.datname }, this.expected, calls, seconds);
       this.byClass.observeSpread({ class: state.className }, this.expected, calls, seconds);
     }
+  }
+
+  /** Forgets the histograms of databases without entries for longer than the staleness period. */
+  keepDatabases(databases: ReadonlySet<string>, now: number): void {
+    if (this.databasesSeen.update(databases, now).length === 0) return;
+    this.byDatabase.forget((labels) => this.databasesSeen.has(labels.datname ?? ''));
   }
 
   families(): Family[] {

@@ -28,6 +28,11 @@ export interface StatementsSettings {
   readonly explain: boolean;
   readonly seqScanMinRows: number;
   readonly classes: readonly QueryClass[];
+  /**
+   * How long the cumulative series of a database without entries stay exported (its histogram, its
+   * "other" series): the collector's staleness limit.
+   */
+  readonly seriesStaleMs: number;
 }
 
 export interface PollInput {

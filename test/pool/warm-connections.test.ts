@@ -6,9 +6,10 @@ import { eventually, startPgvigil, type TestPgvigil } from '../helpers/pgvigil.j
 import { type TestPostgres, testPostgres } from '../helpers/postgres.js';
 
 // A new backend starts with cold catalog caches, and the size functions the table and index
-// collectors call cost 3-4x more there (bench/). So with two databases and the default pool of two,
-// every database keeps its connection: polls must not close and reopen them (churn), and a third
-// database must still be polled by taking a connection in turn.
+// collectors call cost 3-4x more there (bench/). So the connection database keeps its connection:
+// polls must not close and reopen it. A discovered database is connected for each run and left at
+// once (an idle session there would make a plain DROP DATABASE fail), and with more databases
+// than the pool holds every database must still be polled by taking a connection in turn.
 
 const EVERY_SECOND: Record<string, string> = Object.fromEntries(
   collectorDefinitions.map((d) => [intervalVariable(d.name), '1']),
@@ -34,7 +35,7 @@ async function withTables(pg: TestPostgres, databases: string[]): Promise<void> 
   }
 }
 
-t.test('two databases, pool of two: each keeps its warm connection, no churn', async (t) => {
+t.test('two databases, pool of two: the connection database keeps its warm connection', async (t) => {
   const pg = await testPostgres(t, { needsControl: true });
   await withTables(pg, ['warm_app']);
   const exporter = await startPgvigil(
@@ -49,18 +50,21 @@ t.test('two databases, pool of two: each keeps its warm connection, no churn', a
     { schedule: true },
   );
   await waitForRounds(exporter, 3);
-  const opened = async () => (await exporter.scrape()).value('pgvigil_pool_connections_opened_total') ?? NaN;
-  const before = await opened();
+  const warmBackends = async () =>
+    (
+      await pg.sql<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE application_name = 'pgvigil' AND datname = 'warm_app'
+         ORDER BY backend_start`,
+      )
+    ).map((r) => r.pid);
+  const before = await warmBackends();
   const start = await fewestRuns(exporter);
   await waitForRounds(exporter, start + 8);
-  t.equal(
-    await opened(),
-    before,
-    `no connection opened during 8 more rounds of every collector (${before} opened in warm-up)`,
-  );
-  t.ok(before <= 3, `warm-up opened at most one connection per database plus one (${before})`);
-  t.equal(await pgvigilBackends(pg, "datname = 'warm_app'"), 1, 'one connection to the application database');
-  t.equal(await pgvigilBackends(pg, "datname = 'postgres'"), 1, 'one connection to postgres');
+  // Two runs on warm_app at once may open a second connection while postgres has none; the pool
+  // closes that younger one when postgres needs the slot, never the warm one.
+  const after = await warmBackends();
+  t.ok(before.length >= 1 && after.length <= 2, `at most two connections to warm_app (${after.length})`);
+  t.ok(after.includes(before[0]!), 'the oldest backend is still there after 8 more rounds of every collector');
   const m = await exporter.scrape();
   t.equal(
     m.find('pg_stat_user_tables_n_live_tup', { datname: 'warm_app', relname: 'orders' }).length,

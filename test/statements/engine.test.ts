@@ -18,15 +18,16 @@ const settings = {
   explain: false,
   seqScanMinRows: 0,
   classes: [{ name: 'reads', objectiveSeconds: 0.1, target: 0.99, query: /^SELECT/i }],
+  seriesStaleMs: 30_000,
 };
 
-const sample = (queryid: string, calls: number, seconds: number): StatementSample => ({
-  dbid: 5,
+const sample = (queryid: string, calls: number, seconds: number, datname = 'app'): StatementSample => ({
+  dbid: datname === 'app' ? 5 : 6,
   userid: 10,
   queryid,
   toplevel: true,
   statsSince: null,
-  datname: 'app',
+  datname,
   usename: 'web',
   counters: { ...zeroCounters(), calls, exec_seconds: seconds },
   meanSeconds: calls > 0 ? seconds / calls : 0,
@@ -192,4 +193,31 @@ t.test('an interval is spread by its own mean and variance; inconsistent moments
   f = await engine.poll(input(20_000, [broken]), io);
   t.equal(value(f, 'pgvigil_statements_latency_fallbacks_total', { reason: 'variance_above_bound' }), 1);
   t.equal(histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }), 200, 'the count stays exact');
+});
+
+t.test('a database without entries keeps its histogram and "other" series for the staleness period only', async (t) => {
+  const engine = new StatementsEngine(settings, log);
+  const io = { query: async () => [], fetchTexts: async () => new Map<string, string>() };
+  // topN 1: the busiest entry is a member, every other one is folded into its database's "other".
+  const busy = (calls: number) => sample('busy', calls * 10, calls);
+  const tenant = (calls: number) => [sample('t1', calls, calls / 10, 'tenant'), sample('t2', calls, 1, 'tenant')];
+  await engine.poll(input(0, [busy(10), ...tenant(10)]), io);
+  let f = await engine.poll(input(10_000, [busy(20), ...tenant(20)]), io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'tenant' }), 20, 'the tenant is observed');
+  t.ok(value(f, 'pg_stat_statements_calls_total', { datname: 'tenant', queryid: 'other' }), 'and has "other"');
+  // The tenant database is dropped: its entries no longer come back from the view.
+  f = await engine.poll(input(20_000, [busy(30)]), io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'tenant' }), 20, 'kept while recent');
+  f = await engine.poll(input(40_000, [busy(40)]), io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'tenant' }), 20, 'kept at the limit');
+  t.ok(value(f, 'pg_stat_statements_calls_total', { datname: 'tenant', queryid: 'other' }), '"other" kept too');
+  f = await engine.poll(input(40_001, [busy(41)]), io);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'tenant' }), undefined, 'gone after it');
+  t.equal(value(f, 'pg_stat_statements_calls_total', { datname: 'tenant', queryid: 'other' }), undefined);
+  t.equal(histogramCount(f, 'pg_statement_duration_seconds', { datname: 'app' }), 310, 'the live database untouched');
+  t.equal(
+    histogramCount(f, 'pg_statement_class_duration_seconds', { class: 'reads' }),
+    0,
+    'class series are configured, never forgotten',
+  );
 });
