@@ -35,7 +35,8 @@ const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Peak resident set size (VmHWM) of a process, bytes. */
-const rssPeak = (pid: number) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+const rssPeak = (pid: number) =>
+  Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
 
 interface Side {
   readonly scrapes: number[];
@@ -202,7 +203,6 @@ for (const r of results) {
 process.stdout.write(`${lines.join('\n')}\n`);
 for (const r of results) {
   process.stdout.write(
-    `\n${r.scale}×, where pgvigil's database time went:\n${r.vigilTop}\n` +
-      `${r.scale}×, the peer's:\n${r.peerTop}\n`,
+    `\n${r.scale}×, where pgvigil's database time went:\n${r.vigilTop}\n` + `${r.scale}×, the peer's:\n${r.peerTop}\n`,
   );
 }

@@ -747,11 +747,10 @@ export const tables = defineCollector<TablesSettings, TablesState>({
   },
   state: (settings, config) => ({
     sizes: new SizePasses<TableSizes>(passSettings(settings.sizesIntervalSeconds, config)),
-    cap: new ObjectCap<TableRow>((r) => String(r.relid), [
-      (r) => r.catalog_bytes,
-      (r) => r.seq_scan + r.idx_scan,
-      (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
-    ]),
+    cap: new ObjectCap<TableRow>(
+      (r) => String(r.relid),
+      [(r) => r.catalog_bytes, (r) => r.seq_scan + r.idx_scan, (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del],
+    ),
     summary: new Map(),
     schemas: new Map(),
   }),

@@ -13,7 +13,10 @@ function reader(oids: number[], took: (limit: number) => number, clock: { t: num
   const read = async (after: number, limit: number) => {
     calls.push({ after, limit });
     clock.t += took(limit);
-    return oids.filter((o) => o > after).slice(0, limit).map((relid) => ({ relid, bytes: relid * 10 }));
+    return oids
+      .filter((o) => o > after)
+      .slice(0, limit)
+      .map((relid) => ({ relid, bytes: relid * 10 }));
   };
   return { calls, read };
 }
@@ -22,7 +25,13 @@ t.test('a pass reads OID batches, grows fast batches, and completes', async (t) 
   const clock = { t: 0 };
   const passes = new SizePasses<{ bytes: number }>(SETTINGS);
   const { calls, read } = reader(OIDS, () => 10, clock);
-  await passes.advance('app', 0, read, (r) => ({ bytes: r.bytes }), () => clock.t);
+  await passes.advance(
+    'app',
+    0,
+    read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
   t.same(
     calls.map((c) => c.limit),
     [500, 1000, 2000],
@@ -32,7 +41,13 @@ t.test('a pass reads OID batches, grows fast batches, and completes', async (t) 
   t.equal(passes.lookup('app', OIDS[2599]!)?.bytes, OIDS[2599]! * 10);
   t.same(passes.status('app', 0), { stale: 0, ageSeconds: 0 }, 'complete: not stale');
   calls.length = 0;
-  await passes.advance('app', 60_000, read, (r) => ({ bytes: r.bytes }), () => clock.t);
+  await passes.advance(
+    'app',
+    60_000,
+    read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
   t.equal(calls.length, 0, 'no read before the interval has passed');
 });
 
@@ -41,14 +56,32 @@ t.test('a poll stops at its budget and the next one resumes; old sizes are serve
   const passes = new SizePasses<{ bytes: number }>(SETTINGS);
   // 600 ms a batch: over the 1000 ms budget after two batches.
   const slow = reader(OIDS, () => 600, clock);
-  await passes.advance('app', 0, slow.read, (r) => ({ bytes: r.bytes }), () => clock.t);
+  await passes.advance(
+    'app',
+    0,
+    slow.read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
   t.equal(slow.calls.length, 2, 'two batches fit the budget');
   t.equal(passes.status('app', 0).stale, 1, 'never complete: stale');
   t.equal(passes.lookup('app', OIDS[0]!)?.bytes, OIDS[0]! * 10, 'what was read is served already');
-  await passes.advance('app', 60_000, slow.read, (r) => ({ bytes: r.bytes }), () => clock.t);
+  await passes.advance(
+    'app',
+    60_000,
+    slow.read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
   t.ok(slow.calls[2]!.after > slow.calls[1]!.after, 'the third batch starts after the second');
   for (let poll = 2; passes.status('app', poll * 60_000).stale === 1 && poll < 20; poll++) {
-    await passes.advance('app', poll * 60_000, slow.read, (r) => ({ bytes: r.bytes }), () => clock.t);
+    await passes.advance(
+      'app',
+      poll * 60_000,
+      slow.read,
+      (r) => ({ bytes: r.bytes }),
+      () => clock.t,
+    );
   }
   t.equal(passes.status('app', 300_000).stale, 0, 'the pass completes over several polls');
   t.equal([...passes.all('app')].length, OIDS.length, 'every object sized once');
@@ -56,7 +89,13 @@ t.test('a poll stops at its budget and the next one resumes; old sizes are serve
   // A new pass: objects dropped since vanish once it completes; until then the old size is served.
   const fewer = OIDS.slice(0, 100);
   const next = reader(fewer, () => 10, clock);
-  await passes.advance('app', 700_000, next.read, (r) => ({ bytes: r.bytes + 1 }), () => clock.t);
+  await passes.advance(
+    'app',
+    700_000,
+    next.read,
+    (r) => ({ bytes: r.bytes + 1 }),
+    () => clock.t,
+  );
   t.equal(passes.lookup('app', OIDS[5]!)?.bytes, OIDS[5]! * 10 + 1, 'the new pass is served');
   t.equal(passes.lookup('app', OIDS[500]!), undefined, 'a dropped object is forgotten');
 });
@@ -72,13 +111,30 @@ t.test('a batch cancelled by the statement timeout is retried smaller on the nex
       .slice(0, limit)
       .map((relid) => ({ relid, bytes: 1 }));
   };
-  await passes.advance('app', 0, read, (r) => ({ bytes: r.bytes }), () => clock.t);
+  await passes.advance(
+    'app',
+    0,
+    read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
   t.same(calls, [500], 'the poll stops at the cancelled batch');
   t.equal(passes.status('app', 0).stale, 1);
-  await passes.advance('app', 60_000, read, (r) => ({ bytes: r.bytes }), () => clock.t);
+  await passes.advance(
+    'app',
+    60_000,
+    read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
   t.equal(calls[1], 125, 'a quarter of the batch next time');
   await t.rejects(
-    passes.advance('other', 0, () => Promise.reject(new Error('permission denied')), () => ({ bytes: 0 })),
+    passes.advance(
+      'other',
+      0,
+      () => Promise.reject(new Error('permission denied')),
+      () => ({ bytes: 0 }),
+    ),
     /permission denied/,
     'other errors fail the collector as before',
   );

@@ -146,8 +146,10 @@ t.test('a size batch cancelled by its statement timeout: the poll is served, the
     return (await client.query(sql, params)).rows;
   };
   let now = Date.now();
-  const poll = async (): Promise<Family[]> =>
-    collector.collect({ query, facts, datname: DB, log: createLogger('warn'), now: (now += 1000) });
+  const poll = async (): Promise<Family[]> => {
+    now += 1000;
+    return collector.collect({ query, facts, datname: DB, log: createLogger('warn'), now });
+  };
 
   let families = await poll();
   t.equal(sampleValue(families, 'pgvigil_tables_part_stale', { part: 'sizes' }), 1, 'sizes reported stale');
