@@ -7,6 +7,18 @@ import { SizePasses } from '../../src/collectors/size-cache.js';
 const OIDS = Array.from({ length: 2600 }, (_, i) => 1000 + i * 3);
 const SETTINGS = { intervalMs: 300_000, statementTimeoutMs: 8000, budgetMs: 1000 };
 
+type Read = (after: number, limit: number) => Promise<{ relid: number; bytes: number }[]>;
+
+/** One poll of database app: sizes are the rows' bytes, time is the fake clock. */
+const advance = (passes: SizePasses<{ bytes: number }>, now: number, read: Read, clock: { t: number }) =>
+  passes.advance(
+    'app',
+    now,
+    read,
+    (r) => ({ bytes: r.bytes }),
+    () => clock.t,
+  );
+
 /** A batch reader over OIDS that records its calls; `took` is the fake time one batch takes. */
 function reader(oids: number[], took: (limit: number) => number, clock: { t: number }) {
   const calls: { after: number; limit: number }[] = [];
@@ -25,13 +37,7 @@ t.test('a pass reads OID batches, grows fast batches, and completes', async (t) 
   const clock = { t: 0 };
   const passes = new SizePasses<{ bytes: number }>(SETTINGS);
   const { calls, read } = reader(OIDS, () => 10, clock);
-  await passes.advance(
-    'app',
-    0,
-    read,
-    (r) => ({ bytes: r.bytes }),
-    () => clock.t,
-  );
+  await advance(passes, 0, read, clock);
   t.same(
     calls.map((c) => c.limit),
     [500, 1000, 2000],
@@ -41,13 +47,7 @@ t.test('a pass reads OID batches, grows fast batches, and completes', async (t) 
   t.equal(passes.lookup('app', OIDS[2599]!)?.bytes, OIDS[2599]! * 10);
   t.same(passes.status('app', 0), { stale: 0, ageSeconds: 0 }, 'complete: not stale');
   calls.length = 0;
-  await passes.advance(
-    'app',
-    60_000,
-    read,
-    (r) => ({ bytes: r.bytes }),
-    () => clock.t,
-  );
+  await advance(passes, 60_000, read, clock);
   t.equal(calls.length, 0, 'no read before the interval has passed');
 });
 
@@ -56,32 +56,14 @@ t.test('a poll stops at its budget and the next one resumes; old sizes are serve
   const passes = new SizePasses<{ bytes: number }>(SETTINGS);
   // 600 ms a batch: over the 1000 ms budget after two batches.
   const slow = reader(OIDS, () => 600, clock);
-  await passes.advance(
-    'app',
-    0,
-    slow.read,
-    (r) => ({ bytes: r.bytes }),
-    () => clock.t,
-  );
+  await advance(passes, 0, slow.read, clock);
   t.equal(slow.calls.length, 2, 'two batches fit the budget');
   t.equal(passes.status('app', 0).stale, 1, 'never complete: stale');
   t.equal(passes.lookup('app', OIDS[0]!)?.bytes, OIDS[0]! * 10, 'what was read is served already');
-  await passes.advance(
-    'app',
-    60_000,
-    slow.read,
-    (r) => ({ bytes: r.bytes }),
-    () => clock.t,
-  );
+  await advance(passes, 60_000, slow.read, clock);
   t.ok(slow.calls[2]!.after > slow.calls[1]!.after, 'the third batch starts after the second');
   for (let poll = 2; passes.status('app', poll * 60_000).stale === 1 && poll < 20; poll++) {
-    await passes.advance(
-      'app',
-      poll * 60_000,
-      slow.read,
-      (r) => ({ bytes: r.bytes }),
-      () => clock.t,
-    );
+    await advance(passes, poll * 60_000, slow.read, clock);
   }
   t.equal(passes.status('app', 300_000).stale, 0, 'the pass completes over several polls');
   t.equal([...passes.all('app')].length, OIDS.length, 'every object sized once');
@@ -111,22 +93,10 @@ t.test('a batch cancelled by the statement timeout is retried smaller on the nex
       .slice(0, limit)
       .map((relid) => ({ relid, bytes: 1 }));
   };
-  await passes.advance(
-    'app',
-    0,
-    read,
-    (r) => ({ bytes: r.bytes }),
-    () => clock.t,
-  );
+  await advance(passes, 0, read, clock);
   t.same(calls, [500], 'the poll stops at the cancelled batch');
   t.equal(passes.status('app', 0).stale, 1);
-  await passes.advance(
-    'app',
-    60_000,
-    read,
-    (r) => ({ bytes: r.bytes }),
-    () => clock.t,
-  );
+  await advance(passes, 60_000, read, clock);
   t.equal(calls[1], 125, 'a quarter of the batch next time');
   await t.rejects(
     passes.advance(
