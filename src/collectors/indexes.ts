@@ -19,18 +19,20 @@ export const LAST_IDX_SCAN_AGE_OLD = 'NULL::float8';
 // within the first $1 by size (pg_class.relpages) or by scans; $2 holds those kept last poll. The
 // row of row_kind 'database' sums the block counters of every index, so the hit ratio stays whole.
 const statisticsSql = (lastIdxScan: string) => `
-WITH indexes AS MATERIALIZED (
+WITH kept_before AS (SELECT DISTINCT unnest($2::oid[]) AS relid),
+indexes AS MATERIALIZED (
   SELECT s.indexrelid::int8::float8 AS relid, s.schemaname, s.relname, s.indexrelname,
          s.idx_scan::float8, s.idx_tup_read::float8, s.idx_tup_fetch::float8,
          io.idx_blks_read::float8, io.idx_blks_hit::float8,
          c.relpages::float8 * current_setting('block_size')::float8 AS catalog_bytes,
          i.indisvalid::text AS valid, i.indisunique::text AS "unique", i.indisprimary::text AS "primary",
          ${lastIdxScan} AS last_idx_scan_age_seconds,
-         CASE WHEN s.indexrelid = ANY($2::oid[]) THEN ${STICKINESS}::float8 ELSE 1::float8 END AS bonus
+         CASE WHEN k.relid IS NOT NULL THEN ${STICKINESS}::float8 ELSE 1::float8 END AS bonus
   FROM pg_stat_user_indexes s
   JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
   JOIN pg_index i ON i.indexrelid = s.indexrelid
   JOIN pg_class c ON c.oid = s.indexrelid
+  LEFT JOIN kept_before k ON k.relid = s.indexrelid
 ),
 ranked AS (
   SELECT *,

@@ -18,7 +18,13 @@ import { inBatchTransaction, passSettings, SIZES_INTERVAL_VARIABLE, SizePasses }
 // VACUUM/ANALYZE): exact sizes need every file statted. $2: tables kept last poll, which rank as if
 // STICKINESS times larger and busier. Rows of row_kind 'schema' sum every table of a schema.
 const STATISTICS_SQL = `
-WITH tables AS MATERIALIZED (
+WITH index_pages AS MATERIALIZED (
+  SELECT i.indrelid, sum(ic.relpages) AS pages
+  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+  GROUP BY i.indrelid
+),
+kept_before AS (SELECT DISTINCT unnest($2::oid[]) AS relid),
+tables AS MATERIALIZED (
   SELECT s.relid::int8::float8 AS relid, s.schemaname, s.relname,
          s.seq_scan::float8, s.seq_tup_read::float8,
          coalesce(s.idx_scan, 0)::float8 AS idx_scan, coalesce(s.idx_tup_fetch, 0)::float8 AS idx_tup_fetch,
@@ -33,15 +39,16 @@ WITH tables AS MATERIALIZED (
          io.toast_blks_read::float8, io.toast_blks_hit::float8, io.tidx_blks_read::float8, io.tidx_blks_hit::float8,
          -- Partitioned parents have no storage and relfrozenxid 0, whose age() is INT_MAX: leave them out.
          (CASE WHEN c.relkind <> 'p' THEN greatest(age(c.relfrozenxid), age(t.relfrozenxid)) END)::float8 AS xid_age,
-         ((c.relpages + coalesce(t.relpages, 0)
-           + (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-              WHERE i.indrelid = c.oid OR i.indrelid = c.reltoastrelid))
+         ((c.relpages + coalesce(t.relpages, 0) + coalesce(ip.pages, 0) + coalesce(tip.pages, 0))
           * current_setting('block_size')::float8) AS catalog_bytes,
-         CASE WHEN s.relid = ANY($2::oid[]) THEN ${STICKINESS}::float8 ELSE 1::float8 END AS bonus
+         CASE WHEN k.relid IS NOT NULL THEN ${STICKINESS}::float8 ELSE 1::float8 END AS bonus
   FROM pg_stat_user_tables s
   JOIN pg_statio_user_tables io ON io.relid = s.relid
   JOIN pg_class c ON c.oid = s.relid
   LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+  LEFT JOIN index_pages ip ON ip.indrelid = c.oid
+  LEFT JOIN index_pages tip ON tip.indrelid = c.reltoastrelid
+  LEFT JOIN kept_before k ON k.relid = s.relid
 ),
 ranked AS (
   SELECT *,
