@@ -134,6 +134,11 @@ export function isStaleServerFacts(err: unknown): boolean {
   return false;
 }
 
+/** Whether err is PostgreSQL's query_canceled (57014): statement_timeout fired. */
+export function isStatementTimeout(err: unknown): boolean {
+  return codeOf(err) === '57014';
+}
+
 function reasonOf(err: unknown): ErrorReason {
   if (err instanceof ConnectionTimeoutError) return 'timeout';
   const code = codeOf(err);

@@ -324,7 +324,14 @@ export class Poller {
         return undefined;
       }
       const ctx: CollectContext = {
-        query: async (sql, params) => (await lease.client.query(sql, params)).rows,
+        query: async (sql, params) => {
+          const started = performance.now();
+          try {
+            return (await lease.client.query(sql, params)).rows;
+          } finally {
+            this.metrics.collectorDbSeconds.inc({ collector: state.def.name }, (performance.now() - started) / 1000);
+          }
+        },
         facts: lease.facts,
         datname,
         log: this.log,

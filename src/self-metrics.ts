@@ -26,6 +26,14 @@ export class SelfMetrics {
     buckets: COLLECTOR_DURATION_BUCKETS,
     registers: [this.registry],
   });
+  readonly collectorDbSeconds = new client.Counter({
+    name: 'pgvigil_collector_db_seconds_total',
+    help:
+      "Time the collector's statements took, from sending each to its last row (all databases): what " +
+      'monitoring costs the server, as pgvigil leaves its own statements out of the statement families.',
+    labelNames: ['collector'],
+    registers: [this.registry],
+  });
   readonly collectorSuccess = new client.Gauge({
     name: 'pgvigil_collector_success',
     help: 'Whether the last run of the collector succeeded on every database (1) or not (0).',

@@ -66,6 +66,11 @@ export class ObjectCap<T> {
     private readonly rankings: readonly [Ranking<T>, ...Ranking<T>[]],
   ) {}
 
+  /** Keys of what the last poll of the database kept (for a ranking done in SQL, see tables.ts). */
+  keptKeys(datname: string): string[] {
+    return [...(this.keptBefore.get(datname) ?? [])];
+  }
+
   apply(datname: string, rows: readonly T[], limit: number): CapResult<T> {
     const before = this.keptBefore.get(datname);
     const result = capObjects(rows, limit, this.rankings, (row) => before?.has(this.keyOf(row)) ?? false);

@@ -1,35 +1,78 @@
 import { Type } from '@sinclair/typebox';
-import { ObjectCap } from './cardinality.js';
-import type { RowOf } from './collector-spec.js';
+import { ObjectCap, STICKINESS } from './cardinality.js';
+import type { RowOf, RunInput } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
-import { SIZES_INTERVAL_VARIABLE, SizeCache, withCachedSizes } from './size-cache.js';
-import type { CollectContext, QueryFn } from './types.js';
+import { inBatchTransaction, passSettings, SIZES_INTERVAL_VARIABLE, SizePasses } from './size-cache.js';
 
-// pg_stat_user_indexes + pg_statio_user_indexes + pg_index, one query per database: how often each
-// index is used, its buffer hits and reads (hit ratio in PromQL), its size and its flags. Sizes
-// avoid pg_relation_size() for an index or table with an ACCESS EXCLUSIVE lock held or awaited
-// (see relation-locks.ts), and are read at most every PGVIGIL_SIZES_INTERVAL_SECONDS (size-cache.ts).
+// pg_stat_user_indexes + pg_statio_user_indexes + pg_index, per database: how often each index
+// is used, its buffer hits and reads (hit ratio in PromQL), its size and its flags. Statistics are
+// read every poll; sizes in passes of OID batches on their slow interval (size-cache.ts), avoiding
+// pg_relation_size() for an index or table with an ACCESS EXCLUSIVE lock held or awaited (see
+// relation-locks.ts).
 
 // last_idx_scan exists from PostgreSQL 16 on; before, the column is NULL and the series absent.
 export const LAST_IDX_SCAN_AGE_16 = 'extract(epoch FROM now() - s.last_idx_scan)::float8';
 export const LAST_IDX_SCAN_AGE_OLD = 'NULL::float8';
 
-const indexesSql = (lastIdxScan: string) => `
-WITH ${LOCKED_RELATIONS_CTE}
-SELECT s.schemaname, s.relname, s.indexrelname,
-       s.idx_scan::float8, s.idx_tup_read::float8, s.idx_tup_fetch::float8,
-       io.idx_blks_read::float8, io.idx_blks_hit::float8,
-       ${indexSizeSql('s.indexrelid', 's.relid', 'c.relpages', '$2::bool')} AS size_bytes,
-       i.indisvalid::text AS valid, i.indisunique::text AS "unique", i.indisprimary::text AS "primary",
-       ${lastIdxScan} AS last_idx_scan_age_seconds
-FROM pg_stat_user_indexes s
-JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
-JOIN pg_index i ON i.indexrelid = s.indexrelid
-JOIN pg_class c ON c.oid = s.indexrelid
-ORDER BY s.schemaname, s.relname, s.indexrelname`;
+// The cap is applied here, as for tables (see tables.ts): an index is a candidate when it ranks
+// within the first $1 by size (pg_class.relpages) or by scans; $2 holds those kept last poll. The
+// row of row_kind 'database' sums the block counters of every index, so the hit ratio stays whole.
+const statisticsSql = (lastIdxScan: string) => `
+WITH kept_before AS (SELECT DISTINCT unnest($2::oid[]) AS relid),
+indexes AS MATERIALIZED (
+  SELECT s.indexrelid::int8::float8 AS relid, s.schemaname, s.relname, s.indexrelname,
+         s.idx_scan::float8, s.idx_tup_read::float8, s.idx_tup_fetch::float8,
+         io.idx_blks_read::float8, io.idx_blks_hit::float8,
+         c.relpages::float8 * current_setting('block_size')::float8 AS catalog_bytes,
+         i.indisvalid::text AS valid, i.indisunique::text AS "unique", i.indisprimary::text AS "primary",
+         ${lastIdxScan} AS last_idx_scan_age_seconds,
+         CASE WHEN k.relid IS NOT NULL THEN ${STICKINESS}::float8 ELSE 1::float8 END AS bonus
+  FROM pg_stat_user_indexes s
+  JOIN pg_statio_user_indexes io ON io.indexrelid = s.indexrelid
+  JOIN pg_index i ON i.indexrelid = s.indexrelid
+  JOIN pg_class c ON c.oid = s.indexrelid
+  LEFT JOIN kept_before k ON k.relid = s.indexrelid
+),
+ranked AS (
+  SELECT *,
+         row_number() OVER (ORDER BY catalog_bytes * bonus DESC, schemaname, relname, indexrelname) AS by_size,
+         row_number() OVER (ORDER BY idx_scan * bonus DESC, catalog_bytes * bonus DESC,
+                                     schemaname, relname, indexrelname) AS by_scans
+  FROM indexes
+)
+SELECT 'index' AS row_kind, relid, schemaname, relname, indexrelname, idx_scan, idx_tup_read, idx_tup_fetch,
+       idx_blks_read, idx_blks_hit, catalog_bytes, valid, "unique", "primary", last_idx_scan_age_seconds,
+       1::float8 AS indexes
+FROM ranked
+WHERE by_size <= $1 OR (by_scans <= $1 AND idx_scan > 0)
+UNION ALL
+SELECT 'database', 0, '', '', '', sum(idx_scan), sum(idx_tup_read), sum(idx_tup_fetch),
+       coalesce(sum(idx_blks_read), 0), coalesce(sum(idx_blks_hit), 0), sum(catalog_bytes), '', '', '', NULL, count(*)
+FROM indexes
+ORDER BY 1 DESC, 3, 4, 5`;
+
+// Sizes of the indexes with OIDs after $2, at most $3 of them ($1 = false: catalog sizes only).
+// The schema filter is that of pg_stat_user_indexes.
+const SIZES_SQL = `
+WITH ${LOCKED_RELATIONS_CTE},
+batch AS MATERIALIZED (
+  SELECT i.indexrelid, i.indrelid, c.relpages
+  FROM pg_index i
+  JOIN pg_class c ON c.oid = i.indexrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE i.indexrelid > $2::oid
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+  ORDER BY i.indexrelid
+  LIMIT $3
+)
+SELECT indexrelid::int8::float8 AS relid, ${indexSizeSql('indexrelid', 'indrelid', 'relpages')} AS size_bytes
+FROM batch
+ORDER BY indexrelid`;
 
 const INDEX_COLUMNS = {
+  row_kind: 'text',
+  relid: 'float',
   schemaname: 'text',
   relname: 'text',
   indexrelname: 'text',
@@ -43,11 +86,15 @@ const INDEX_COLUMNS = {
   unique: 'text',
   primary: 'text',
   last_idx_scan_age_seconds: 'float?',
+  catalog_bytes: 'float',
+  indexes: 'float',
 } as const;
 
-type IndexRow = RowOf<typeof INDEX_COLUMNS>;
+const SIZE_COLUMNS = { relid: 'float', size_bytes: 'float?' } as const;
+type SizeRow = RowOf<typeof SIZE_COLUMNS>;
+type IndexSizes = Pick<SizeRow, 'size_bytes'>;
 
-const indexKey = (r: IndexRow) => `${r.schemaname}\u0000${r.indexrelname}`;
+type IndexRow = RowOf<typeof INDEX_COLUMNS>;
 
 interface IndexesSettings {
   readonly maxIndexes: number;
@@ -58,49 +105,53 @@ interface DatabaseSummary {
   idx_blks_hit: number;
   idx_blks_read: number;
   omitted: number;
+  sizes_stale: number;
+  sizes_age_seconds: number | null;
 }
 
 interface IndexesState {
-  readonly sizes: SizeCache<Pick<IndexRow, 'size_bytes'>>;
+  readonly sizes: SizePasses<IndexSizes>;
   readonly cap: ObjectCap<IndexRow>;
   readonly summary: Map<string, DatabaseSummary>;
 }
 
-type Input = { query: QueryFn; ctx: CollectContext; settings: IndexesSettings; state: IndexesState };
+type Input = RunInput<IndexesSettings, IndexesState>;
 
 const INDEX = ['schemaname', 'relname', 'indexrelname'] as const;
 
 const INDEXES = query({
   sql: [
-    { server: { from: 16 }, sql: indexesSql(LAST_IDX_SCAN_AGE_16) },
-    { server: { before: 16 }, sql: indexesSql(LAST_IDX_SCAN_AGE_OLD) },
+    { server: { from: 16 }, sql: statisticsSql(LAST_IDX_SCAN_AGE_16) },
+    { server: { before: 16 }, sql: statisticsSql(LAST_IDX_SCAN_AGE_OLD) },
   ],
+  companionSql: { sizes: [{ sql: SIZES_SQL }] },
   columns: INDEX_COLUMNS,
   datnameLabel: true,
-  run: async ({ query, ctx: { datname, now }, settings, state }: Input, sql) => {
-    const sizesDue = state.sizes.due(datname, now);
-    const fetched = await withLockFallback((exact) => query<IndexRow>(sql!, [exact, sizesDue]));
-    const rows = withCachedSizes(
-      state.sizes,
+  run: async ({ query, ctx: { datname, now }, settings, state }: Input, sql, companions) => {
+    const read = await query<IndexRow>(sql!, [settings.maxIndexes, state.cap.keptKeys(datname)]);
+    const indexRows = read.filter((r) => r.row_kind === 'index');
+    const all = read.find((r) => r.row_kind === 'database');
+    await state.sizes.advance(
       datname,
       now,
-      sizesDue,
-      fetched,
-      indexKey,
+      (after, limit) =>
+        withLockFallback((exact) =>
+          inBatchTransaction(query, state.sizes.settings, () =>
+            query<SizeRow>(companions.sizes!, [exact, after, limit]),
+          ),
+        ),
       (r) => ({ size_bytes: r.size_bytes }),
-      {
-        size_bytes: null,
-      },
     );
-    // The per-database pair covers every index, so the hit ratio stays whole when the cap cuts.
-    const summary: DatabaseSummary = { idx_blks_hit: 0, idx_blks_read: 0, omitted: 0 };
-    for (const r of rows) {
-      summary.idx_blks_hit += r.idx_blks_hit;
-      summary.idx_blks_read += r.idx_blks_read;
-    }
-    const { kept, omitted } = state.cap.apply(datname, rows, settings.maxIndexes);
-    summary.omitted = omitted;
-    state.summary.set(datname, summary);
+    for (const r of indexRows) r.size_bytes = state.sizes.lookup(datname, r.relid)?.size_bytes ?? null;
+    const { kept } = state.cap.apply(datname, indexRows, settings.maxIndexes);
+    const status = state.sizes.status(datname, now);
+    state.summary.set(datname, {
+      idx_blks_hit: all?.idx_blks_hit ?? 0,
+      idx_blks_read: all?.idx_blks_read ?? 0,
+      omitted: (all?.indexes ?? 0) - kept.length,
+      sizes_stale: status.stale,
+      sizes_age_seconds: status.ageSeconds,
+    });
     return kept;
   },
   metrics: [
@@ -170,11 +221,18 @@ const INDEXES = query({
 });
 
 const SUMMARY = query({
-  columns: { idx_blks_hit: 'float', idx_blks_read: 'float', omitted: 'float' },
+  columns: {
+    idx_blks_hit: 'float',
+    idx_blks_read: 'float',
+    omitted: 'float',
+    sizes_stale: 'float',
+    sizes_age_seconds: 'float?',
+  },
   datnameLabel: true,
-  run: ({ ctx, state }: { ctx: CollectContext; state: IndexesState }) => [
-    state.summary.get(ctx.datname) ?? { idx_blks_hit: 0, idx_blks_read: 0, omitted: 0 },
-  ],
+  run: ({ ctx, state }: Input) => {
+    const summary = state.summary.get(ctx.datname);
+    return summary === undefined ? [] : [summary];
+  },
   metrics: [
     {
       name: 'pg_statio_user_indexes_database_idx_blks_hit_total',
@@ -195,6 +253,22 @@ const SUMMARY = query({
         'User indexes left out of the per-index series by ' +
         'PGVIGIL_MAX_INDEXES (the largest and most scanned are kept).',
       value: 'omitted',
+    },
+    {
+      name: 'pgvigil_indexes_part_stale',
+      type: 'gauge',
+      help:
+        'Per part of the indexes collector: 1 when the series it feeds are behind (sizes: the last size pass ' +
+        'completed more than two PGVIGIL_SIZES_INTERVAL_SECONDS ago, never, or a batch was cancelled by the ' +
+        'statement timeout this poll; the next poll resumes where it stopped), else 0.',
+      value: { label: 'part', values: { sizes: 'sizes_stale' } },
+    },
+    {
+      name: 'pgvigil_indexes_sizes_age_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Seconds since the start of the last complete pass over index sizes (absent before the first).',
+      value: 'sizes_age_seconds',
     },
   ],
 });
@@ -225,9 +299,9 @@ export const indexes = defineCollector<IndexesSettings, IndexesState>({
       sizesIntervalSeconds: (values.PGVIGIL_SIZES_INTERVAL_SECONDS as number | undefined) ?? 300,
     }),
   },
-  state: (settings) => ({
-    sizes: new SizeCache(settings.sizesIntervalSeconds * 1000),
-    cap: new ObjectCap<IndexRow>(indexKey, [(r) => r.size_bytes ?? 0, (r) => r.idx_scan]),
+  state: (settings, config) => ({
+    sizes: new SizePasses<IndexSizes>(passSettings(settings.sizesIntervalSeconds, config)),
+    cap: new ObjectCap<IndexRow>((r) => String(r.relid), [(r) => r.catalog_bytes, (r) => r.idx_scan]),
     summary: new Map(),
   }),
   queries: [INDEXES, SUMMARY],

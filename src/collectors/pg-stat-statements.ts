@@ -55,7 +55,12 @@ interface ExtensionColumns {
 /**
  * The statistics of every entry; every variant returns the same row (STATEMENT_COLUMNS). Entries of
  * a dropped database stay in the view until evicted or reset: their dbid no longer resolves, so the
- * inner join leaves them out rather than export them under the OID as datname.
+ * inner join leaves them out rather than export them under the OID as datname. Unless
+ * $1 (PGVIGIL_STATEMENTS_INCLUDE_OWN), entries of pgvigil's own role are left out: its catalog
+ * reads would otherwise fill the top N, the `other` series, the latency histograms and the slow
+ * log with monitoring; pgvigil_collector_db_seconds_total reports their cost instead. Not when
+ * that role is a superuser: such a role is usually shared with people and applications, whose
+ * statements would vanish with pgvigil's (pg_stat_statements keys entries by role, not session).
  */
 function statementsSql(v: ExtensionColumns): string {
   const exec = v.execAndPlan ? 'exec_time' : 'time';
@@ -83,7 +88,8 @@ SELECT s.dbid, s.userid,
        ${ms(`s.max_${exec}`)} AS max_seconds
 FROM @extschema@.pg_stat_statements(false) s
 JOIN pg_database d ON d.oid = s.dbid
-LEFT JOIN pg_roles r ON r.oid = s.userid`;
+LEFT JOIN pg_roles r ON r.oid = s.userid
+WHERE $1::bool OR s.userid IS DISTINCT FROM (SELECT oid FROM pg_roles WHERE rolname = session_user AND NOT rolsuper)`;
 }
 
 const STATEMENT_COLUMNS = {
@@ -162,6 +168,8 @@ async function fetchTexts(
 interface Settings extends Omit<StatementsSettings, 'seriesStaleMs'> {
   /** Opt-in: resetting min/max changes what every other reader of the view sees. */
   readonly minmaxReset: boolean;
+  /** Keep the statements of pgvigil's own role (PGVIGIL_STATEMENTS_INCLUDE_OWN). */
+  readonly includeOwn: boolean;
 }
 
 /** What this poll's run read besides the rows, for build. */
@@ -191,7 +199,7 @@ export interface StatementsCollector extends Collector {
 const inSchema = (sql: string, meta: MetaRow) => sql.replaceAll('@extschema@', meta.schema);
 
 async function readStatements(
-  { query, ctx, state }: RunInput<Settings, State>,
+  { query, ctx, settings, state }: RunInput<Settings, State>,
   sql: string | undefined,
   companions: Readonly<Record<string, string | undefined>>,
 ): Promise<StatementRow[]> {
@@ -207,7 +215,7 @@ async function readStatements(
   const readInfo = async () =>
     companions.info === undefined ? undefined : (await query<InfoRow>(inSchema(companions.info, meta)))[0];
   const infoBefore = await readInfo();
-  const rows = await query<StatementRow>(inSchema(sql!, meta));
+  const rows = await query<StatementRow>(inSchema(sql!, meta), [settings.includeOwn]);
   const info = await readInfo();
   const intervalExtremes = state.resetSince === meta.server_start;
   state.resetSince = undefined;
@@ -345,6 +353,12 @@ const VARIABLES = {
       "histograms are bounded by each interval's own extremes; other readers of the view then see per-interval " +
       'min/max',
   }),
+  PGVIGIL_STATEMENTS_INCLUDE_OWN: Type.Boolean({
+    default: false,
+    description:
+      "Keep the statements of pgvigil's own role in the statement families and the slow log (by default " +
+      'they are left out unless the role is a superuser; pgvigil_collector_db_seconds_total reports their cost)',
+  }),
   PGVIGIL_QUERY_CLASSES_FILE: Type.String({
     default: '',
     description:
@@ -394,6 +408,7 @@ function resolveSettings(values: Readonly<Record<string, unknown>>, problems: st
     seqScanMinRows: value('PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS'),
     classes: classes?.classes ?? [],
     minmaxReset: value('PGVIGIL_STATEMENTS_MINMAX_RESET'),
+    includeOwn: value('PGVIGIL_STATEMENTS_INCLUDE_OWN'),
   };
 }
 

@@ -1,15 +1,91 @@
 import { Type } from '@sinclair/typebox';
-import { ObjectCap } from './cardinality.js';
-import type { MetricSpec, RowOf } from './collector-spec.js';
+import { ObjectCap, STICKINESS } from './cardinality.js';
+import type { MetricSpec, RowOf, RunInput } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
 import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
-import { SIZES_INTERVAL_VARIABLE, SizeCache, withCachedSizes } from './size-cache.js';
-import type { CollectContext, QueryFn } from './types.js';
+import { inBatchTransaction, passSettings, SIZES_INTERVAL_VARIABLE, SizePasses } from './size-cache.js';
 
 // pg_stat_user_tables + pg_statio_user_tables + pg_class, one query per database: activity,
 // vacuum state, I/O, sizes, wraparound age and a bloat estimate for every user table. These views
 // only show the connected database, so this collector runs on every discovered database.
 
+// Statistics, every poll: pg_stat_user_tables and pg_statio_user_tables with what pg_class holds
+// (no file is opened). The cap is applied here rather than in Node, so a database of 50,000 tables
+// ships a few thousand rows, not all of them: a table is a candidate when it ranks within the
+// first $1 by size, by scans or by writes (the rankings ObjectCap applies to the candidates,
+// computed the same way, so the kept set is the one a cap over all tables would keep). Size for
+// ranking is pg_class.relpages of the table, its TOAST table and their indexes (as of the last
+// VACUUM/ANALYZE): exact sizes need every file statted. $2: tables kept last poll, which rank as if
+// STICKINESS times larger and busier. Rows of row_kind 'schema' sum every table of a schema.
+const STATISTICS_SQL = `
+WITH index_pages AS MATERIALIZED (
+  SELECT i.indrelid, sum(ic.relpages) AS pages
+  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+  GROUP BY i.indrelid
+),
+kept_before AS (SELECT DISTINCT unnest($2::oid[]) AS relid),
+tables AS MATERIALIZED (
+  SELECT s.relid::int8::float8 AS relid, s.schemaname, s.relname,
+         s.seq_scan::float8, s.seq_tup_read::float8,
+         coalesce(s.idx_scan, 0)::float8 AS idx_scan, coalesce(s.idx_tup_fetch, 0)::float8 AS idx_tup_fetch,
+         s.n_tup_ins::float8, s.n_tup_upd::float8, s.n_tup_del::float8, s.n_tup_hot_upd::float8,
+         s.n_live_tup::float8, s.n_dead_tup::float8, s.n_mod_since_analyze::float8,
+         s.vacuum_count::float8, s.autovacuum_count::float8, s.analyze_count::float8, s.autoanalyze_count::float8,
+         extract(epoch FROM now() - s.last_vacuum)::float8 AS last_vacuum_age_seconds,
+         extract(epoch FROM now() - s.last_autovacuum)::float8 AS last_autovacuum_age_seconds,
+         extract(epoch FROM now() - s.last_analyze)::float8 AS last_analyze_age_seconds,
+         extract(epoch FROM now() - s.last_autoanalyze)::float8 AS last_autoanalyze_age_seconds,
+         io.heap_blks_read::float8, io.heap_blks_hit::float8, io.idx_blks_read::float8, io.idx_blks_hit::float8,
+         io.toast_blks_read::float8, io.toast_blks_hit::float8, io.tidx_blks_read::float8, io.tidx_blks_hit::float8,
+         -- Partitioned parents have no storage and relfrozenxid 0, whose age() is INT_MAX: leave them out.
+         (CASE WHEN c.relkind <> 'p' THEN greatest(age(c.relfrozenxid), age(t.relfrozenxid)) END)::float8 AS xid_age,
+         ((c.relpages + coalesce(t.relpages, 0) + coalesce(ip.pages, 0) + coalesce(tip.pages, 0))
+          * current_setting('block_size')::float8) AS catalog_bytes,
+         CASE WHEN k.relid IS NOT NULL THEN ${STICKINESS}::float8 ELSE 1::float8 END AS bonus
+  FROM pg_stat_user_tables s
+  JOIN pg_statio_user_tables io ON io.relid = s.relid
+  JOIN pg_class c ON c.oid = s.relid
+  LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+  LEFT JOIN index_pages ip ON ip.indrelid = c.oid
+  LEFT JOIN index_pages tip ON tip.indrelid = c.reltoastrelid
+  LEFT JOIN kept_before k ON k.relid = s.relid
+),
+ranked AS (
+  SELECT *,
+         row_number() OVER (ORDER BY catalog_bytes * bonus DESC, schemaname, relname) AS by_size,
+         row_number() OVER (ORDER BY (seq_scan + idx_scan) * bonus DESC, catalog_bytes * bonus DESC,
+                                     schemaname, relname) AS by_scans,
+         row_number() OVER (ORDER BY (n_tup_ins + n_tup_upd + n_tup_del) * bonus DESC, catalog_bytes * bonus DESC,
+                                     schemaname, relname) AS by_writes
+  FROM tables
+)
+SELECT 'table' AS row_kind, relid, schemaname, relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch,
+       n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd, n_live_tup, n_dead_tup, n_mod_since_analyze,
+       (CASE WHEN n_live_tup + n_dead_tup > 0 THEN n_dead_tup / (n_live_tup + n_dead_tup) ELSE 0 END)
+         AS dead_tuple_ratio,
+       vacuum_count, autovacuum_count, analyze_count, autoanalyze_count,
+       last_vacuum_age_seconds, last_autovacuum_age_seconds, last_analyze_age_seconds, last_autoanalyze_age_seconds,
+       heap_blks_read, heap_blks_hit, idx_blks_read, idx_blks_hit,
+       toast_blks_read, toast_blks_hit, tidx_blks_read, tidx_blks_hit, xid_age, catalog_bytes,
+       1::float8 AS tables
+FROM ranked
+WHERE by_size <= $1 OR (by_scans <= $1 AND seq_scan + idx_scan > 0)
+   OR (by_writes <= $1 AND n_tup_ins + n_tup_upd + n_tup_del > 0)
+UNION ALL
+SELECT 'schema', 0, schemaname, '', sum(seq_scan), sum(seq_tup_read), sum(idx_scan), sum(idx_tup_fetch),
+       sum(n_tup_ins), sum(n_tup_upd), sum(n_tup_del), sum(n_tup_hot_upd), sum(n_live_tup), sum(n_dead_tup),
+       sum(n_mod_since_analyze), 0, sum(vacuum_count), sum(autovacuum_count), sum(analyze_count),
+       sum(autoanalyze_count), NULL, NULL, NULL, NULL,
+       sum(heap_blks_read), sum(heap_blks_hit), sum(idx_blks_read), sum(idx_blks_hit),
+       sum(toast_blks_read), sum(toast_blks_hit), sum(tidx_blks_read), sum(tidx_blks_hit), max(xid_age),
+       sum(catalog_bytes), count(*)
+FROM tables GROUP BY schemaname
+ORDER BY 1 DESC, 3, 4`;
+
+// Sizes and the bloat estimate, on their slow interval, for the tables with OIDs after $2, at most
+// $3 of them ($1 = false: catalog sizes only, see relation-locks.ts); size-cache.ts reads a pass of such
+// batches across polls.
+//
 // A table counts as locked when it, its TOAST table or one of its indexes is: pg_total_relation_size
 // opens all of them (see relation-locks.ts). Catalog sizes are relpages from the last VACUUM/ANALYZE.
 //
@@ -21,30 +97,31 @@ import type { CollectContext, QueryFn } from './types.js';
 // pg_stats rows for every column, which PostgreSQL shows only to roles that may SELECT those columns
 // (pg_monitor alone may not): without them, or before the first ANALYZE, the series is absent.
 // Tables with `name` columns are skipped as ioguix does (their avg_width misleads the estimate).
-const TABLES_SQL = `
+// The relkind and schema filters are those of pg_stat_user_tables.
+const SIZES_SQL = `
 WITH ${LOCKED_RELATIONS_CTE},
+tables AS MATERIALIZED (
+  SELECT c.oid AS relid, n.nspname AS schemaname, c.relname, c.relpages, c.reltuples, c.reltoastrelid,
+         t.relpages AS toast_relpages, t.reltuples AS toast_reltuples,
+         coalesce((regexp_match(array_to_string(c.reloptions, ','), 'fillfactor=([0-9]+)'))[1]::int, 100) AS fillfactor
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+  WHERE c.oid > $2::oid AND c.relkind IN ('r', 't', 'm', 'p')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+  ORDER BY c.oid
+  LIMIT $3
+),
 blocked AS (
   SELECT relid FROM locked
   UNION SELECT i.indrelid FROM pg_index i JOIN locked ON locked.relid = i.indexrelid
   UNION SELECT c.oid FROM pg_class c JOIN locked ON locked.relid = c.reltoastrelid
 ),
-tables AS MATERIALIZED (
-  SELECT s.*, io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit,
-         io.toast_blks_read, io.toast_blks_hit, io.tidx_blks_read, io.tidx_blks_hit,
-         c.relkind, c.relpages, c.reltuples, c.reltoastrelid, c.relfrozenxid,
-         t.relpages AS toast_relpages, t.reltuples AS toast_reltuples, t.relfrozenxid AS toast_relfrozenxid,
-         coalesce((regexp_match(array_to_string(c.reloptions, ','), 'fillfactor=([0-9]+)'))[1]::int, 100) AS fillfactor,
-         b.relid IS NOT NULL OR NOT $1::bool AS catalog_sizes
-  FROM pg_stat_user_tables s
-  JOIN pg_statio_user_tables io ON io.relid = s.relid
-  JOIN pg_class c ON c.oid = s.relid
-  LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-  LEFT JOIN blocked b ON b.relid = s.relid
-),
--- pg_stats read once and hash-joined: joined per column, its view (privilege checks on every
--- pg_statistic row) ran as a nested loop and took half of this query at 2,000 tables (bench/).
+-- pg_stats read once for the batch and hash-joined: joined per column, its view (privilege checks
+-- on every pg_statistic row) ran as a nested loop.
 stats AS MATERIALIZED (
-  SELECT schemaname, tablename, attname, null_frac, avg_width FROM pg_stats WHERE NOT inherited AND $2::bool
+  SELECT schemaname, tablename, attname, null_frac, avg_width FROM pg_stats
+  WHERE NOT inherited AND (schemaname, tablename) IN (SELECT schemaname, relname FROM tables)
 ),
 widths AS (
   SELECT t.relid,
@@ -54,57 +131,45 @@ widths AS (
   FROM tables t
   JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN stats st ON st.schemaname = t.schemaname AND st.tablename = t.relname AND st.attname = a.attname
-  WHERE $2::bool
   GROUP BY t.relid
 ),
 -- pg_total_relation_size = pg_table_size + pg_indexes_size: calling the two parts once each gives
--- all three sizes without statting the index files twice. $2 = false: no sizes this poll (size-cache.ts).
+-- all three sizes without statting the index files twice.
 sized AS (
   SELECT t.*, w.estimable, current_setting('block_size')::float8 AS bs,
          4 + ceil(w.header_bytes / 8.0) * 8 + ceil(w.data_bytes / 8.0) * 8 AS tuple_bytes,
-         CASE WHEN NOT $2::bool THEN NULL
-              WHEN t.catalog_sizes
-              THEN (t.relpages + coalesce(t.toast_relpages, 0)
+         b.relid IS NOT NULL OR NOT $1::bool AS catalog_sizes
+  FROM tables t LEFT JOIN widths w ON w.relid = t.relid LEFT JOIN blocked b ON b.relid = t.relid
+),
+measured AS (
+  SELECT s.*,
+         CASE WHEN s.catalog_sizes
+              THEN (s.relpages + coalesce(s.toast_relpages, 0)
                     + (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                       WHERE i.indrelid = t.reltoastrelid)) * current_setting('block_size')::float8
-              ELSE pg_table_size(t.relid) END AS heap_and_toast_bytes,
-         CASE WHEN NOT $2::bool THEN NULL
-              WHEN t.catalog_sizes
+                       WHERE i.indrelid = s.reltoastrelid)) * s.bs
+              ELSE pg_table_size(s.relid) END AS heap_and_toast_bytes,
+         CASE WHEN s.catalog_sizes
               THEN (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                    WHERE i.indrelid = t.relid) * current_setting('block_size')::float8
-              ELSE pg_indexes_size(t.relid) END AS index_bytes
-  FROM tables t LEFT JOIN widths w ON w.relid = t.relid
+                    WHERE i.indrelid = s.relid) * s.bs
+              ELSE pg_indexes_size(s.relid) END AS index_bytes
+  FROM sized s
 )
-SELECT schemaname, relname,
-       seq_scan::float8, seq_tup_read::float8,
-       coalesce(idx_scan, 0)::float8 AS idx_scan, coalesce(idx_tup_fetch, 0)::float8 AS idx_tup_fetch,
-       n_tup_ins::float8, n_tup_upd::float8, n_tup_del::float8, n_tup_hot_upd::float8,
-       n_live_tup::float8, n_dead_tup::float8, n_mod_since_analyze::float8,
-       (CASE WHEN n_live_tup + n_dead_tup > 0 THEN n_dead_tup::float8 / (n_live_tup + n_dead_tup) ELSE 0 END)
-         AS dead_tuple_ratio,
-       vacuum_count::float8, autovacuum_count::float8, analyze_count::float8, autoanalyze_count::float8,
-       extract(epoch FROM now() - last_vacuum)::float8 AS last_vacuum_age_seconds,
-       extract(epoch FROM now() - last_autovacuum)::float8 AS last_autovacuum_age_seconds,
-       extract(epoch FROM now() - last_analyze)::float8 AS last_analyze_age_seconds,
-       extract(epoch FROM now() - last_autoanalyze)::float8 AS last_autoanalyze_age_seconds,
-       heap_blks_read::float8, heap_blks_hit::float8, idx_blks_read::float8, idx_blks_hit::float8,
-       toast_blks_read::float8, toast_blks_hit::float8, tidx_blks_read::float8, tidx_blks_hit::float8,
-       (CASE WHEN NOT $2::bool THEN NULL WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8
-         AS table_size_bytes,
+SELECT relid::int8::float8 AS relid, schemaname,
+       (CASE WHEN catalog_sizes THEN relpages * bs ELSE pg_relation_size(relid) END)::float8 AS table_size_bytes,
        (heap_and_toast_bytes + index_bytes)::float8 AS total_size_bytes,
        index_bytes::float8 AS index_size_bytes,
        catalog_sizes,
-       -- Partitioned parents have no storage and relfrozenxid 0, whose age() is INT_MAX: leave them out.
-       (CASE WHEN relkind <> 'p' THEN greatest(age(relfrozenxid), age(toast_relfrozenxid)) END)::float8 AS xid_age,
        (CASE WHEN estimable AND reltuples >= 0 AND tuple_bytes > 0 THEN
           greatest(relpages + coalesce(toast_relpages, 0)
                    - ceil(reltuples / ((bs - 24) * fillfactor / (100.0 * tuple_bytes)))
                    - ceil(greatest(coalesce(toast_reltuples, 0), 0) / 4), 0) * bs
         END)::float8 AS bloat_estimate_bytes
-FROM sized
-ORDER BY schemaname, relname`;
+FROM measured
+ORDER BY relid`;
 
 const TABLE_COLUMNS = {
+  row_kind: 'text',
+  relid: 'float',
   schemaname: 'text',
   relname: 'text',
   seq_scan: 'float',
@@ -141,16 +206,26 @@ const TABLE_COLUMNS = {
   catalog_sizes: 'bool',
   xid_age: 'float?',
   bloat_estimate_bytes: 'float?',
+  catalog_bytes: 'float',
+  tables: 'float',
 } as const;
 
 type TableRow = RowOf<typeof TABLE_COLUMNS>;
 
-type TableSizes = Pick<
-  TableRow,
-  'table_size_bytes' | 'total_size_bytes' | 'index_size_bytes' | 'bloat_estimate_bytes' | 'catalog_sizes'
->;
+const SIZE_COLUMNS = {
+  relid: 'float',
+  schemaname: 'text',
+  table_size_bytes: 'float?',
+  total_size_bytes: 'float?',
+  index_size_bytes: 'float?',
+  catalog_sizes: 'bool',
+  bloat_estimate_bytes: 'float?',
+} as const;
 
-const NO_SIZES: TableSizes = {
+type SizeRow = RowOf<typeof SIZE_COLUMNS>;
+type TableSizes = Omit<SizeRow, 'relid'>;
+
+const NO_SIZES: Omit<TableSizes, 'schemaname'> = {
   table_size_bytes: null,
   total_size_bytes: null,
   index_size_bytes: null,
@@ -158,15 +233,7 @@ const NO_SIZES: TableSizes = {
   catalog_sizes: false,
 };
 
-const pickSizes = (r: TableRow): TableSizes => ({
-  table_size_bytes: r.table_size_bytes,
-  total_size_bytes: r.total_size_bytes,
-  index_size_bytes: r.index_size_bytes,
-  bloat_estimate_bytes: r.bloat_estimate_bytes,
-  catalog_sizes: r.catalog_sizes,
-});
-
-const tableKey = (r: TableRow) => `${r.schemaname}\u0000${r.relname}`;
+const pickSizes = ({ relid: _, ...sizes }: SizeRow): TableSizes => sizes;
 
 const TABLE = ['schemaname', 'relname'] as const;
 
@@ -422,42 +489,214 @@ interface TablesSettings {
   readonly sizesIntervalSeconds: number;
 }
 
-interface TablesState {
-  readonly sizes: SizeCache<TableSizes>;
-  readonly cap: ObjectCap<TableRow>;
-  /** What the last read of each database left out or sized from the catalog, for the summary families. */
-  readonly summary: Map<string, { sized_from_catalog: number; omitted: number }>;
+interface SchemaRollup {
+  schemaname: string;
+  tables: number;
+  seq_scan: number;
+  idx_scan: number;
+  n_live_tup: number;
+  n_dead_tup: number;
+  n_tup_ins: number;
+  n_tup_upd: number;
+  n_tup_del: number;
+  total_size_bytes: number | null;
+  bloat_estimate_bytes: number | null;
 }
 
-type Input = { query: QueryFn; ctx: CollectContext; settings: TablesSettings; state: TablesState };
+interface DatabaseSummary {
+  sized_from_catalog: number;
+  omitted: number;
+  sizes_stale: number;
+  sizes_age_seconds: number | null;
+}
+
+interface TablesState {
+  readonly sizes: SizePasses<TableSizes>;
+  readonly cap: ObjectCap<TableRow>;
+  /** What the last read of each database left out, summed per schema and did with sizes. */
+  readonly summary: Map<string, DatabaseSummary>;
+  readonly schemas: Map<string, SchemaRollup[]>;
+}
+
+type Input = RunInput<TablesSettings, TablesState>;
+
+const readSizes = async ({ query, ctx: { datname, now }, state }: Input, sql: string) => {
+  await state.sizes.advance(
+    datname,
+    now,
+    (after, limit) =>
+      withLockFallback((exact) =>
+        inBatchTransaction(query, state.sizes.settings, () => query<SizeRow>(sql, [exact, after, limit])),
+      ),
+    pickSizes,
+  );
+};
+
+/** Per schema: the statistics of every table (rolled up in SQL) and the sizes of every table read. */
+function rollUp(schemaRows: TableRow[], sizes: Iterable<TableSizes>): SchemaRollup[] {
+  const bySchema = new Map<string, SchemaRollup>();
+  for (const r of schemaRows) {
+    bySchema.set(r.schemaname, {
+      schemaname: r.schemaname,
+      tables: r.tables,
+      seq_scan: r.seq_scan,
+      idx_scan: r.idx_scan,
+      n_live_tup: r.n_live_tup,
+      n_dead_tup: r.n_dead_tup,
+      n_tup_ins: r.n_tup_ins,
+      n_tup_upd: r.n_tup_upd,
+      n_tup_del: r.n_tup_del,
+      total_size_bytes: null,
+      bloat_estimate_bytes: null,
+    });
+  }
+  for (const s of sizes) {
+    const rollup = bySchema.get(s.schemaname);
+    if (rollup === undefined) continue; // a schema with no table left
+    if (s.total_size_bytes !== null) rollup.total_size_bytes = (rollup.total_size_bytes ?? 0) + s.total_size_bytes;
+    if (s.bloat_estimate_bytes !== null) {
+      rollup.bloat_estimate_bytes = (rollup.bloat_estimate_bytes ?? 0) + s.bloat_estimate_bytes;
+    }
+  }
+  return [...bySchema.values()];
+}
 
 const TABLES = query({
-  sql: [{ sql: TABLES_SQL }],
+  sql: [{ sql: STATISTICS_SQL }],
+  companionSql: { sizes: [{ sql: SIZES_SQL }] },
   columns: TABLE_COLUMNS,
   datnameLabel: true,
-  run: async ({ query, ctx: { datname, now }, settings, state }: Input, sql) => {
-    const sizesDue = state.sizes.due(datname, now);
-    const read = await withLockFallback((exact) => query<TableRow>(sql!, [exact, sizesDue]));
-    const rows = withCachedSizes(state.sizes, datname, now, sizesDue, read, tableKey, pickSizes, NO_SIZES);
-    const { kept, omitted } = state.cap.apply(datname, rows, settings.maxTables);
-    state.summary.set(datname, { sized_from_catalog: rows.filter((r) => r.catalog_sizes).length, omitted });
+  run: async (input: Input, sql, companions) => {
+    const { query, ctx, settings, state } = input;
+    const read = await query<TableRow>(sql!, [settings.maxTables, state.cap.keptKeys(ctx.datname)]);
+    const tableRows = read.filter((r) => r.row_kind === 'table');
+    const schemaRows = read.filter((r) => r.row_kind === 'schema');
+    await readSizes(input, companions.sizes!);
+    for (const r of tableRows) Object.assign(r, state.sizes.lookup(ctx.datname, r.relid) ?? NO_SIZES);
+    const total = schemaRows.reduce((n, r) => n + r.tables, 0);
+    const { kept } = state.cap.apply(ctx.datname, tableRows, settings.maxTables);
+    const status = state.sizes.status(ctx.datname, ctx.now);
+    state.summary.set(ctx.datname, {
+      sized_from_catalog: kept.filter((r) => r.catalog_sizes).length,
+      omitted: total - kept.length,
+      sizes_stale: status.stale,
+      sizes_age_seconds: status.ageSeconds,
+    });
+    state.schemas.set(ctx.datname, rollUp(schemaRows, state.sizes.all(ctx.datname)));
     return kept;
   },
   metrics: TABLE_METRICS,
 });
 
-const SUMMARY = query({
-  columns: { sized_from_catalog: 'float', omitted: 'float' },
+const SCHEMA = ['schemaname'] as const;
+
+const SCHEMAS = query({
+  columns: {
+    schemaname: 'text',
+    tables: 'float',
+    seq_scan: 'float',
+    idx_scan: 'float',
+    n_live_tup: 'float',
+    n_dead_tup: 'float',
+    n_tup_ins: 'float',
+    n_tup_upd: 'float',
+    n_tup_del: 'float',
+    total_size_bytes: 'float?',
+    bloat_estimate_bytes: 'float?',
+  },
   datnameLabel: true,
-  run: ({ ctx, state }: { ctx: CollectContext; state: TablesState }) => [
-    state.summary.get(ctx.datname) ?? { sized_from_catalog: 0, omitted: 0 },
+  run: ({ ctx, state }: Input) => state.schemas.get(ctx.datname) ?? [],
+  metrics: [
+    {
+      name: 'pg_stat_user_tables_schema_tables',
+      type: 'gauge',
+      help: 'User tables in the schema (all of them, whether or not PGVIGIL_MAX_TABLES kept their own series).',
+      labels: SCHEMA,
+      value: 'tables',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_seq_scan_total',
+      type: 'counter',
+      help: 'Sequential scans started on all user tables of the schema.',
+      labels: SCHEMA,
+      value: 'seq_scan',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_idx_scan_total',
+      type: 'counter',
+      help: 'Index scans started on all user tables of the schema.',
+      labels: SCHEMA,
+      value: 'idx_scan',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_n_tup_ins_total',
+      type: 'counter',
+      help: 'Rows inserted into all user tables of the schema.',
+      labels: SCHEMA,
+      value: 'n_tup_ins',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_n_tup_upd_total',
+      type: 'counter',
+      help: 'Rows updated in all user tables of the schema.',
+      labels: SCHEMA,
+      value: 'n_tup_upd',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_n_tup_del_total',
+      type: 'counter',
+      help: 'Rows deleted from all user tables of the schema.',
+      labels: SCHEMA,
+      value: 'n_tup_del',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_n_live_tup',
+      type: 'gauge',
+      help: 'Estimated live rows in all user tables of the schema.',
+      labels: SCHEMA,
+      value: 'n_live_tup',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_n_dead_tup',
+      type: 'gauge',
+      help: 'Estimated dead rows in all user tables of the schema, waiting for VACUUM.',
+      labels: SCHEMA,
+      value: 'n_dead_tup',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_total_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help:
+        'Sum of pg_stat_user_tables_total_size_bytes over all user tables of the schema, from the size ' +
+        'pass (absent before the first size read of the schema).',
+      labels: SCHEMA,
+      value: 'total_size_bytes',
+    },
+    {
+      name: 'pg_stat_user_tables_schema_bloat_estimate_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help: 'Sum of pg_stat_user_tables_bloat_estimate_bytes over the tables of the schema that have one.',
+      labels: SCHEMA,
+      value: 'bloat_estimate_bytes',
+    },
   ],
+});
+
+const SUMMARY = query({
+  columns: { sized_from_catalog: 'float', omitted: 'float', sizes_stale: 'float', sizes_age_seconds: 'float?' },
+  datnameLabel: true,
+  run: ({ ctx, state }: Input) => {
+    const summary = state.summary.get(ctx.datname);
+    return summary === undefined ? [] : [summary];
+  },
   metrics: [
     {
       name: 'pgvigil_tables_sized_from_catalog',
       type: 'gauge',
       help:
-        'Tables whose sizes were taken from pg_class.relpages at the last size read (PGVIGIL_SIZES_INTERVAL_SECONDS) ' +
+        'Tables with their own series whose sizes were taken from pg_class.relpages at their last size read ' +
         'because an ACCESS EXCLUSIVE lock was held or awaited.',
       value: 'sized_from_catalog',
     },
@@ -466,6 +705,22 @@ const SUMMARY = query({
       type: 'gauge',
       help: 'User tables left out of the per-table series by PGVIGIL_MAX_TABLES (the largest and busiest are kept).',
       value: 'omitted',
+    },
+    {
+      name: 'pgvigil_tables_part_stale',
+      type: 'gauge',
+      help:
+        'Per part of the tables collector: 1 when the series it feeds are behind (sizes: the last size pass ' +
+        'completed more than two PGVIGIL_SIZES_INTERVAL_SECONDS ago, never, or a batch was cancelled by the ' +
+        'statement timeout this poll; the next poll resumes where it stopped), else 0.',
+      value: { label: 'part', values: { sizes: 'sizes_stale' } },
+    },
+    {
+      name: 'pgvigil_tables_sizes_age_seconds',
+      type: 'gauge',
+      unit: 'seconds',
+      help: 'Seconds since the start of the last complete pass over table sizes (absent before the first).',
+      value: 'sizes_age_seconds',
     },
   ],
 });
@@ -497,14 +752,14 @@ export const tables = defineCollector<TablesSettings, TablesState>({
       sizesIntervalSeconds: (values.PGVIGIL_SIZES_INTERVAL_SECONDS as number | undefined) ?? 300,
     }),
   },
-  state: (settings) => ({
-    sizes: new SizeCache<TableSizes>(settings.sizesIntervalSeconds * 1000),
-    cap: new ObjectCap<TableRow>(tableKey, [
-      (r) => r.total_size_bytes ?? 0,
-      (r) => r.seq_scan + r.idx_scan,
-      (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del,
-    ]),
+  state: (settings, config) => ({
+    sizes: new SizePasses<TableSizes>(passSettings(settings.sizesIntervalSeconds, config)),
+    cap: new ObjectCap<TableRow>(
+      (r) => String(r.relid),
+      [(r) => r.catalog_bytes, (r) => r.seq_scan + r.idx_scan, (r) => r.n_tup_ins + r.n_tup_upd + r.n_tup_del],
+    ),
     summary: new Map(),
+    schemas: new Map(),
   }),
-  queries: [TABLES, SUMMARY],
+  queries: [TABLES, SCHEMAS, SUMMARY],
 });
