@@ -6,11 +6,12 @@ import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 
 // The foreign_keys and autovacuum collectors on real servers, as the pg_monitor-only role the
-// deploy script creates: an unindexed foreign key is found and indexed ones are not; a table past
-// its autovacuum threshold (set through its reloptions) is due, with the ratio PostgreSQL's own
-// numbers give; a running VACUUM shows its progress.
+// deploy script creates: an unindexed foreign key is found and indexed ones are not (and
+// index_health does not call an index backing one unused); a table past its autovacuum threshold
+// (set through its reloptions) is due, with the ratio PostgreSQL's own numbers give; a running
+// VACUUM shows its progress.
 
-const COLLECTORS = ['foreign_keys', 'autovacuum'];
+const COLLECTORS = ['foreign_keys', 'autovacuum', 'index_health'];
 
 for (const major of testMajors([13, 16, 18])) {
   t.test(`PostgreSQL ${major}`, async (t) => {
@@ -24,6 +25,7 @@ for (const major of testMajors([13, 16, 18])) {
                                        FOREIGN KEY (cid, region) REFERENCES customers (id, region));
                   CREATE TABLE invoices (id int PRIMARY KEY, customer_id int REFERENCES customers);
                   CREATE INDEX invoices_customer ON invoices (customer_id);
+                  CREATE INDEX invoices_id_customer ON invoices (id, customer_id);
                   CREATE TABLE notes (id int, region int, cid int,
                                       FOREIGN KEY (cid, region) REFERENCES customers (id, region));
                   CREATE INDEX notes_both ON notes (region, cid, id);
@@ -62,6 +64,15 @@ for (const major of testMajors([13, 16, 18])) {
         'partial_ref(customer_id)->public.customers',
       ],
       'indexed keys (invoices; notes: its index leads with both columns in another order) are not listed',
+    );
+
+    t.same(
+      m
+        .find('pg_index_unused_size_bytes', D)
+        .map((s) => s.labels.indexrelname)
+        .sort(),
+      ['invoices_id_customer', 'partial_ref_some'],
+      'never scanned; those backing a foreign key (invoices_customer, notes_both) are not unused candidates',
     );
 
     // Ground truth from PostgreSQL's own numbers: 60 dead tuples over the reloption threshold 10.
