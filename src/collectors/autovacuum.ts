@@ -37,7 +37,8 @@ interface ThresholdRules {
 }
 
 function dueSql(v: ThresholdRules): string {
-  const vacuum = `${effective('autovacuum_vacuum_threshold')} + ${effective('autovacuum_vacuum_scale_factor')} * tuples`;
+  const scale = effective('autovacuum_vacuum_scale_factor');
+  const vacuum = `${effective('autovacuum_vacuum_threshold')} + ${scale} * tuples`;
   const cappedVacuum = v.maxThreshold
     ? `CASE WHEN ${effective('autovacuum_vacuum_max_threshold')} < 0 THEN ${vacuum}
             ELSE least(${vacuum}, ${effective('autovacuum_vacuum_max_threshold')}) END`

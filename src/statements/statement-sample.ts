@@ -28,6 +28,11 @@ export interface StatementsSettings {
   readonly explain: boolean;
   readonly seqScanMinRows: number;
   readonly classes: readonly QueryClass[];
+  /** Plan checks (src/statements/plan-checks.ts): on, plans per poll, large-table bytes, re-check age. */
+  readonly planChecks: boolean;
+  readonly planChecksPerPoll: number;
+  readonly planSeqScanMinBytes: number;
+  readonly planRecheckMs: number;
 }
 
 export interface PollInput {
