@@ -26,10 +26,14 @@ async function main() {
   const fixture = await buildFixture({ statements: 1000, log });
   await fixture.sql(`GRANT pg_read_all_data TO ${ROLES.pgvigil}`);
   // Foreign keys, half of them indexed, so the advice has something to find.
-  await fixture.sql(`DO $$ BEGIN FOR i IN 1..200 LOOP
+  await fixture.sql(
+    `DO $$ BEGIN FOR i IN 1..200 LOOP
       EXECUTE format('CREATE TABLE fk_child_%s (id int PRIMARY KEY, user_id bigint REFERENCES users)', i);
       IF i % 2 = 0 THEN EXECUTE format('CREATE INDEX ON fk_child_%s (user_id)', i); END IF;
-    END LOOP; END $$`);
+    END LOOP; END $$`,
+    [],
+    DATABASE,
+  );
   const url = fixture.url(ROLES.pgvigil);
   const dbMs = async () =>
     (

@@ -215,9 +215,21 @@ export class PlanChecks {
     return out;
   }
 
-  /** Plans what is due this poll (at most PGVIGIL_PLAN_CHECKS_PER_POLL), dropping what left the view. */
+  /**
+   * Plans what is due this poll (at most PGVIGIL_PLAN_CHECKS_PER_POLL), dropping what left the view.
+   * A failure here (the relation read timing out) leaves the plans as they were: the statistics
+   * this poll read are good without them.
+   */
   async check(input: PlanCheckInput): Promise<void> {
     if (!this.available(input.major)) return;
+    try {
+      await this.checkDue(input);
+    } catch (err) {
+      this.log.warn({ err }, 'plan checks failed this poll');
+    }
+  }
+
+  private async checkDue(input: PlanCheckInput): Promise<void> {
     const candidates = this.candidates(input);
     for (const key of this.plans.keys()) if (!candidates.has(key)) this.plans.delete(key);
 
