@@ -14,7 +14,9 @@ import type { QueryFn } from './types.js';
 // - invalid: pg_index.indisvalid = false and no CREATE INDEX in progress for it (a failed
 //   CREATE INDEX CONCURRENTLY leaves one behind; it costs writes and is never used).
 // - unused: valid, not enforcing a constraint (primary key, unique, exclusion: dropping those
-//   changes behaviour even when never scanned), and never scanned since the stats reset — or, on
+//   changes behaviour even when never scanned), not backing a foreign key's referencing columns
+//   (its checks and cascades use it) nor the replica identity (logical replication finds rows
+//   by it), and never scanned since the stats reset — or, on
 //   16+, last scanned longer ago than $1 seconds. The stats reset resets idx_scan: judge after
 //   the stats have run through a full business cycle. Partitioned indexes (relkind 'I') are
 //   never scanned themselves (their partitions' indexes are), so they are not judged.
@@ -27,11 +29,23 @@ WITH ${LOCKED_RELATIONS_CTE},
 -- Sets joined by hash: pg_constraint has no index on conindid, and a correlated EXISTS per index
 -- made this query quadratic (seconds at 6,000 indexes).
 constraint_indexes AS (SELECT DISTINCT conindid AS indexrelid FROM pg_constraint WHERE contype IN ('p', 'u', 'x')),
+-- Non-partial indexes whose leading key columns are exactly a foreign key's referencing columns
+-- (the foreign_keys collector's "supporting index"): idx_scan counts them only when a DELETE or
+-- key UPDATE on the referenced table ran, which may be a monthly purge.
+fk_indexes AS (
+  SELECT DISTINCT i.indexrelid
+  FROM pg_constraint k
+  JOIN pg_index i ON i.indrelid = k.conrelid AND i.indpred IS NULL
+  WHERE k.contype = 'f'
+    AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(k.conkey)] @> k.conkey
+    AND (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(k.conkey)] <@ k.conkey
+),
 builds AS (SELECT DISTINCT index_relid AS indexrelid FROM pg_stat_progress_create_index),
 idx AS (
   SELECT s.schemaname, s.relname, s.indexrelname, s.indexrelid, s.relid, s.idx_scan, i.indisvalid,
          ${lastIdxScan} AS last_idx_scan_age_seconds,
          i.indisunique OR i.indisprimary OR k.indexrelid IS NOT NULL AS enforces_constraint,
+         f.indexrelid IS NOT NULL OR i.indisreplident AS backs_key,
          b.indexrelid IS NOT NULL AS building,
          c.relkind, c.relam, c.relpages, i.indkey::text AS indkey, i.indnkeyatts, i.indclass::text AS indclass,
          i.indcollation::text AS indcollation, i.indoption::text AS indoption,
@@ -44,6 +58,7 @@ idx AS (
   JOIN pg_index i ON i.indexrelid = s.indexrelid
   JOIN pg_class c ON c.oid = s.indexrelid
   LEFT JOIN constraint_indexes k ON k.indexrelid = s.indexrelid
+  LEFT JOIN fk_indexes f ON f.indexrelid = s.indexrelid
   LEFT JOIN builds b ON b.indexrelid = s.indexrelid
 ),
 dup AS (
@@ -56,7 +71,7 @@ dup AS (
 flagged AS (
   SELECT idx.*,
          NOT indisvalid AND NOT building AS invalid,
-         indisvalid AND NOT enforces_constraint AND relkind <> 'I'
+         indisvalid AND NOT enforces_constraint AND NOT backs_key AND relkind <> 'I'
            AND (idx_scan = 0 OR coalesce(last_idx_scan_age_seconds > $2::float8, false)) AS unused,
          CASE WHEN dup.n > 1 THEN dup.keeper END AS duplicate_of
   FROM idx LEFT JOIN dup USING (indexrelid)
@@ -126,7 +141,7 @@ const FINDINGS = query({
       unit: 'bytes',
       help:
         'Index never scanned since the stats reset (16+: or not within PGVIGIL_UNUSED_INDEX_AGE_SECONDS); ' +
-        'constraint-enforcing indexes excluded; value: its size.',
+        'indexes enforcing a constraint, backing a foreign key or the replica identity excluded; value: its size.',
       labels: INDEX,
       value: (r) => (r.unused ? (r.size_bytes ?? 0) : null),
     },

@@ -1,10 +1,12 @@
 import { activity } from './activity.js';
 import { archiver } from './archiver.js';
+import { autovacuum } from './autovacuum.js';
 import { bgwriter } from './bgwriter.js';
 import { checkCollectorSet } from './check-definition.js';
 import { checkpointer } from './checkpointer.js';
 import { clientPools } from './client-pools.js';
 import { databaseSize } from './database-size.js';
+import { foreignKeys } from './foreign-keys.js';
 import { indexHealth } from './index-health.js';
 import { indexes } from './indexes.js';
 import { locks } from './locks.js';
@@ -47,6 +49,8 @@ export const collectorDefinitions: readonly CollectorDefinition[] = [
   tables,
   indexes,
   indexHealth,
+  foreignKeys,
+  autovacuum,
   pgStatStatements,
 ];
 

@@ -383,6 +383,30 @@ const VARIABLES = {
       'PostgreSQL 16+: attach EXPLAIN (GENERIC_PLAN) of the slow statement (plan only, never executed) ' +
       'when it is on the connection database',
   }),
+  PGVIGIL_PLAN_CHECKS: Type.Boolean({
+    default: true,
+    description:
+      'PostgreSQL 16+: plan the top statements and every statement of a configured class with EXPLAIN ' +
+      "(GENERIC_PLAN) (never executed), on the statements collector's database; needs the privileges the " +
+      'statements need (pg_monitor alone is refused: GRANT pg_read_all_data covers reads)',
+  }),
+  PGVIGIL_PLAN_CHECKS_PER_POLL: Type.Integer({
+    default: 5,
+    minimum: 1,
+    maximum: 1000,
+    description: 'Plan checks: at most this many EXPLAINs per statements poll',
+  }),
+  PGVIGIL_PLAN_SEQ_SCAN_MIN_TABLE_BYTES: Type.Number({
+    default: 10 * 1024 * 1024,
+    minimum: 0,
+    description: 'Plan checks: a sequential scan is flagged on tables at least this big (relpages * block_size)',
+  }),
+  PGVIGIL_PLAN_RECHECK_SECONDS: seconds(
+    3600,
+    1,
+    7 * 86400,
+    'Plan checks: a plan is checked again after this long even when nothing it reads changed',
+  ),
   PGVIGIL_SLOW_QUERY_SEQ_SCAN_MIN_ROWS: Type.Number({
     default: 10000,
     minimum: 0,
@@ -409,6 +433,10 @@ function resolveSettings(values: Readonly<Record<string, unknown>>, problems: st
     classes: classes?.classes ?? [],
     minmaxReset: value('PGVIGIL_STATEMENTS_MINMAX_RESET'),
     includeOwn: value('PGVIGIL_STATEMENTS_INCLUDE_OWN'),
+    planChecks: value('PGVIGIL_PLAN_CHECKS'),
+    planChecksPerPoll: value('PGVIGIL_PLAN_CHECKS_PER_POLL'),
+    planSeqScanMinBytes: value('PGVIGIL_PLAN_SEQ_SCAN_MIN_TABLE_BYTES'),
+    planRecheckMs: value<number>('PGVIGIL_PLAN_RECHECK_SECONDS') * 1000,
   };
 }
 

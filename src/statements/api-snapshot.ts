@@ -1,4 +1,5 @@
 import type { EntryState } from './entry-states.js';
+import type { ApiPlan } from './plan-checks.js';
 import { roundMicro } from './round-micro.js';
 import type { CachedText } from './text-cache.js';
 
@@ -16,6 +17,8 @@ export interface ApiStatement {
   readonly p95_seconds_estimate: number;
   readonly share_of_total_time: number;
   readonly query: string | null;
+  /** The last plan check (PostgreSQL 16+, statements of pgvigil's database); null: not checked. */
+  readonly plan: ApiPlan | null;
 }
 
 export interface ApiSnapshot {
@@ -47,6 +50,8 @@ export interface ApiSnapshotInput {
   /** Entries folded into "other". */
   readonly folded: number;
   readonly textOf: (state: EntryState) => CachedText | undefined;
+  /** The plan summary of an entry; absent: no plan checks. */
+  readonly planOf?: (state: EntryState) => ApiPlan | null;
 }
 
 export function buildApiSnapshot(input: ApiSnapshotInput): ApiSnapshot {
@@ -83,6 +88,7 @@ export function buildApiSnapshot(input: ApiSnapshotInput): ApiSnapshot {
         p95_seconds_estimate: roundMicro(p95),
         share_of_total_time: share(seconds),
         query: input.textOf(state)?.text ?? null,
+        plan: input.planOf?.(state) ?? null,
       };
     });
   return {

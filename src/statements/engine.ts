@@ -5,8 +5,9 @@ import { diffSnapshots, type EntrySnapshot, entryKey } from './deltas.js';
 import { type EntryState, mergeDuplicates, updateEntries } from './entry-states.js';
 import { LatencyHistograms } from './latency-histograms.js';
 import { OtherSeries } from './other-series.js';
+import { PlanChecks } from './plan-checks.js';
 import { SlowStatementLog } from './slow-log.js';
-import { buildFamilies, counterFamiliesFor } from './statement-families.js';
+import { buildFamilies, counterFamiliesFor, statementLabels } from './statement-families.js';
 import type { PollInput, PollIo, StatementsSettings } from './statement-sample.js';
 import { StatementTexts } from './statement-texts.js';
 import { StoreResets } from './store-resets.js';
@@ -36,6 +37,7 @@ export class StatementsEngine {
   private readonly texts: StatementTexts;
   private readonly latency: LatencyHistograms;
   private readonly slowLog: SlowStatementLog;
+  private readonly plans: PlanChecks;
   private readonly resets = new StoreResets();
   private api: ApiSnapshot = EMPTY_API_SNAPSHOT;
 
@@ -47,6 +49,7 @@ export class StatementsEngine {
     this.latency = new LatencyHistograms(settings);
     this.other = new OtherSeries(settings.seriesStaleMs);
     this.slowLog = new SlowStatementLog(settings, log);
+    this.plans = new PlanChecks(settings, log);
   }
 
   /** The current top statements for GET /api/statements. */
@@ -75,6 +78,15 @@ export class StatementsEngine {
 
     const textOf = (state: EntryState) => this.texts.of(state);
     await this.slowLog.write(this.entries.values(), textOf, input, io);
+    await this.plans.check({
+      now: input.now,
+      major: input.major,
+      connectionDatname: input.connectionDatname,
+      entries: this.entries,
+      members: this.members,
+      textOf,
+      query: io.query,
+    });
     this.api = buildApiSnapshot({
       now: input.now,
       intervalSeconds: previous === undefined ? 0 : (input.now - previous.now) / 1000,
@@ -83,6 +95,7 @@ export class StatementsEngine {
       members: this.members,
       folded,
       textOf,
+      planOf: (state) => this.plans.apiPlan(state),
     });
     this.previous = {
       entries: new Map(current.map((e) => [entryKey(e), e])),
@@ -91,7 +104,10 @@ export class StatementsEngine {
       serverStart: input.serverStart,
     };
     this.texts.trim(this.entries, this.members);
-    return buildFamilies({
+    const planFamilies = this.plans.families(input.major, this.entries, this.members, (state) =>
+      statementLabels(state.sample, input.hasToplevel),
+    );
+    const families = buildFamilies({
       poll: input,
       counterFamilies,
       members: [...this.members].map((k) => this.entries.get(k)!),
@@ -107,5 +123,6 @@ export class StatementsEngine {
       textCacheBytes: this.texts.bytes,
       slowLog: this.slowLog,
     });
+    return [...families, ...planFamilies];
   }
 }

@@ -5,6 +5,7 @@ import { CLASS_OBJECTIVE_FAMILIES, classObjectiveFamilies } from './class-object
 import type { CounterField, Counters } from './deltas.js';
 import type { EntryState } from './entry-states.js';
 import { LATENCY_FAMILIES } from './latency-histograms.js';
+import { PLAN_CHECK_FAMILIES } from './plan-checks.js';
 import type { PollInput, StatementSample } from './statement-sample.js';
 import type { CachedText } from './text-cache.js';
 
@@ -170,6 +171,7 @@ export const STATEMENT_FAMILIES: readonly FamilySpec[] = [
   ...CLASS_OBJECTIVE_FAMILIES,
   ...Object.values(STORE),
   ...Object.values(BOOKKEEPING),
+  ...Object.values(PLAN_CHECK_FAMILIES),
 ];
 
 /** The counter families this poll exports: plan time only when PostgreSQL collects it. */
@@ -196,14 +198,19 @@ export interface FamiliesInput {
   readonly slowLog: { readonly lines: number; readonly suppressed: number };
 }
 
-export function buildFamilies(input: FamiliesInput): Family[] {
-  const { poll } = input;
-  const labelsOf = (s: StatementSample): Labels => ({
+/** The labels that name one statement in every per-statement family. */
+export function statementLabels(s: StatementSample, hasToplevel: boolean): Labels {
+  return {
     datname: s.datname,
     usename: s.usename,
     queryid: s.queryid,
-    ...(poll.hasToplevel ? { toplevel: String(s.toplevel ?? true) } : {}),
-  });
+    ...(hasToplevel ? { toplevel: String(s.toplevel ?? true) } : {}),
+  };
+}
+
+export function buildFamilies(input: FamiliesInput): Family[] {
+  const { poll } = input;
+  const labelsOf = (s: StatementSample): Labels => statementLabels(s, poll.hasToplevel);
   const out: Family[] = input.counterFamilies.map(({ field, name, help }) =>
     counter(name, `${help}${TOP_N_NOTE}`, [
       ...input.members.map((s): ValueSample => ({ labels: labelsOf(s.sample), value: s.acc[field] })),

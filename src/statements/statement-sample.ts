@@ -33,6 +33,11 @@ export interface StatementsSettings {
    * "other" series): the collector's staleness limit.
    */
   readonly seriesStaleMs: number;
+  /** Plan checks (src/statements/plan-checks.ts): on, plans per poll, large-table bytes, re-check age. */
+  readonly planChecks: boolean;
+  readonly planChecksPerPoll: number;
+  readonly planSeqScanMinBytes: number;
+  readonly planRecheckMs: number;
 }
 
 export interface PollInput {

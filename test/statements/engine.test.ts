@@ -17,6 +17,10 @@ const settings = {
   slowLogIntervalMs: 60_000,
   explain: false,
   seqScanMinRows: 0,
+  planChecks: false,
+  planChecksPerPoll: 1,
+  planSeqScanMinBytes: 0,
+  planRecheckMs: 60_000,
   classes: [{ name: 'reads', objectiveSeconds: 0.1, target: 0.99, query: /^SELECT/i }],
   seriesStaleMs: 30_000,
 };
