@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type StatementsView } from './app.js';
 import { collectorDefinitions } from './collectors/index.js';
+import type { StatementsCollector } from './collectors/pg-stat-statements.js';
 import type { Collector, CollectorDefinition } from './collectors/types.js';
+import type { WaitsCollector } from './collectors/waits.js';
 import { type Config, describeConnection } from './config.js';
 import { Database } from './db.js';
 import { CollectorRenderings } from './exposition/collector-renderings.js';
@@ -50,6 +52,7 @@ export async function createPgvigil(
     if (trim.idle()) metrics.heapTrims.inc();
   });
   const collectors = poller.collectors();
+  wireWaitClasses(collectors);
   const app = await buildApp({
     config,
     log,
@@ -87,6 +90,14 @@ function statementsView(collector: Collector | undefined): StatementsView | unde
   if (view === undefined) return undefined;
   if (typeof view.snapshot !== 'function') throw new Error('the statements collector has no snapshot()');
   return view as StatementsView;
+}
+
+/** The wait sampler attributes sessions to query classes through the statements collector, when both run. */
+function wireWaitClasses(collectors: ReadonlyMap<string, Collector>): void {
+  const sampler = collectors.get('waits') as Partial<WaitsCollector> | undefined;
+  const statements = collectors.get('statements') as Partial<StatementsCollector> | undefined;
+  if (sampler?.useClassLookup === undefined || statements?.classOf === undefined) return;
+  sampler.useClassLookup((datname, usename, queryid) => statements.classOf!(datname, usename, queryid));
 }
 
 /** The recovery collector as /primary and /replica see it; always unknown when it is disabled. */

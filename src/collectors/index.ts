@@ -22,6 +22,7 @@ import type { CollectorDefinition } from './types.js';
 import { volume } from './volume.js';
 import { wal } from './wal.js';
 import { walReceiver } from './wal-receiver.js';
+import { waits } from './waits.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics. Checked here, at start-up: one name and one family, one owner.
@@ -44,6 +45,7 @@ export const collectorDefinitions: readonly CollectorDefinition[] = [
   statWal,
   archiver,
   locks,
+  waits,
   tables,
   indexes,
   indexHealth,
