@@ -20,9 +20,9 @@ import { statWal } from './stat-wal.js';
 import { tables } from './tables.js';
 import type { CollectorDefinition } from './types.js';
 import { volume } from './volume.js';
+import { waits } from './waits.js';
 import { wal } from './wal.js';
 import { walReceiver } from './wal-receiver.js';
-import { waits } from './waits.js';
 
 // Every collector, listed explicitly: no registration side effects at import. The order is the
 // order of families on /metrics. Checked here, at start-up: one name and one family, one owner.

@@ -89,7 +89,10 @@ for (const major of testMajors([13, 16]))
       t.notMatch(exporter.logs(), notAttributed);
     } else {
       t.equal(m.find('pg_waits_class_seconds_total').length, 0, 'no query_id before 14: no class seconds');
-      const said = exporter.logs().split('\n').filter((l) => notAttributed.test(l));
+      const said = exporter
+        .logs()
+        .split('\n')
+        .filter((l) => notAttributed.test(l));
       t.equal(said.length, 1, 'said once');
       t.match(said[0], /from PostgreSQL 14/);
     }
