@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type StatementsView } from './app.js';
 import { collectorDefinitions } from './collectors/index.js';
+import type { LockTreesView } from './collectors/locks.js';
 import type { StatementsCollector } from './collectors/pg-stat-statements.js';
 import type { Collector, CollectorDefinition } from './collectors/types.js';
 import type { WaitsCollector } from './collectors/waits.js';
@@ -14,6 +15,8 @@ import { Poller } from './poller.js';
 import { type ServerRoleSource, UNKNOWN_ROLE } from './role-routes.js';
 import { SelfMetrics } from './self-metrics.js';
 import { SnapshotStore } from './snapshot-store.js';
+import type { ApiSnapshot } from './statements/engine.js';
+import type { StatusSources } from './status-page.js';
 import { packageVersion } from './version.js';
 
 export interface Pgvigil {
@@ -60,7 +63,9 @@ export async function createPgvigil(
     metrics: exposition,
     readiness: poller,
     statements: statementsView(collectors.get('statements')),
+    locks: lockTreesView(collectors.get('locks')),
     role: roleSource(collectors.get('recovery')),
+    status: statusSources(snapshots, collectors),
   });
   return {
     app,
@@ -90,6 +95,28 @@ function statementsView(collector: Collector | undefined): StatementsView | unde
   if (view === undefined) return undefined;
   if (typeof view.snapshot !== 'function') throw new Error('the statements collector has no snapshot()');
   return view as StatementsView;
+}
+
+/** What the status page reads: fresh snapshots and the collectors' own views, never PostgreSQL. */
+function statusSources(snapshots: SnapshotStore, collectors: ReadonlyMap<string, Collector>): StatusSources {
+  const statements = statementsView(collectors.get('statements'));
+  const locks = lockTreesView(collectors.get('locks'));
+  const sampler = collectors.get('waits') as Partial<WaitsCollector> | undefined;
+  return {
+    families: (collector) =>
+      snapshots.collectors().includes(collector) ? snapshots.fresh(collector, Date.now()).parts.flat() : [],
+    statements: () => statements?.snapshot() as ApiSnapshot | undefined,
+    lockTrees: () => locks?.lockTrees(),
+    recentWaits: () => sampler?.recentWaits?.(),
+  };
+}
+
+/** The locks collector as /api/locks sees it; undefined when it is disabled. */
+function lockTreesView(collector: Collector | undefined): LockTreesView | undefined {
+  const view = collector as Partial<LockTreesView> | undefined;
+  if (view === undefined) return undefined;
+  if (typeof view.lockTrees !== 'function') throw new Error('the locks collector has no lockTrees()');
+  return view as LockTreesView;
 }
 
 /** The wait sampler attributes sessions to query classes through the statements collector, when both run. */

@@ -60,14 +60,36 @@ interface State {
   sampledSeconds: number;
   readonly byEvent: Map<string, { labels: Labels; seconds: number }>;
   readonly byClass: Map<string, { labels: Labels; seconds: number }>;
+  /** The last minute of ticks, for the status page's average active sessions by wait type. */
+  readonly recent: { at: number; seconds: number; byType: Map<string, number> }[];
   classOf: ClassLookup | undefined;
   /** Why class attribution is off, once logged (so it is said once, not every second). */
   noClassReason: string | undefined;
 }
 
+/** Average active sessions per wait_event_type over the last minute of samples. */
+export interface RecentWaits {
+  readonly window_seconds: number;
+  readonly by_wait_event_type: Readonly<Record<string, number>>;
+}
+
 export interface WaitsCollector {
   /** Gives the sampler the statements collector's class lookup; without one, no per-class seconds. */
   useClassLookup(lookup: ClassLookup): void;
+  recentWaits(): RecentWaits;
+}
+
+const RECENT_MS = 60_000;
+
+function recentWaits(state: State): RecentWaits {
+  let window = 0;
+  const sums = new Map<string, number>();
+  for (const tick of state.recent) {
+    window += tick.seconds;
+    for (const [type, sessions] of tick.byType) sums.set(type, (sums.get(type) ?? 0) + sessions * tick.seconds);
+  }
+  const average = [...sums].map(([type, s]) => [type, Math.round((s / window) * 100) / 100] as const);
+  return { window_seconds: Math.round(window), by_wait_event_type: Object.fromEntries(average) };
 }
 
 const BY_EVENT: FamilySpec = {
@@ -121,6 +143,10 @@ function build({ ctx, state }: RunInput<unknown, State>, rows: SampleRow[]): Fam
     if (reason !== undefined) state.log.info({ reason }, 'wait seconds are not attributed to query classes');
     state.noClassReason = reason;
   }
+  const byType = new Map<string, number>();
+  for (const r of rows) byType.set(r.wait_event_type, (byType.get(r.wait_event_type) ?? 0) + r.sessions);
+  state.recent.push({ at: ctx.now, seconds, byType });
+  while (state.recent[0]!.at <= ctx.now - RECENT_MS) state.recent.shift();
   for (const r of rows) {
     const waited = r.sessions * seconds;
     const event = { wait_event_type: r.wait_event_type, wait_event: r.wait_event };
@@ -162,6 +188,7 @@ export const waits = defineCollector<Record<string, never>, State>({
     sampledSeconds: 0,
     byEvent: new Map(),
     byClass: new Map(),
+    recent: [],
     classOf: undefined,
     noClassReason: undefined,
   }),
@@ -169,6 +196,7 @@ export const waits = defineCollector<Record<string, never>, State>({
     useClassLookup(lookup) {
       state.classOf = lookup;
     },
+    recentWaits: () => recentWaits(state),
   }),
   queries: [SAMPLES],
 });
