@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { delta, snapshot, type StatementEntry, totalMs } from './db-time.js';
+import { delta, type StatementEntry, snapshot, totalMs } from './db-time.js';
 import { startPgvigil } from './exporters.js';
 import { buildFixture, ROLES } from './fixture.js';
 

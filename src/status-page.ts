@@ -42,7 +42,8 @@ function samplesOf(families: readonly Family[], name: string): ValueSample[] {
 function table(head: readonly string[], rows: readonly string[][], empty: string): string {
   if (rows.length === 0) return `<p class="none">${escapeHtml(empty)}</p>`;
   const th = head.map((h) => `<th>${h}</th>`).join('');
-  return `<table><tr>${th}</tr>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</table>`;
+  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('');
+  return `<table><tr>${th}</tr>${body}</table>`;
 }
 
 /** Share within the objective and p95 of a cumulative histogram (linear inside a bucket). */
@@ -122,7 +123,8 @@ function waits(recent: RecentWaits | undefined): string {
     .sort((a, b) => b[1] - a[1])
     .map(([type, aas]) => [escapeHtml(type), aas.toFixed(2)]);
   const window = recent === undefined ? '' : ` (last ${recent.window_seconds} s)`;
-  return `<h2>Average active sessions by wait type${window}</h2>${table(['wait', 'sessions'], rows, 'no active sessions')}`;
+  const body = table(['wait', 'sessions'], rows, 'no active sessions');
+  return `<h2>Average active sessions by wait type${window}</h2>${body}`;
 }
 
 function pools(clientPools: readonly Family[], activity: readonly Family[]): string {
@@ -160,8 +162,8 @@ ${lockTrees(sources.lockTrees())}
 ${waits(sources.recentWaits())}
 ${pools(sources.families('client_pools'), sources.families('activity'))}
 ${indexes(sources.families('index_health'))}
-<p><a href="/metrics">/metrics</a> · <a href="/api/statements">/api/statements</a> · <a href="/api/locks">/api/locks</a> ·
-<a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p>
+<p><a href="/metrics">/metrics</a> · <a href="/api/statements">/api/statements</a> ·
+<a href="/api/locks">/api/locks</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p>
 </body></html>
 `;
 }
