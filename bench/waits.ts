@@ -15,7 +15,9 @@ const WARM_UP_MS = 15_000;
 const ACTIVE = 50;
 const MiB = 1024 * 1024;
 
-const isSampler = (e: StatementEntry) => /FROM pg_stat_activity\s+WHERE state = 'active'/.test(e.query);
+// pg_stat_statements stores the sampler's text normalized: 'active' becomes $1.
+const isSampler = (e: StatementEntry) =>
+  /AS sessions\s+FROM pg_stat_activity\s+WHERE state = (\$\d+|'active') AND pid <> pg_backend_pid\(\)/.test(e.query);
 const isLockTrees = (e: StatementEntry) => /involved AS/.test(e.query);
 
 async function measure(fixtureUrl: string, fixture: Awaited<ReturnType<typeof buildFixture>>, env = {}) {

@@ -1,7 +1,12 @@
+import { CONNECTIONS_UTILIZATION_FAMILY } from './collectors/activity.js';
+import { CLIENT_POOL_UTILIZATION_FAMILY } from './collectors/client-pools.js';
+import { INVALID_INDEX_FAMILY, UNUSED_INDEX_FAMILY } from './collectors/index-health.js';
 import type { LockTreeNode, LockTreesSnapshot } from './collectors/lock-trees.js';
 import type { RecentWaits } from './collectors/waits.js';
 import type { Family, HistogramFamily, ValueSample } from './exposition/families.js';
+import { OBJECTIVE } from './statements/class-objective-families.js';
 import type { ApiSnapshot } from './statements/engine.js';
+import { LATENCY } from './statements/latency-histograms.js';
 
 // The page at `/`: the state in one look for someone without Grafana at hand (a laptop, a
 // kubectl port-forward, the demo). Server-rendered from what the collectors last read (never a
@@ -66,13 +71,9 @@ function classRow(f: HistogramFamily, s: HistogramFamily['samples'][number], obj
 }
 
 function classes(statements: readonly Family[]): string {
-  const objective = new Map(
-    samplesOf(statements, 'pg_statement_class_objective_seconds').map((s) => [s.labels.class, s.value]),
-  );
-  const target = new Map(
-    samplesOf(statements, 'pg_statement_class_target_ratio').map((s) => [s.labels.class, s.value]),
-  );
-  const hist = statements.find((f): f is HistogramFamily => f.name === 'pg_statement_class_duration_seconds');
+  const objective = new Map(samplesOf(statements, OBJECTIVE.seconds.name).map((s) => [s.labels.class, s.value]));
+  const target = new Map(samplesOf(statements, OBJECTIVE.target.name).map((s) => [s.labels.class, s.value]));
+  const hist = statements.find((f): f is HistogramFamily => f.name === LATENCY.byClass.name);
   const rows = (hist?.samples ?? [])
     .filter((s) => objective.has(s.labels.class))
     .map((s) => classRow(hist!, s, objective.get(s.labels.class)!, target.get(s.labels.class) ?? 0.99));
@@ -128,18 +129,18 @@ function waits(recent: RecentWaits | undefined): string {
 }
 
 function pools(clientPools: readonly Family[], activity: readonly Family[]): string {
-  const rows = samplesOf(clientPools, 'pg_client_pool_utilization_ratio')
+  const rows = samplesOf(clientPools, CLIENT_POOL_UTILIZATION_FAMILY)
     .sort((a, b) => b.value - a.value)
     .slice(0, ROWS)
     .map((s) => [escapeHtml(`${s.labels.application_name ?? ''} ${s.labels.client_addr ?? ''}`), pct(s.value)]);
-  const server = samplesOf(activity, 'pg_connections_utilization_ratio')[0];
+  const server = samplesOf(activity, CONNECTIONS_UTILIZATION_FAMILY)[0];
   if (server !== undefined) rows.unshift(['<b>server: max_connections</b>', pct(server.value)]);
   return `<h2>Pool saturation</h2>${table(['pool', 'in use'], rows, 'no pools known')}`;
 }
 
 function indexes(health: readonly Family[]): string {
   const kind = (name: string, label: string) => samplesOf(health, name).map((s) => ({ label, s }));
-  const rows = [...kind('pg_index_invalid_size_bytes', 'invalid'), ...kind('pg_index_unused_size_bytes', 'unused')]
+  const rows = [...kind(INVALID_INDEX_FAMILY, 'invalid'), ...kind(UNUSED_INDEX_FAMILY, 'unused')]
     .sort((a, b) => Number(a.label === 'unused') - Number(b.label === 'unused') || b.s.value - a.s.value)
     .slice(0, ROWS)
     .map(({ label, s }) => [

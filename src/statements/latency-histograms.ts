@@ -12,7 +12,7 @@ import { type LatencyFit, spreadCalls } from './latency-fit.js';
 // (latency-fit.ts). Only top-level statements are observed, so a statement run inside a function
 // is not counted twice.
 
-const LATENCY = {
+export const LATENCY = {
   byDatabase: {
     name: 'pg_statement_duration_seconds',
     type: 'histogram',
