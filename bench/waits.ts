@@ -30,7 +30,7 @@ async function measure(fixtureUrl: string, fixture: Awaited<ReturnType<typeof bu
     const perMinute = (xs: StatementEntry[]) => (totalMs(xs) * 60) / WINDOW_S;
     const sampler = entries.filter(isSampler);
     const body = await (await fetch(vigil.url)).text();
-    const skipped = /pgvigil_collector_skipped_total\{collector="waits"\} (\S+)/.exec(body)?.[1] ?? '0';
+    const skipped = /pgvigil_collector_overlaps_total\{collector="waits"\} (\S+)/.exec(body)?.[1] ?? 'not found';
     return {
       rssMiB: vigil.rss() / MiB,
       samplerMs: perMinute(sampler),

@@ -16,7 +16,7 @@ import { defineCollector, query } from './define.js';
 //
 // Cardinality stays bounded: wait events are a fixed vocabulary of the server, classes are the
 // configured ones plus "other". The tick uses one pooled connection; a tick that finds the last
-// one still running is skipped by the poller (pgvigil_collector_skipped_total), never queued.
+// one still running is skipped by the poller (pgvigil_collector_overlaps_total), never queued.
 //
 // pg_wait_sampling (an extension sampling every 10 ms inside the server) is not read yet: the
 // source label says where seconds come from, so its profile can be added beside this one.
