@@ -534,6 +534,43 @@ const statementSeconds = perStatement('pg_stat_statements_seconds_total');
 const statementCalls = perStatement('pg_stat_statements_calls_total');
 const classBuckets = `pg_statement_class_duration_seconds_bucket{${S}, class=~"$class"}`;
 
+/**
+ * Where time goes while statements run: the wait sampler's seconds as average active sessions
+ * (rate of seconds per second), stacked by wait type, per database and per query class.
+ */
+function waitPanels() {
+  const aas = (family, selector, by) => `sum by (${by}) (rate(${family}{${selector}}[${RATE}]))`;
+  return [
+    row('Average active sessions by wait type (sampled)'),
+    timeseries(
+      'Active sessions by wait type: $datname',
+      'short',
+      [q(aas('pg_waits_seconds_total', D, 'wait_event_type'), '{{wait_event_type}}')],
+      {
+        stack: true,
+        min: 0,
+        description:
+          'pg_stat_activity sampled every second: how many sessions were active on average, and in which wait. ' +
+          'CPU: active with no wait event. Lock: waiting for another session; IO: reading or writing.',
+      },
+    ),
+    timeseries(
+      'Active sessions by wait type: $class',
+      'short',
+      [q(aas('pg_waits_class_seconds_total', `${S}, class=~"$class"`, 'wait_event_type'), '{{wait_event_type}}')],
+      {
+        repeat: 'class',
+        w: 8,
+        stack: true,
+        min: 0,
+        description:
+          'The same by the query class of the running statement (pg_stat_activity.query_id, PostgreSQL 14+). ' +
+          'A class whose band is mostly Lock is slow because of other transactions, not its own plan.',
+      },
+    ),
+  ];
+}
+
 const queries = dashboard({
   uid: 'pgvigil-queries',
   title: 'pgvigil / Query performance',
@@ -614,6 +651,7 @@ const queries = dashboard({
         '{{datname}} temp blocks written',
       ),
     ]),
+    ...waitPanels(),
   ],
 });
 

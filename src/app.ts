@@ -1,12 +1,13 @@
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import type { LockTreesView } from './collectors/locks.js';
 import type { Config } from './config.js';
 import type { MetricsBody } from './exposition/exposition.js';
 import { negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from './exposition/format.js';
 import { registerAuth } from './http-auth.js';
-import { landingPage } from './landing-page.js';
 import { registerRoleRoutes, type ServerRoleSource } from './role-routes.js';
+import { type StatusSources, statusPage } from './status-page.js';
 
 /** The statements collector's current top statements, served as JSON. */
 export interface StatementsView {
@@ -23,8 +24,12 @@ export interface AppDeps {
   readonly readiness: { isReady(): boolean };
   /** /api/statements; undefined when the statements collector is disabled (404). */
   readonly statements: StatementsView | undefined;
+  /** /api/locks: the blocking trees of the locks collector's last poll; undefined when it is disabled (404). */
+  readonly locks: LockTreesView | undefined;
   /** /primary and /replica. */
   readonly role: ServerRoleSource;
+  /** The status page at `/`: what the collectors last read. */
+  readonly status: StatusSources;
 }
 
 /**
@@ -33,7 +38,7 @@ export interface AppDeps {
  * PostgreSQL.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config, log, version, metrics, readiness, statements, role } = deps;
+  const { config, log, version, metrics, readiness, statements, locks, role, status } = deps;
   const options = {
     loggerInstance: log as FastifyBaseLogger,
     // Prometheus scrapes every few seconds: one log line per request would drown everything else.
@@ -89,6 +94,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return statements.snapshot();
   });
 
+  // Who blocks whom, from the locks collector's last poll: a request never queries PostgreSQL.
+  app.get('/api/locks', async (_request, reply) => {
+    if (locks === undefined) return reply.code(404).send({ error: 'the locks collector is disabled' });
+    void reply.header('Cache-Control', 'no-store');
+    return locks.lockTrees();
+  });
+
   registerRoleRoutes(app, config, role);
 
   app.get('/readyz', async (_request, reply) => {
@@ -100,11 +112,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/', async (_request, reply) => {
     void reply
       .type('text/html; charset=utf-8')
+      .header('Cache-Control', 'no-store')
       .header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'")
       .header('X-Content-Type-Options', 'nosniff')
       .header('X-Frame-Options', 'DENY')
       .header('Referrer-Policy', 'no-referrer');
-    return landingPage(version);
+    return statusPage(version, status, Date.now());
   });
 
   return app;

@@ -3,9 +3,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { HttpAuth } from './config.js';
 
 // Optional credentials on everything but the probes. The open list is explicit, so a route added
-// later is protected by default; orchestrators probe without credentials, and the landing page
-// only links elsewhere.
-export const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/healthz', '/readyz', '/primary', '/replica']);
+// later is protected by default; orchestrators probe without credentials. The status page at `/`
+// shows statement texts and who blocks whom, so it needs credentials like /api/*.
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/primary', '/replica']);
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
 

@@ -2,7 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, type StatementsView } from './app.js';
 import { collectorDefinitions } from './collectors/index.js';
+import type { LockTreesView } from './collectors/locks.js';
+import type { StatementsCollector } from './collectors/pg-stat-statements.js';
 import type { Collector, CollectorDefinition } from './collectors/types.js';
+import type { WaitsCollector } from './collectors/waits.js';
 import { type Config, describeConnection } from './config.js';
 import { Database } from './db.js';
 import { CollectorRenderings } from './exposition/collector-renderings.js';
@@ -12,6 +15,8 @@ import { Poller } from './poller.js';
 import { type ServerRoleSource, UNKNOWN_ROLE } from './role-routes.js';
 import { SelfMetrics } from './self-metrics.js';
 import { SnapshotStore } from './snapshot-store.js';
+import type { ApiSnapshot } from './statements/engine.js';
+import type { StatusSources } from './status-page.js';
 import { packageVersion } from './version.js';
 
 export interface Pgvigil {
@@ -50,6 +55,7 @@ export async function createPgvigil(
     if (trim.idle()) metrics.heapTrims.inc();
   });
   const collectors = poller.collectors();
+  wireWaitClasses(collectors);
   const app = await buildApp({
     config,
     log,
@@ -57,7 +63,9 @@ export async function createPgvigil(
     metrics: exposition,
     readiness: poller,
     statements: statementsView(collectors.get('statements')),
+    locks: lockTreesView(collectors.get('locks')),
     role: roleSource(collectors.get('recovery')),
+    status: statusSources(snapshots, collectors),
   });
   return {
     app,
@@ -87,6 +95,36 @@ function statementsView(collector: Collector | undefined): StatementsView | unde
   if (view === undefined) return undefined;
   if (typeof view.snapshot !== 'function') throw new Error('the statements collector has no snapshot()');
   return view as StatementsView;
+}
+
+/** What the status page reads: fresh snapshots and the collectors' own views, never PostgreSQL. */
+function statusSources(snapshots: SnapshotStore, collectors: ReadonlyMap<string, Collector>): StatusSources {
+  const statements = statementsView(collectors.get('statements'));
+  const locks = lockTreesView(collectors.get('locks'));
+  const sampler = collectors.get('waits') as Partial<WaitsCollector> | undefined;
+  return {
+    families: (collector) =>
+      snapshots.collectors().includes(collector) ? snapshots.fresh(collector, Date.now()).parts.flat() : [],
+    statements: () => statements?.snapshot() as ApiSnapshot | undefined,
+    lockTrees: () => locks?.lockTrees(),
+    recentWaits: () => sampler?.recentWaits?.(),
+  };
+}
+
+/** The locks collector as /api/locks sees it; undefined when it is disabled. */
+function lockTreesView(collector: Collector | undefined): LockTreesView | undefined {
+  const view = collector as Partial<LockTreesView> | undefined;
+  if (view === undefined) return undefined;
+  if (typeof view.lockTrees !== 'function') throw new Error('the locks collector has no lockTrees()');
+  return view as LockTreesView;
+}
+
+/** The wait sampler attributes sessions to query classes through the statements collector, when both run. */
+function wireWaitClasses(collectors: ReadonlyMap<string, Collector>): void {
+  const sampler = collectors.get('waits') as Partial<WaitsCollector> | undefined;
+  const statements = collectors.get('statements') as Partial<StatementsCollector> | undefined;
+  if (sampler?.useClassLookup === undefined || statements?.classOf === undefined) return;
+  sampler.useClassLookup((datname, usename, queryid) => statements.classOf!(datname, usename, queryid));
 }
 
 /** The recovery collector as /primary and /replica see it; always unknown when it is disabled. */

@@ -35,7 +35,14 @@ async function appWith(t: Test, overrides: Partial<AppDeps> = {}) {
     metrics: body,
     readiness: { isReady: () => true },
     statements: undefined,
+    locks: undefined,
     role: UNKNOWN_ROLE,
+    status: {
+      families: () => [],
+      statements: () => undefined,
+      lockTrees: () => undefined,
+      recentWaits: () => undefined,
+    },
     ...overrides,
   });
   t.teardown(() => app.close());

@@ -1,5 +1,8 @@
 import { defineCollector, query } from './define.js';
 
+/** Also read by the status page (src/status-page.ts). */
+export const CONNECTIONS_UTILIZATION_FAMILY = 'pg_connections_utilization_ratio';
+
 // pg_stat_activity: who is connected, in which state, how close to max_connections, and the
 // sessions that hurt (old transactions, long queries, idle in transaction, lock waits).
 // Only client backends count: walsenders, autovacuum and parallel workers have their own limits.
@@ -97,7 +100,7 @@ const LIMITS = query({
       value: 'reserved_connections',
     },
     {
-      name: 'pg_connections_utilization_ratio',
+      name: CONNECTIONS_UTILIZATION_FAMILY,
       type: 'gauge',
       unit: 'ratio',
       help: 'Client connections divided by the slots open to ordinary roles (max_connections minus reserved).',

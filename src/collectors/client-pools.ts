@@ -3,6 +3,9 @@ import type { RowOf } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
 import type { QueryFn } from './types.js';
 
+/** Also read by the status page (src/status-page.ts). */
+export const CLIENT_POOL_UTILIZATION_FAMILY = 'pg_client_pool_utilization_ratio';
+
 // The server's view of each client pool: connections per (application_name, client_addr), so one
 // application instance (one client_addr) filling its pool shows before the server runs out.
 // Expected sizes come from PGVIGIL_EXPECTED_POOL_SIZES (application_name=size); an application
@@ -50,7 +53,7 @@ const CONNECTIONS = query({
       value: 'connections',
     },
     {
-      name: 'pg_client_pool_utilization_ratio',
+      name: CLIENT_POOL_UTILIZATION_FAMILY,
       type: 'gauge',
       unit: 'ratio',
       help:

@@ -6,6 +6,12 @@ import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './indexes.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import type { QueryFn } from './types.js';
 
+/** Also read by the status page (src/status-page.ts). */
+export const UNUSED_INDEX_FAMILY = 'pg_index_unused_size_bytes';
+
+/** Also read by the status page (src/status-page.ts). */
+export const INVALID_INDEX_FAMILY = 'pg_index_invalid_size_bytes';
+
 // Findings about indexes, per database: invalid, unused and duplicate indexes, and tables read
 // mostly by large sequential scans (missing-index candidates). Only flagged objects produce
 // series, so these families are small and are NOT subject to PGVIGIL_MAX_TABLES/_INDEXES: a
@@ -126,7 +132,7 @@ const FINDINGS = query({
     withLockFallback((exact) => query<RowOf<typeof FINDING_COLUMNS>>(sql!, [exact, settings.unusedIndexAgeSeconds])),
   metrics: [
     {
-      name: 'pg_index_invalid_size_bytes',
+      name: INVALID_INDEX_FAMILY,
       type: 'gauge',
       unit: 'bytes',
       help:
@@ -136,7 +142,7 @@ const FINDINGS = query({
       value: (r) => (r.invalid ? (r.size_bytes ?? 0) : null),
     },
     {
-      name: 'pg_index_unused_size_bytes',
+      name: UNUSED_INDEX_FAMILY,
       type: 'gauge',
       unit: 'bytes',
       help:

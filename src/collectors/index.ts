@@ -22,6 +22,7 @@ import { statWal } from './stat-wal.js';
 import { tables } from './tables.js';
 import type { CollectorDefinition } from './types.js';
 import { volume } from './volume.js';
+import { waits } from './waits.js';
 import { wal } from './wal.js';
 import { walReceiver } from './wal-receiver.js';
 
@@ -46,6 +47,7 @@ export const collectorDefinitions: readonly CollectorDefinition[] = [
   statWal,
   archiver,
   locks,
+  waits,
   tables,
   indexes,
   indexHealth,

@@ -1,4 +1,6 @@
+import type { RowOf, RunInput } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
+import { buildLockTrees, type LockTreesSnapshot, NO_LOCK_TREES } from './lock-trees.js';
 
 // pg_locks: how many locks of each mode are held or awaited per database, and who is at the root
 // of blocking chains. pg_stat_activity_blocked_sessions and _longest_lock_wait_seconds (activity
@@ -145,11 +147,85 @@ const CHAINS = query({
   ],
 });
 
-export const locks = defineCollector({
+// The sessions of the blocking trees, for GET /api/locks: every lock waiter with the lock it waits
+// for, and every session one of them waits on. The relation is named only in the database pgvigil
+// is connected to (regclass resolves there); elsewhere it is the relation's oid.
+const sessionsSql = (waitSeconds: string) => `
+WITH waiting AS (
+  SELECT a.pid, pg_blocking_pids(a.pid) AS blockers
+  FROM pg_stat_activity a
+  WHERE a.wait_event_type = 'Lock' AND a.pid <> pg_backend_pid()
+),
+involved AS (
+  SELECT pid FROM waiting UNION SELECT unnest(blockers) FROM waiting
+)
+SELECT a.pid::float8 AS pid,
+       coalesce((SELECT array_to_string(w.blockers, ',') FROM waiting w WHERE w.pid = a.pid), '') AS blocked_by,
+       coalesce(a.datname, '')::text AS datname,
+       coalesce(a.usename, '')::text AS usename,
+       coalesce(a.application_name, '') AS application_name,
+       coalesce(a.state, 'unknown') AS state,
+       coalesce(extract(epoch FROM now() - a.state_change), 0)::float8 AS state_seconds,
+       coalesce(a.wait_event_type, '') AS wait_event_type,
+       coalesce(a.wait_event, '') AS wait_event,
+       (SELECT ${waitSeconds} FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) AS wait_seconds,
+       coalesce(w.locktype, '') AS lock_type,
+       coalesce(w.mode, '') AS lock_mode,
+       coalesce(CASE WHEN w.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     THEN w.relation::regclass::text ELSE w.relation::text END, '') AS lock_relation,
+       left(coalesce(a.query, ''), 4096) AS query
+FROM involved i
+JOIN pg_stat_activity a ON a.pid = i.pid
+LEFT JOIN LATERAL (SELECT * FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) w ON true`;
+
+const SESSION_COLUMNS = {
+  pid: 'float',
+  blocked_by: 'text',
+  datname: 'text',
+  usename: 'text',
+  application_name: 'text',
+  state: 'text',
+  state_seconds: 'float',
+  wait_event_type: 'text',
+  wait_event: 'text',
+  wait_seconds: 'float?',
+  lock_type: 'text',
+  lock_mode: 'text',
+  lock_relation: 'text',
+  query: 'text',
+} as const;
+
+interface State {
+  trees: LockTreesSnapshot;
+}
+
+/** The locks collector as GET /api/locks sees it. */
+export interface LockTreesView {
+  lockTrees(): LockTreesSnapshot;
+}
+
+const SESSIONS = query({
+  sql: [
+    { server: { from: 14 }, sql: sessionsSql('extract(epoch FROM now() - l.waitstart)::float8') },
+    { server: { before: 14 }, sql: sessionsSql('extract(epoch FROM now() - a.query_start)::float8') },
+  ],
+  columns: SESSION_COLUMNS,
+  built: {
+    families: [],
+    build({ ctx, state }: RunInput<unknown, State>, rows: RowOf<typeof SESSION_COLUMNS>[]) {
+      state.trees = buildLockTrees(rows, ctx.now);
+      return [];
+    },
+  },
+});
+
+export const locks = defineCollector<Record<string, never>, State>({
   name: 'locks',
   description:
     'pg_locks: locks by database, mode and granted; blocking chains by the root blocker’s state and application',
   scope: 'cluster',
   defaultIntervalSeconds: 15,
-  queries: [MODES, CHAINS],
+  state: (): State => ({ trees: NO_LOCK_TREES }),
+  expose: (state): LockTreesView => ({ lockTrees: () => state.trees }),
+  queries: [MODES, CHAINS, SESSIONS],
 });

@@ -194,6 +194,8 @@ interface State {
 export interface StatementsCollector extends Collector {
   /** Current top statements for GET /api/statements. */
   snapshot(): ApiSnapshot;
+  /** The class of a statement by database, user and queryid (for sampled sessions); undefined if unknown. */
+  classOf(datname: string, usename: string, queryid: string): string | undefined;
 }
 
 const inSchema = (sql: string, meta: MetaRow) => sql.replaceAll('@extschema@', meta.schema);
@@ -473,6 +475,9 @@ export const pgStatStatements = defineCollector<Settings, State>({
     resetSince: undefined,
     read: undefined,
   }),
-  expose: (state): Pick<StatementsCollector, 'snapshot'> => ({ snapshot: () => state.engine.snapshot() }),
+  expose: (state): Pick<StatementsCollector, 'snapshot' | 'classOf'> => ({
+    snapshot: () => state.engine.snapshot(),
+    classOf: (datname, usename, queryid) => state.engine.classOf(datname, usename, queryid),
+  }),
   queries: [STATEMENTS],
 });

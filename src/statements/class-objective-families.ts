@@ -18,7 +18,7 @@ import { formatValue } from '../exposition/format.js';
 // "objective_le", "(.*)")` then picks exactly one bucket per class on either version, and never
 // two, because a bucket series has only one spelling.
 
-const OBJECTIVE = {
+export const OBJECTIVE = {
   seconds: {
     name: 'pg_statement_class_objective_seconds',
     type: 'gauge',

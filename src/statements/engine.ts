@@ -40,6 +40,8 @@ export class StatementsEngine {
   private readonly plans: PlanChecks;
   private readonly resets = new StoreResets();
   private api: ApiSnapshot = EMPTY_API_SNAPSHOT;
+  /** Query class by (datname, usename, queryid), built on first use after each poll. */
+  private classIndex: Map<string, string> | undefined;
 
   constructor(
     private readonly settings: StatementsSettings,
@@ -57,6 +59,24 @@ export class StatementsEngine {
     return this.api;
   }
 
+  /**
+   * The query class of a statement as pg_stat_activity names it (its database, user and query_id),
+   * so a sampled session can be attributed to its class; undefined when no entry has that queryid.
+   */
+  classOf(datname: string, usename: string, queryid: string): string | undefined {
+    if (this.classIndex === undefined) {
+      const index = new Map<string, string>();
+      for (const { sample, className } of this.entries.values()) {
+        // A statement run at top level names the session's query; nested entries only fill gaps.
+        const exact = `${sample.datname}\0${sample.usename}\0${sample.queryid}`;
+        if (sample.toplevel !== false || !index.has(exact)) index.set(exact, className);
+        if (!index.has(sample.queryid)) index.set(sample.queryid, className);
+      }
+      this.classIndex = index;
+    }
+    return this.classIndex.get(`${datname}\0${usename}\0${queryid}`) ?? this.classIndex.get(queryid);
+  }
+
   async poll(input: PollInput, io: PollIo): Promise<Family[]> {
     const current = mergeDuplicates(input.entries);
     const previous = this.previous;
@@ -66,6 +86,7 @@ export class StatementsEngine {
     this.entries = updateEntries(this.entries, current, diff);
 
     await this.texts.classifyNew(this.entries, this.members, input.now, io);
+    this.classIndex = undefined;
     if (!diff.baseline) this.latency.observe(this.entries.values(), input.intervalExtremes === true);
     const databases = new Set([...this.entries.values()].map((s) => s.sample.datname));
     this.latency.keepDatabases(databases, input.now);

@@ -14,7 +14,7 @@ import { type LatencyFit, spreadCalls } from './latency-fit.js';
 // is not counted twice. A database's histogram is kept while the database has had entries within
 // the staleness period (a quiet one keeps its series), then forgotten (a dropped one leaves /metrics).
 
-const LATENCY = {
+export const LATENCY = {
   byDatabase: {
     name: 'pg_statement_duration_seconds',
     type: 'histogram',

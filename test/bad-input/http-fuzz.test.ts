@@ -8,7 +8,7 @@ import { startPgvigil } from '../helpers/pgvigil.js';
 // answer 5xx, crash the process, or leak a stack trace or a path.
 
 const NOWHERE = 'postgres://pgvigil@127.0.0.1:1/postgres';
-const ROUTES = ['/', '/metrics', '/healthz', '/readyz', '/primary', '/replica', '/api/statements'];
+const ROUTES = ['/', '/metrics', '/healthz', '/readyz', '/primary', '/replica', '/api/statements', '/api/locks'];
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'] as const;
 const ACCEPTS = [
   '*/*',

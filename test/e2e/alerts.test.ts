@@ -238,6 +238,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const faults = [
     expectFireAndResolve('a lock held', 'PostgresBlockedSessions', { datname: 'shop' }, () => holdLock(primary), [
       'PostgresIdleInTransaction',
+      ['PostgresIdleInTransactionBlocking', { datname: 'shop', application_name: 'e2e-holder' }],
       'PostgresLongRunningTransaction',
       'PostgresSlowQueries',
     ]),

@@ -19,6 +19,7 @@ export const E2E_RANGE = '20s';
 export const E2E_THRESHOLDS: Record<string, number> = {
   long_running_transaction_seconds: 3,
   idle_in_transaction_seconds: 3,
+  idle_in_transaction_blocking_seconds: 2,
   lock_wait_seconds: 2,
   slow_query_seconds: 3,
   unused_index_bytes: 0,

@@ -66,9 +66,12 @@ t.test('bearer token and basic auth', async (t) => {
   );
   t.not((await get('/api/statements', `Bearer ${TOKEN}`)).statusCode, 401, '/api/* accepts the token');
 
-  for (const url of ['/healthz', '/readyz', '/primary', '/replica', '/']) {
+  for (const url of ['/healthz', '/readyz', '/primary', '/replica']) {
     t.not((await get(url)).statusCode, 401, `${url} stays open for probes`);
   }
+  t.equal((await get('/')).statusCode, 401, 'the status page shows statements: credentials needed');
+  t.equal((await get('/api/locks')).statusCode, 401, 'so does /api/locks');
+  t.equal((await get('/', `Bearer ${TOKEN}`)).statusCode, 200, 'the status page with the token');
   t.notMatch(exporter.logs(), /tok-3f9a|pässword/, 'no secret in the log');
 });
 
@@ -77,7 +80,7 @@ t.test('auth is off unless configured', async (t) => {
   t.equal((await exporter.pgvigil.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200);
 });
 
-t.test('landing page security headers', async (t) => {
+t.test('status page security headers', async (t) => {
   const exporter = await startPgvigil(t, NOWHERE);
   const res = await exporter.pgvigil.app.inject({ method: 'GET', url: '/' });
   t.equal(res.statusCode, 200);

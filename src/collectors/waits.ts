@@ -1,0 +1,202 @@
+import type { Logger } from 'pino';
+import { counter, type Family, type Labels } from '../exposition/families.js';
+import type { FamilySpec, RowOf, RunInput } from './collector-spec.js';
+import { defineCollector, query } from './define.js';
+
+// Wait-event history by sampling pg_stat_activity (what Oracle calls ASH): every tick (1 s by
+// default) counts the active sessions per (database, wait_event_type, wait_event), and each one
+// adds the time since the previous sample to its counter. rate() of these counters is then the
+// average number of sessions active in each wait, "average active sessions" (AAS). A session that
+// is active with no wait event is on CPU (or in a wait PostgreSQL does not instrument): CPU/CPU.
+//
+// From 14, pg_stat_activity.query_id names the statement a session runs (when compute_query_id is
+// on, which "auto" does once pg_stat_statements is loaded); the statements collector knows each
+// queryid's query class, so the same seconds are also counted per class. Sessions whose queryid
+// the statements collector has not seen count as class "other".
+//
+// Cardinality stays bounded: wait events are a fixed vocabulary of the server, classes are the
+// configured ones plus "other". The tick uses one pooled connection; a tick that finds the last
+// one still running is skipped by the poller (pgvigil_collector_overlaps_total), never queued.
+//
+// pg_wait_sampling (an extension sampling every 10 ms inside the server) is not read yet: the
+// source label says where seconds come from, so its profile can be added beside this one.
+
+const SOURCE = 'pg_stat_activity';
+
+/** Seconds one sample may stand for at most, in intervals: a longer gap (a stall, a suspend) is not guessed at. */
+const MAX_GAP_INTERVALS = 5;
+
+const samplesSql = (queryId: string, computeQueryId: string) => `
+SELECT coalesce(datname, '') AS datname,
+       coalesce(usename, '') AS usename,
+       coalesce(wait_event_type, 'CPU') AS wait_event_type,
+       coalesce(wait_event, 'CPU') AS wait_event,
+       ${queryId} AS query_id,
+       ${computeQueryId} AS compute_query_id,
+       count(*)::float8 AS sessions
+FROM pg_stat_activity
+WHERE state = 'active' AND pid <> pg_backend_pid()
+GROUP BY 1, 2, 3, 4, 5`;
+
+const COLUMNS = {
+  datname: 'text',
+  usename: 'text',
+  wait_event_type: 'text',
+  wait_event: 'text',
+  query_id: 'text',
+  compute_query_id: 'text',
+  sessions: 'float',
+} as const;
+
+type SampleRow = RowOf<typeof COLUMNS>;
+
+/** Looks up the query class of a statement by database, user and queryid (the statements collector). */
+export type ClassLookup = (datname: string, usename: string, queryid: string) => string | undefined;
+
+interface State {
+  readonly intervalMs: number;
+  readonly log: Logger;
+  lastSampleAt: number | undefined;
+  sampledSeconds: number;
+  readonly byEvent: Map<string, { labels: Labels; seconds: number }>;
+  readonly byClass: Map<string, { labels: Labels; seconds: number }>;
+  /** The last minute of ticks, for the status page's average active sessions by wait type. */
+  readonly recent: { at: number; seconds: number; byType: Map<string, number> }[];
+  classOf: ClassLookup | undefined;
+  /** Why class attribution is off, once logged (so it is said once, not every second). */
+  noClassReason: string | undefined;
+}
+
+/** Average active sessions per wait_event_type over the last minute of samples. */
+export interface RecentWaits {
+  readonly window_seconds: number;
+  readonly by_wait_event_type: Readonly<Record<string, number>>;
+}
+
+export interface WaitsCollector {
+  /** Gives the sampler the statements collector's class lookup; without one, no per-class seconds. */
+  useClassLookup(lookup: ClassLookup): void;
+  recentWaits(): RecentWaits;
+}
+
+const RECENT_MS = 60_000;
+
+function recentWaits(state: State): RecentWaits {
+  let window = 0;
+  const sums = new Map<string, number>();
+  for (const tick of state.recent) {
+    window += tick.seconds;
+    for (const [type, sessions] of tick.byType) sums.set(type, (sums.get(type) ?? 0) + sessions * tick.seconds);
+  }
+  const average = [...sums].map(([type, s]) => [type, Math.round((s / window) * 100) / 100] as const);
+  return { window_seconds: Math.round(window), by_wait_event_type: Object.fromEntries(average) };
+}
+
+const BY_EVENT: FamilySpec = {
+  name: 'pg_waits_seconds_total',
+  type: 'counter',
+  unit: 'seconds',
+  help:
+    'Seconds active sessions spent per wait event, sampled from pg_stat_activity (CPU: active, no wait event). ' +
+    'rate() is the average number of active sessions in each wait.',
+};
+const BY_CLASS: FamilySpec = {
+  name: 'pg_waits_class_seconds_total',
+  type: 'counter',
+  unit: 'seconds',
+  help:
+    'Seconds active sessions spent per wait event, by the query class of the statement they ran ' +
+    '(pg_stat_activity.query_id, PostgreSQL 14+; statements not known to the statements collector count as other).',
+};
+const SAMPLED: FamilySpec = {
+  name: 'pg_waits_sampled_seconds_total',
+  type: 'counter',
+  unit: 'seconds',
+  help: 'Wall-clock seconds the wait samples stand for (a gap longer than 5 intervals counts as 5 intervals).',
+};
+
+function add(into: State['byEvent'], labels: Labels, seconds: number): void {
+  const key = Object.values(labels).join('\0');
+  const entry = into.get(key);
+  if (entry === undefined) into.set(key, { labels, seconds });
+  else entry.seconds += seconds;
+}
+
+/** Why this tick's sessions cannot be attributed to classes, or undefined when they can. */
+function noClassReason(state: State, rows: readonly SampleRow[], major: number): string | undefined {
+  if (major < 14) return 'pg_stat_activity.query_id exists from PostgreSQL 14';
+  if (state.classOf === undefined) return 'the statements collector is disabled';
+  const setting = rows[0]?.compute_query_id;
+  if (setting === 'off') return 'compute_query_id is off (set it to auto or on)';
+  return undefined;
+}
+
+function build({ ctx, state }: RunInput<unknown, State>, rows: SampleRow[]): Family[] {
+  const seconds =
+    state.lastSampleAt === undefined
+      ? state.intervalMs / 1000
+      : Math.min(ctx.now - state.lastSampleAt, MAX_GAP_INTERVALS * state.intervalMs) / 1000;
+  state.lastSampleAt = ctx.now;
+  state.sampledSeconds += seconds;
+  const reason = noClassReason(state, rows, ctx.facts.major);
+  if (reason !== state.noClassReason) {
+    if (reason !== undefined) state.log.info({ reason }, 'wait seconds are not attributed to query classes');
+    state.noClassReason = reason;
+  }
+  const byType = new Map<string, number>();
+  for (const r of rows) byType.set(r.wait_event_type, (byType.get(r.wait_event_type) ?? 0) + r.sessions);
+  state.recent.push({ at: ctx.now, seconds, byType });
+  while (state.recent[0]!.at <= ctx.now - RECENT_MS) state.recent.shift();
+  for (const r of rows) {
+    const waited = r.sessions * seconds;
+    const event = { wait_event_type: r.wait_event_type, wait_event: r.wait_event };
+    add(state.byEvent, { datname: r.datname, ...event, source: SOURCE }, waited);
+    if (reason === undefined) {
+      const className = (r.query_id === '' ? undefined : state.classOf!(r.datname, r.usename, r.query_id)) ?? 'other';
+      add(state.byClass, { class: className, ...event, source: SOURCE }, waited);
+    }
+  }
+  const samples = (m: State['byEvent']) => [...m.values()].map((e) => ({ labels: e.labels, value: e.seconds }));
+  return [
+    counter(BY_EVENT.name, BY_EVENT.help, samples(state.byEvent)),
+    counter(BY_CLASS.name, BY_CLASS.help, samples(state.byClass)),
+    counter(SAMPLED.name, SAMPLED.help, [{ labels: {}, value: state.sampledSeconds }]),
+  ];
+}
+
+const SAMPLES = query({
+  sql: [
+    { server: { from: 14 }, sql: samplesSql("coalesce(query_id::text, '')", "current_setting('compute_query_id')") },
+    { server: { before: 14 }, sql: samplesSql("''::text", "'unavailable'::text") },
+  ],
+  columns: COLUMNS,
+  built: {
+    families: [BY_EVENT, BY_CLASS, SAMPLED],
+    build,
+  },
+});
+
+export const waits = defineCollector<Record<string, never>, State>({
+  name: 'waits',
+  description: 'pg_stat_activity sampled every second: seconds per wait event, per database and per query class',
+  scope: 'cluster',
+  defaultIntervalSeconds: 1,
+  state: (_settings, config, log): State => ({
+    intervalMs: (config.intervals.get('waits') ?? 1) * 1000,
+    log,
+    lastSampleAt: undefined,
+    sampledSeconds: 0,
+    byEvent: new Map(),
+    byClass: new Map(),
+    recent: [],
+    classOf: undefined,
+    noClassReason: undefined,
+  }),
+  expose: (state): WaitsCollector => ({
+    useClassLookup(lookup) {
+      state.classOf = lookup;
+    },
+    recentWaits: () => recentWaits(state),
+  }),
+  queries: [SAMPLES],
+});
