@@ -87,6 +87,10 @@ export const SETTING_METRICS: readonly MetricSpec<SettingsColumns>[] = [
   setting('pg_settings_track_io_timing', 'track_io_timing'),
   setting('pg_settings_data_checksums', 'data_checksums'),
   setting('pg_settings_max_wal_senders', 'max_wal_senders'),
+  // With max_connections they size the shared lock table: max_locks_per_transaction ×
+  // (max_connections + max_prepared_transactions) locks, "out of shared memory" past that.
+  setting('pg_settings_max_locks_per_transaction', 'max_locks_per_transaction'),
+  setting('pg_settings_max_prepared_transactions', 'max_prepared_transactions'),
   setting('pg_settings_max_replication_slots', 'max_replication_slots'),
   setting('pg_settings_hot_standby', 'hot_standby'),
   setting('pg_settings_pg_stat_statements_max', 'pg_stat_statements.max'),

@@ -17,6 +17,8 @@ import {
 // anchors that exist, dashboards that exist, a firing and a silent case per alert).
 
 const RUNBOOK_BASE = 'https://github.com/pgvigil/pgvigil/blob/main/docs/runbooks.md#';
+// dashboard_url starts with the Grafana base URL recorded in alerts/links.yml.
+const GRAFANA_URL = '{{ range query "pgvigil:grafana_url" }}{{ .Labels.url }}{{ end }}';
 const SEVERITIES = new Set(['critical', 'warning', 'info']);
 
 t.test('promtool check rules accepts every rule file', async (t) => {
@@ -65,7 +67,9 @@ t.test('every alert follows the conventions', async (t) => {
       anchors.has(url.slice(RUNBOOK_BASE.length)),
       `${where}: docs/runbooks.md has the anchor #${url.slice(RUNBOOK_BASE.length)}`,
     );
-    const uid = /^\/d\/([^/?]+)/.exec(a.annotations?.dashboard_url ?? '')?.[1];
+    const dashboardUrl = a.annotations?.dashboard_url ?? '';
+    t.ok(dashboardUrl.startsWith(`${GRAFANA_URL}/d/`), `${where}: dashboard_url starts with the Grafana base URL`);
+    const uid = /^\/d\/([^/?]+)/.exec(dashboardUrl.slice(GRAFANA_URL.length))?.[1];
     t.ok(uid !== undefined && uids.has(uid), `${where}: dashboard_url names an existing dashboard uid (${uid})`);
   }
   const keys = alerts.map((a) => `${a.alert} ${JSON.stringify(a.labels)}`);
