@@ -21,8 +21,9 @@ const RUNBOOK_BASE = 'https://github.com/pgvigil/pgvigil/blob/main/docs/runbooks
 const GRAFANA_URL = '{{ range query "pgvigil:grafana_url" }}{{ .Labels.url }}{{ end }}';
 const SEVERITIES = new Set(['critical', 'warning', 'info']);
 
-t.test('promtool check rules accepts every rule file', async (t) => {
-  const r = runTool('promtool', ['check', 'rules', ...ruleFilePaths()]);
+// --lint=all is every lint this promtool knows (2.42: duplicate rules); --lint-fatal fails on them.
+t.test('promtool check rules accepts every rule file, lint included', async (t) => {
+  const r = runTool('promtool', ['check', 'rules', '--lint=all', '--lint-fatal', ...ruleFilePaths()]);
   t.equal(r.status, 0, r.output);
 });
 
