@@ -4,24 +4,106 @@
 // and this generator disagree. One place for layout, variables, datasource references and units
 // keeps six boards consistent, which hand-edited JSON never stays.
 //
-// Panels that can only have data with a standby or PgBouncer say so in their description
-// ("Needs: a standby."); the end-to-end test accepts those (and only those) without data.
+// Panels that can only have data with something a plain primary lacks (a standby, PgBouncer, an
+// alert firing, a week of history) say so at the end of their description ("Needs: a standby.");
+// test/mixin/dashboards-data.test.ts accepts those, and only those, without data. docs/dashboards.md
+// explains the selector, the rate windows, the colours and the conditional panels.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SCHEMA_VERSION = 41; // Grafana 12
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, meant literally
 const DS = { type: 'prometheus', uid: '${datasource}' };
-const S = 'job=~"$job", instance=~"$instance"';
+const here = dirname(fileURLToPath(import.meta.url));
+const repoFile = (path) => readFileSync(join(here, '..', path), 'utf8');
+
+// The one selector that picks pgvigil's job among other exporters (postgres_exporter has pg_up
+// too), shared with the alert rules. Every query of pgvigil's own series starts with it, so
+// "All" in the job variable still never reaches another exporter's series.
+const { exporterSelector: EXPORTER } = JSON.parse(repoFile('alerts/mixin-config.json'));
+const S = `${EXPORTER}, job=~"$job", instance=~"$instance"`;
 const D = `${S}, datname=~"$datname"`;
+/** Written after every range selector; pollWindows() replaces it on families a collector polls. */
 const RATE = '$__rate_interval';
 const NEEDS_STANDBY = 'Needs: a standby.';
 const NEEDS_PGBOUNCER = 'Needs: PgBouncer (PGVIGIL_PGBOUNCER_URL).';
 const NEEDS_APP = 'Needs: an application instrumented with pgvigil/pool, scraped by Prometheus.';
+const NEEDS_ALERT = 'Needs: an alert firing (empty when all is well).';
 /** A panel description followed by what the panel needs to have any data (one of the NEEDS_ texts). */
 const needing = (text, needs) => `${text} ${needs}`;
+
+// ---------------------------------------------------------------- rate windows of polled families
+
+// A family a collector polls changes once per poll, whatever the scrape interval. Grafana's
+// $__rate_interval is four scrapes (60 s at a 15 s scrape): on a family polled every 60 s that
+// window holds one change or none, so rate() reads 0, then 4/3 of the truth, and a hit ratio
+// turns 0/0. A window of four polls always holds at least three changes. The windows come from
+// the collectors' default intervals as generated into docs/configuration.md (from the config
+// schema) and each family's collector as recorded in test/golden/families.json; both files are
+// kept in step with the code by their own tests.
+const POLLS_PER_WINDOW = 4;
+/** The deployed scrape interval (deploy/prometheus/prometheus.yml): no window is shorter than four scrapes. */
+const SCRAPE_SECONDS = 15;
+/** Families not polled: pgvigil's own, read at scrape time; the application's pool, scraped from the application. */
+const NOT_POLLED = new Set(['self', 'pgvigil/pool']);
+
+const collectorOf = new Map(
+  JSON.parse(repoFile('test/golden/families.json')).map((family) => [family.name, family.collector]),
+);
+const defaultIntervals = new Map(
+  [...repoFile('docs/configuration.md').matchAll(/^\| `PGVIGIL_(\w+)_INTERVAL_SECONDS` \| `(\d+(?:\.\d+)?)` \|/gm)].map(
+    (m) => [m[1].toLowerCase(), Number(m[2])],
+  ),
+);
+
+/** The collector polling a series (a histogram's by its family); throws on a name pgvigil does not emit. */
+function collectorOfSeries(name) {
+  const family = [name, name.replace(/_(bucket|count|sum)$/, '')].find((n) => collectorOf.has(n));
+  if (family === undefined) throw new Error(`${name}: not in test/golden/families.json`);
+  return collectorOf.get(family);
+}
+
+const duration = (seconds) => (seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`);
+
+/** The range a rate over `name` needs, and the collector and interval it assumes (none for unpolled families). */
+function pollWindow(name) {
+  const collector = collectorOfSeries(name);
+  if (NOT_POLLED.has(collector)) return { window: RATE };
+  const interval = defaultIntervals.get(collector);
+  if (interval === undefined) throw new Error(`${collector}: no default interval in docs/configuration.md`);
+  const seconds = Math.max(POLLS_PER_WINDOW * interval, POLLS_PER_WINDOW * SCRAPE_SECONDS);
+  return { window: duration(seconds), collector, interval };
+}
+
+const RANGE_SELECTOR = /([a-zA-Z_:][\w:]*)(\{[^}]*\})?\[\$__rate_interval\]/g;
+
+/** The expression with each `family{...}[$__rate_interval]` on a polled family given its poll window. */
+const pollWindows = (expr) =>
+  expr.replace(RANGE_SELECTOR, (_m, name, selector = '') => `${name}${selector}[${pollWindow(name).window}]`);
+
+/** The sentence a panel's description gets for the poll windows its queries use. */
+function windowNote(exprs) {
+  const notes = new Map();
+  for (const expr of exprs) {
+    for (const m of expr.matchAll(RANGE_SELECTOR)) {
+      const w = pollWindow(m[1]);
+      if (w.collector !== undefined) {
+        notes.set(
+          w.collector,
+          `${w.window} for the ${w.collector} collector ` +
+            `(PGVIGIL_${w.collector.toUpperCase()}_INTERVAL_SECONDS, default ${w.interval} s)`,
+        );
+      }
+    }
+  }
+  if (notes.size === 0) return '';
+  return `Rate windows of at least four polls, assuming the default intervals: ${[...notes.values()].join('; ')}.`;
+}
+
+/** Grafana shows a ratio of two rates that are both 0 (NaN) as this, not as a gap or "NaN". */
+const NO_TRAFFIC = [{ type: 'special', options: { match: 'nan', result: { text: 'no traffic', index: 0 } } }];
 
 // ---------------------------------------------------------------- variables
 
@@ -52,8 +134,8 @@ function queryVar(name, label, query, { multi = true, includeAll = true } = {}) 
   };
 }
 
-const jobVar = queryVar('job', 'Job', 'label_values(pg_up, job)');
-const instanceVar = queryVar('instance', 'Instance', 'label_values(pg_up{job=~"$job"}, instance)');
+const jobVar = queryVar('job', 'Job', `label_values(pg_up{${EXPORTER}}, job)`);
+const instanceVar = queryVar('instance', 'Instance', `label_values(pg_up{${EXPORTER}, job=~"$job"}, instance)`);
 const datnameVar = queryVar('datname', 'Database', `label_values(pg_stat_database_xact_commit_total{${S}}, datname)`);
 const classVar = queryVar(
   'class',
@@ -75,7 +157,7 @@ function targets(queries) {
   return queries.map((x, i) => ({
     datasource: DS,
     refId: String.fromCharCode(65 + i),
-    expr: x.expr,
+    expr: pollWindows(x.expr),
     legendFormat: x.legend,
     range: !x.instant,
     instant: Boolean(x.instant),
@@ -83,11 +165,18 @@ function targets(queries) {
   }));
 }
 
+/** Threshold steps: the colour below the first value, then [value, colour] pairs. */
+const steps = (below, pairs) => ({
+  mode: 'absolute',
+  steps: [{ color: below, value: null }, ...pairs.map(([value, color]) => ({ value, color }))],
+});
+
 function base(type, title, unit, queries, o) {
+  const description = [o.description ?? '', windowNote(queries.map((x) => x.expr))].filter((x) => x !== '').join(' ');
   return {
     type,
     title,
-    description: o.description ?? '',
+    description,
     datasource: DS,
     gridPos: { w: o.w ?? 12, h: o.h ?? 8 },
     fieldConfig: {
@@ -95,14 +184,9 @@ function base(type, title, unit, queries, o) {
         unit,
         ...(o.min !== undefined ? { min: o.min } : {}),
         ...(o.max !== undefined ? { max: o.max } : {}),
-        thresholds: {
-          mode: 'absolute',
-          steps: [
-            { color: o.base ?? 'green', value: null },
-            ...(o.thresholds ?? []).map(([value, color]) => ({ value, color })),
-          ],
-        },
-        ...(o.mappings ? { mappings: o.mappings } : {}),
+        thresholds: steps(o.base ?? 'green', o.thresholds ?? []),
+        ...(o.target ? { color: { mode: 'thresholds' } } : {}),
+        ...(o.mappings || o.ratio ? { mappings: [...(o.mappings ?? []), ...(o.ratio ? NO_TRAFFIC : [])] } : {}),
         ...(o.custom ? { custom: o.custom } : {}),
       },
       overrides: o.overrides ?? [],
@@ -124,7 +208,9 @@ function timeseries(title, unit, queries, o = {}) {
         showPoints: 'never',
         spanNulls: false,
         stacking: { mode: o.stack ? 'normal' : 'none', group: 'A' },
-        thresholdsStyle: { mode: o.thresholds ? 'line' : 'off' },
+        // A platform target colours the line itself and shades the side beyond it.
+        ...(o.target ? { gradientMode: 'scheme' } : {}),
+        thresholdsStyle: { mode: o.target ? 'line+area' : o.thresholds ? 'line' : 'off' },
       },
     }),
     options: {
@@ -186,13 +272,25 @@ const row = (title, repeat) => ({
 });
 
 /**
- * Colours a panel's query A against a threshold that query B returns (Grafana's "Config from query
- * results"), so one repeated panel can hold each class to its own objective or target.
+ * Colours a panel's other queries against a threshold that query `refId` returns, its legend
+ * 'Threshold' (Grafana's "Config from query results"), so one repeated panel can hold each class
+ * to its own objective or target.
  */
-const thresholdFromQueryB = {
+const thresholdFromQuery = (refId) => ({
   id: 'configFromData',
-  options: { configRefId: 'B', mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] },
-};
+  options: { configRefId: refId, mappings: [{ fieldName: 'Threshold', handlerKey: 'threshold1' }] },
+});
+const thresholdFromQueryB = thresholdFromQuery('B');
+
+// The platform's targets; a panel showing one colours by it, red beyond.
+/** Connection pools (server slots, PgBouncer, the application's) stay below 80 % used. */
+const POOL_TARGET = { target: true, thresholds: [[0.8, 'red']] };
+/** Waiting for a pooled connection stays below 10 ms. */
+const ACQUIRE_TARGET = { target: true, thresholds: [[0.01, 'red']] };
+/** Index (and cache) hit ratio stays above 95 %. */
+const HIT_TARGET = { target: true, base: 'red', thresholds: [[0.95, 'green']], ratio: true };
+/** Sequential scans reduced by 80 % against the baseline week. */
+const SCAN_REDUCTION_TARGET = { target: true, base: 'red', thresholds: [[0.8, 'green']], ratio: true };
 
 // ---------------------------------------------------------------- dashboards
 
@@ -271,6 +369,8 @@ const ratio = (hit, read, by) => {
 const quantile = (phi, by, buckets, range = RATE) =>
   `histogram_quantile(${phi}, sum by (${by}, le) (rate(${buckets}[${range}])))`;
 
+/** Alerts firing now that deserve a look: warning and critical, whichever job they come from. */
+const FIRING = 'ALERTS{alertstate="firing", severity=~"critical|warning"}';
 const overview = dashboard({
   uid: 'pgvigil-overview',
   title: 'pgvigil / Overview',
@@ -287,12 +387,10 @@ const overview = dashboard({
         'pg_up: whether pgvigil reached PostgreSQL on its last attempt (the lowest over the selected instances).',
     }),
     stat('Connection slots used', 'percentunit', [q(`max(pg_connections_utilization_ratio{${S}})`)], {
-      thresholds: [
-        [0.8, 'orange'],
-        [1, 'red'],
-      ],
+      ...POOL_TARGET,
       description:
-        'Client connections over max_connections minus reserved slots (the highest over the selected instances).',
+        'Client connections over max_connections minus reserved slots (the highest over the selected instances); ' +
+        'red from 80 %, the pool target.',
     }),
     stat('Transactions / s', 'ops', [
       q(
@@ -310,10 +408,25 @@ const overview = dashboard({
         'Space PostgreSQL can still write on the data volume (PGVIGIL_DATA_VOLUME_PATH), ' +
         'lowest over the selected instances.',
     }),
-    stat('Firing alerts', 'none', [q(`count(ALERTS{alertstate="firing", ${S}}) or vector(0)`)], {
-      thresholds: [[1, 'red']],
-      description: 'Alerts of the pgvigil alert pack firing for the selected instances (Prometheus ALERTS series).',
-    }),
+    stat(
+      'Firing alerts',
+      'none',
+      ['critical', 'warning'].map((severity) =>
+        q(`count(ALERTS{alertstate="firing", severity="${severity}"}) or vector(0)`, severity),
+      ),
+      {
+        thresholds: [[1, 'red']],
+        overrides: [
+          {
+            matcher: { id: 'byName', options: 'warning' },
+            properties: [{ id: 'thresholds', value: steps('green', [[1, 'orange']]) }],
+          },
+        ],
+        description:
+          'Critical and warning alerts firing in this Prometheus, across jobs: the application pools too. ' +
+          'Info alerts (an unused index) are left out: they are no reason to look.',
+      },
+    ),
     stat('Up since', 'dateTimeFromNow', [q(`max(pg_postmaster_start_time_seconds{${S}}) * 1000`)]),
 
     row('Load and latency'),
@@ -336,13 +449,24 @@ const overview = dashboard({
       { min: 0 },
     ),
     timeseries(
-      'p95 latency per query class vs objective',
-      's',
+      'p95 latency per query class, share of its objective',
+      'percentunit',
       [
-        q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${S}}`), '{{class}} p95'),
-        q(`max by (class) (pg_statement_class_objective_seconds{${S}})`, '{{class}} objective'),
+        q(
+          `${quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${S}}`)}` +
+            ` / on (class) max by (class) (pg_statement_class_objective_seconds{${S}})`,
+          '{{class}}',
+        ),
       ],
-      { description: 'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.' },
+      {
+        min: 0,
+        target: true,
+        thresholds: [[1, 'red']],
+        ratio: true,
+        description:
+          "Each class's p95 latency over its objective: red above 100 %. " +
+          'Query classes come from PGVIGIL_QUERY_CLASSES_FILE; "other" has no objective.',
+      },
     ),
     timeseries(
       'Cache and index hit ratio',
@@ -361,7 +485,7 @@ const overview = dashboard({
           '{{instance}} index blocks',
         ),
       ],
-      { max: 1, thresholds: [[0.95, 'green']] },
+      { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the hit-ratio target.' },
     ),
     timeseries(
       'Disk available',
@@ -393,14 +517,9 @@ const overview = dashboard({
         ),
       },
     ),
-    table(
-      'Firing alerts',
-      'none',
-      [q(`sum by (alertname, severity, instance, datname) (ALERTS{alertstate="firing", ${S}})`)],
-      {
-        description: 'Alerts of the pgvigil alert pack firing now; empty when all is well.',
-      },
-    ),
+    table('Firing alerts', 'none', [q(`sum by (alertname, severity, job, instance, datname) (${FIRING})`)], {
+      description: needing('Critical and warning alerts firing now in this Prometheus, across jobs.', NEEDS_ALERT),
+    }),
   ],
 });
 
@@ -429,12 +548,18 @@ const queries = dashboard({
         q(quantile('0.50', 'class', classBuckets), '{{class}} p50'),
         q(quantile('0.95', 'class', classBuckets), '{{class}} p95'),
         q(quantile('0.99', 'class', classBuckets), '{{class}} p99'),
-        q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, '{{class}} objective'),
+        q(`max by (class) (pg_statement_class_objective_seconds{${S}, class=~"$class"})`, 'Threshold'),
       ],
       {
         w: 24,
         h: 9,
+        repeat: 'class',
+        target: true,
+        thresholds: [[0.05, 'red']],
+        ratio: true,
+        transformations: [thresholdFromQuery('D')],
         description:
+          "Red above the class's objective (from the classes file). " +
           "Estimated from pg_stat_statements: each poll interval, a statement's calls are spread over the buckets " +
           "by a distribution fitted to that interval's mean and variance, bounded by the statement's min and max. " +
           'Quantiles are estimates; the mean (_sum / _count) is exact. See docs/latency-estimation.md.',
@@ -459,9 +584,12 @@ const queries = dashboard({
       ],
       { min: 0 },
     ),
-    timeseries('Statement latency by database (p95)', 's', [
-      q(quantile('0.95', 'datname', `pg_statement_duration_seconds_bucket{${D}}`), '{{datname}}'),
-    ]),
+    timeseries(
+      'Statement latency by database (p95)',
+      's',
+      [q(quantile('0.95', 'datname', `pg_statement_duration_seconds_bucket{${D}}`), '{{datname}}')],
+      { ratio: true },
+    ),
     row('Top statements of $class in the time range'),
     table('Top statements by total time', 's', [q(`topk(20, ${withText(statementSeconds)})`)], {
       description:
@@ -469,9 +597,12 @@ const queries = dashboard({
         '(the rest is summed in queryid="other"). Texts are redacted.',
     }),
     table('Top statements by calls', 'short', [q(`topk(20, ${withText(statementCalls)})`)]),
-    table('Top statements by mean time', 's', [
-      q(`topk(20, ${withText(`(${statementSeconds} / (${statementCalls} > 0))`)})`),
-    ]),
+    table(
+      'Top statements by mean time',
+      's',
+      [q(`topk(20, ${withText(`(${statementSeconds} / (${statementCalls} > 0))`)})`)],
+      { ratio: true },
+    ),
     row('Running now'),
     timeseries('Longest running statement', 's', [q(`pg_stat_activity_oldest_query_seconds{${D}}`, '{{datname}}')], {
       description: 'Histograms only see statements that finished; a statement stuck for minutes shows here.',
@@ -487,6 +618,109 @@ const queries = dashboard({
 });
 
 const byClient = '{{application_name}} @ {{client_addr}}';
+
+// ---------------------------------------------------------------- pool exhaustion, one row per application
+
+// Which layer is full: PostgreSQL's slots, PgBouncer's pool or the application's own pool. Each
+// column is one query summed by application_name, and Grafana merges the rows on it. PgBouncer
+// counts its pools by database and user, not by application, so its columns show the pool serving
+// each application's server connections: their datname and usename as pg_stat_activity reports them.
+const APP_CLIENT = 'job=~"$client_job"';
+const perApplication = (expr) => `sum by (application_name) (${expr})`;
+const applicationPools = `group by (application_name, datname, usename) (pg_stat_activity_connections{${D}})`;
+const pgbouncerPoolOfApplication = (family, agg) =>
+  `max by (application_name) (${applicationPools} * on (datname, usename) group_left ()` +
+  ` label_replace(label_replace(${agg} by (database, user) (${family}{${S}}),` +
+  ' "datname", "$1", "database", "(.*)"), "usename", "$1", "user", "(.*)"))';
+const POOL_COLUMNS = [
+  { name: 'Server connections', unit: 'short', expr: perApplication(`pg_stat_activity_connections{${D}}`) },
+  {
+    name: 'Server-side pool used',
+    unit: 'percentunit',
+    expr: `max by (application_name) (pg_client_pool_utilization_ratio{${S}})`,
+    ...POOL_TARGET,
+  },
+  {
+    name: 'PgBouncer clients waiting',
+    unit: 'short',
+    expr: pgbouncerPoolOfApplication('pgbouncer_pools_client_waiting_connections', 'sum'),
+    thresholds: [[1, 'red']],
+  },
+  {
+    name: 'PgBouncer max wait',
+    unit: 's',
+    expr: pgbouncerPoolOfApplication('pgbouncer_pools_client_maxwait_seconds', 'max'),
+    ...ACQUIRE_TARGET,
+  },
+  {
+    name: 'App pool used',
+    unit: 'percentunit',
+    expr:
+      `${perApplication(`pgvigil_client_pool_connections{${APP_CLIENT}, state="in_use"}`)}` +
+      ` / ${perApplication(`pgvigil_client_pool_max_connections{${APP_CLIENT}}`)}`,
+    ...POOL_TARGET,
+  },
+  {
+    name: 'App requests waiting',
+    unit: 'short',
+    expr: perApplication(`pgvigil_client_pool_waiting_requests{${APP_CLIENT}}`),
+    thresholds: [[1, 'red']],
+  },
+  {
+    name: 'App acquire p95 (5 m)',
+    unit: 's',
+    expr: quantile('0.95', 'application_name', `pgvigil_client_pool_acquire_seconds_bucket{${APP_CLIENT}}`, '5m'),
+    ...ACQUIRE_TARGET,
+  },
+  {
+    name: 'App acquire timeouts (time range)',
+    unit: 'short',
+    expr: perApplication(`increase(pgvigil_client_pool_acquire_timeouts_total{${APP_CLIENT}}[$__range])`),
+    thresholds: [[1, 'red']],
+  },
+];
+const poolExhaustion = (() => {
+  const panel = table(
+    'Pool exhaustion: each layer per application',
+    'short',
+    POOL_COLUMNS.map((c) => q(c.expr)),
+    {
+      h: 7,
+      ratio: true,
+      description: needing(
+        'One row per application_name: its connections to PostgreSQL, the server-side pool use ' +
+          '(PGVIGIL_EXPECTED_POOL_SIZES), the PgBouncer pool of its database and user, and its own pool ' +
+          '(pgvigil/pool). Red: a pool 80 % used, a wait of 10 ms, anyone waiting or timing out. ' +
+          'Columns of a layer the application does not go through stay empty.',
+        NEEDS_APP,
+      ),
+    },
+  );
+  const names = Object.fromEntries(POOL_COLUMNS.map((c, i) => [`Value #${String.fromCharCode(65 + i)}`, c.name]));
+  return {
+    ...panel,
+    fieldConfig: {
+      ...panel.fieldConfig,
+      overrides: POOL_COLUMNS.map((c) => ({
+        matcher: { id: 'byName', options: c.name },
+        properties: [
+          { id: 'unit', value: c.unit },
+          ...(c.thresholds
+            ? [
+                { id: 'thresholds', value: steps(c.base ?? 'green', c.thresholds) },
+                { id: 'custom.cellOptions', value: { type: 'color-text' } },
+              ]
+            : []),
+        ],
+      })),
+    },
+    options: { ...panel.options, sortBy: [{ displayName: 'Server connections', desc: true }] },
+    transformations: [
+      { id: 'merge', options: {} },
+      { id: 'organize', options: { excludeByName: { Time: true }, renameByName: names } },
+    ],
+  };
+})();
 const connections = dashboard({
   uid: 'pgvigil-connections',
   title: 'pgvigil / Connections and pools',
@@ -495,6 +729,8 @@ const connections = dashboard({
     'pool exhaustion seen from PostgreSQL, PgBouncer and the application.',
   variables: [jobVar, instanceVar, datnameVar, clientJobVar],
   panels: [
+    row('Pool exhaustion by application'),
+    poolExhaustion,
     row('Server connections'),
     timeseries(
       'Connections by state',
@@ -523,11 +759,10 @@ const connections = dashboard({
       ],
       {
         min: 0,
-        thresholds: [
-          [0.8, 'orange'],
-          [1, 'red'],
-        ],
-        description: 'Client pools have a ratio only when PGVIGIL_EXPECTED_POOL_SIZES names their application.',
+        ...POOL_TARGET,
+        description:
+          'Red from 80 %, the pool target. ' +
+          'Client pools have a ratio only when PGVIGIL_EXPECTED_POOL_SIZES names their application.',
       },
     ),
     timeseries(
@@ -610,8 +845,11 @@ const connections = dashboard({
       [q(`max by (database, user) (pgbouncer_pools_client_maxwait_seconds{${S}})`, '{{database}}/{{user}}')],
       {
         min: 0,
-        thresholds: [[0.01, 'orange']],
-        description: `How long the oldest waiting client has waited. ${NEEDS_PGBOUNCER}`,
+        ...ACQUIRE_TARGET,
+        description: needing(
+          'How long the oldest waiting client has waited; red from 10 ms, the acquire target.',
+          NEEDS_PGBOUNCER,
+        ),
       },
     ),
     timeseries(
@@ -675,7 +913,12 @@ const connections = dashboard({
           '{{instance}} {{pool}} p99',
         ),
       ],
-      { min: 0, thresholds: [[0.01, 'orange']], description: NEEDS_APP },
+      {
+        min: 0,
+        ...ACQUIRE_TARGET,
+        ratio: true,
+        description: needing('Red from 10 ms, the acquire target.', NEEDS_APP),
+      },
     ),
     timeseries(
       'Application acquire timeouts and errors',
@@ -695,11 +938,84 @@ const connections = dashboard({
   ],
 });
 
+// ---------------------------------------------------------------- table scan reduction
+
+// The platform's target: sequential scans cut by 80 % against a baseline week. The share of
+// sequential scans among all scans (sequential + index) of the database's tables, over a week
+// now and over the baseline week ($baseline ago), so a busier week does not look like a regression.
+const baselineVar = {
+  name: 'baseline',
+  label: 'Baseline week ended',
+  type: 'custom',
+  query: '1w,2w,4w,8w,13w',
+  options: ['1w', '2w', '4w', '8w', '13w'].map((value, i) => ({ text: `${value} ago`, value, selected: i === 0 })),
+  current: { text: '1w ago', value: '1w' },
+  multi: false,
+  includeAll: false,
+  hide: 0,
+};
+const TABLE_KEY = 'datname, schemaname, relname';
+const scans = (family, range, offset = '') =>
+  `sum by (datname) (increase(${family}{${D}}[${range}]${offset === '' ? '' : ` offset ${offset}`}))`;
+const seqScanShare = (range, offset) => {
+  const seq = scans('pg_stat_user_tables_seq_scan_total', range, offset);
+  return `${seq} / (${seq} + ${scans('pg_stat_user_tables_idx_scan_total', range, offset)})`;
+};
+const NEEDS_BASELINE = 'Needs: Prometheus data from the baseline week.';
+const topSeqScanTables = `topk(10, sum by (${TABLE_KEY}) (rate(pg_stat_user_tables_seq_scan_total{${D}}[${RATE}])))`;
+const scanReduction = [
+  row('Table scan reduction'),
+  timeseries(
+    'Sequential vs index scans per second (top 10 tables by sequential scans)',
+    'ops',
+    [
+      q(topSeqScanTables, '{{datname}} {{schemaname}}.{{relname}} sequential'),
+      q(
+        `sum by (${TABLE_KEY}) (rate(pg_stat_user_tables_idx_scan_total{${D}}[${RATE}]))` +
+          ` and on (${TABLE_KEY}) ${topSeqScanTables}`,
+        '{{datname}} {{schemaname}}.{{relname}} index',
+      ),
+    ],
+    { min: 0, w: 8, description: 'Tables read whole instead of through an index, beside their index scans.' },
+  ),
+  timeseries(
+    'Share of sequential scans: last 24 h vs the baseline week',
+    'percentunit',
+    [q(seqScanShare('1d'), '{{datname}} last 24 h'), q(seqScanShare('1w', '$baseline'), '{{datname}} baseline week')],
+    {
+      min: 0,
+      max: 1,
+      w: 8,
+      ratio: true,
+      description: needing(
+        'Sequential scans over all scans of the tables, over the last 24 hours and over the week that ended ' +
+          '$baseline ago (the "Baseline week ended" variable).',
+        NEEDS_BASELINE,
+      ),
+    },
+  ),
+  stat(
+    'Sequential scan reduction vs the baseline week (target 80 %)',
+    'percentunit',
+    [q(`1 - (${seqScanShare('1w')}) / (${seqScanShare('1w', '$baseline')})`, '{{datname}}')],
+    {
+      w: 8,
+      h: 8,
+      ...SCAN_REDUCTION_TARGET,
+      description: needing(
+        'How much smaller the share of sequential scans is over the last week than over the baseline week: ' +
+          'green from 80 %, the platform target; negative when it grew.',
+        NEEDS_BASELINE,
+      ),
+    },
+  ),
+];
+
 const tables = dashboard({
   uid: 'pgvigil-tables',
   title: 'pgvigil / Indexes and tables',
-  description: 'Cache hits, index health, sequential scans, dead tuples, sizes and growth.',
-  variables: [jobVar, instanceVar, datnameVar],
+  description: 'Cache hits, index health, sequential scans and their reduction, dead tuples, sizes and growth.',
+  variables: [jobVar, instanceVar, datnameVar, baselineVar],
   panels: [
     row('Hit ratios'),
     timeseries(
@@ -715,7 +1031,7 @@ const tables = dashboard({
           '{{datname}}',
         ),
       ],
-      { max: 1 },
+      { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the hit-ratio target.' },
     ),
     timeseries(
       'Index hit ratio',
@@ -730,22 +1046,31 @@ const tables = dashboard({
           '{{datname}}',
         ),
       ],
-      { max: 1, thresholds: [[0.95, 'green']] },
+      { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the index hit-ratio target.' },
     ),
     row('Index health'),
     table('Invalid indexes', 'bytes', [q(`pg_index_invalid_size_bytes{${D}}`)], {
       w: 12,
-      description: 'Left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY; value: size.',
+      description:
+        'Left by a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY; value: size. ' +
+        'Needs: an invalid index (empty when healthy).',
     }),
     table('Unused indexes', 'bytes', [q(`pg_index_unused_size_bytes{${D}}`)], {
       w: 12,
       description:
-        'Never scanned since the statistics reset; constraint indexes excluded. Check standbys before dropping.',
+        'Never scanned since the statistics reset; constraint indexes excluded. Check standbys before dropping. ' +
+        'Needs: an unused index (empty when healthy).',
     }),
-    table('Duplicate indexes', 'bytes', [q(`pg_index_duplicate_size_bytes{${D}}`)], { w: 12 }),
+    table('Duplicate indexes', 'bytes', [q(`pg_index_duplicate_size_bytes{${D}}`)], {
+      w: 12,
+      description: 'Indexes with the same definition as another; value: size. Needs: a duplicate index.',
+    }),
     table('Sequential-scan heavy tables (rows per scan)', 'short', [q(`pg_table_seq_scan_heavy_rows_per_scan{${D}}`)], {
       w: 12,
+      description:
+        'Tables mostly read whole, by rows read per sequential scan. Needs: such a table (empty when healthy).',
     }),
+    ...scanReduction,
     row('Scans and dead tuples'),
     timeseries('Sequential scans per second (top 10 tables)', 'ops', [
       q(
@@ -1040,6 +1365,7 @@ const slo = dashboard({
       w: 6,
       thresholds: [[0.99, 'green']],
       base: 'red',
+      ratio: true,
       transformations: [thresholdFromQueryB],
       description:
         "Share of the class's calls in the time range that finished within its objective, " +
@@ -1055,6 +1381,7 @@ const slo = dashboard({
       {
         w: 6,
         thresholds: [[0.05, 'red']],
+        ratio: true,
         transformations: [thresholdFromQueryB],
         description: "95th percentile latency of the class over the time range; red above the class's objective.",
       },
@@ -1070,6 +1397,7 @@ const slo = dashboard({
           [0.25, 'green'],
         ],
         base: 'red',
+        ratio: true,
         description:
           'Share of the 30-day error budget (1 - target) not yet spent: 100 % with no slow call, ' +
           '0 % when the slow calls reached 1 - target of all calls, negative beyond.',
@@ -1077,6 +1405,7 @@ const slo = dashboard({
     ),
     stat('Burn rate (1 h)', 'x', [q(burnRate('1h'), '{{class}}')], {
       w: 6,
+      ratio: true,
       thresholds: [
         [1, 'yellow'],
         [6, 'orange'],
@@ -1094,29 +1423,37 @@ const slo = dashboard({
       'short',
       [q(`topk(20, ${withText(callsOverObjective)} > 0)`)],
       {
+        ratio: true,
         description:
           "Calls of each top statement made in scrape intervals where its mean time was over its class's objective, " +
           'in the time range (an estimate at the resolution pg_stat_statements gives). Texts are redacted.',
       },
     ),
     timeseries(
-      'Calls within objective: application vs server (5 m)',
+      'Calls of $class within objective: application vs server (5 m)',
       'percentunit',
       [
         q(`${APP_RATIO}5m{${APP}}`, '{{application_name}} {{class}} (application)'),
         q(`max by (class) (${RATIO}5m{${C}})`, '{{class}} (server)'),
-        q(target, '{{class}} target'),
+        q(target, 'Threshold'),
       ],
       {
         max: 1,
+        repeat: 'class',
+        target: true,
+        base: 'red',
+        thresholds: [[0.99, 'green']],
+        ratio: true,
+        transformations: [thresholdFromQuery('C')],
         description: needing(
-          "The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements.",
+          "Red below the class's target. " +
+            "The application's exact timing (pgvigil/pool) beside the server's estimate from pg_stat_statements.",
           NEEDS_APP,
         ),
       },
     ),
     timeseries(
-      'p95 latency: application vs server',
+      'p95 latency of $class: application vs server',
       's',
       [
         q(
@@ -1124,11 +1461,17 @@ const slo = dashboard({
           '{{application_name}} {{class}} (application)',
         ),
         q(quantile('0.95', 'class', `pg_statement_class_duration_seconds_bucket{${C}}`), '{{class}} (server)'),
-        q(objective, '{{class}} objective'),
+        q(objective, 'Threshold'),
       ],
       {
+        repeat: 'class',
+        target: true,
+        thresholds: [[0.05, 'red']],
+        ratio: true,
+        transformations: [thresholdFromQuery('C')],
         description: needing(
-          "The application's time includes the network and the driver; the server's is execution only.",
+          "Red above the class's objective. " +
+            "The application's time includes the network and the driver; the server's is execution only.",
           NEEDS_APP,
         ),
       },
@@ -1157,7 +1500,7 @@ const slo = dashboard({
 });
 
 // An output directory may be given (the lint test regenerates into a temp dir and compares).
-const out = process.argv[2] ?? dirname(fileURLToPath(import.meta.url));
+const out = process.argv[2] ?? here;
 const boards = { overview, queries, slo, connections, tables, storage, self };
 for (const [name, board] of Object.entries(boards)) {
   writeFileSync(join(out, `${name}.json`), `${JSON.stringify(board, null, 2)}\n`);

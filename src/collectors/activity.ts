@@ -4,16 +4,30 @@ import { defineCollector, query } from './define.js';
 // sessions that hurt (old transactions, long queries, idle in transaction, lock waits).
 // Only client backends count: walsenders, autovacuum and parallel workers have their own limits.
 
+// Every state pg_stat_activity.state can take gets a row per connectable database, 0 when no
+// session is in it (with empty usename, application_name and wait_event_type), so "0 idle in
+// transaction" and "no data" differ on a board. A zero row exists only while no real row has the
+// same database and state, so sums by state never count a session twice.
 const CONNECTIONS_SQL = `
-SELECT coalesce(datname, '') AS datname,
-       coalesce(usename, '') AS usename,
-       coalesce(application_name, '') AS application_name,
-       coalesce(state, 'unknown') AS state,
-       coalesce(wait_event_type, '') AS wait_event_type,
-       count(*)::float8 AS connections
-FROM pg_stat_activity
-WHERE backend_type = 'client backend'
-GROUP BY 1, 2, 3, 4, 5`;
+WITH connections AS (
+  SELECT coalesce(datname, '') AS datname,
+         coalesce(usename, '') AS usename,
+         coalesce(application_name, '') AS application_name,
+         coalesce(state, 'unknown') AS state,
+         coalesce(wait_event_type, '') AS wait_event_type,
+         count(*)::float8 AS connections
+  FROM pg_stat_activity
+  WHERE backend_type = 'client backend'
+  GROUP BY 1, 2, 3, 4, 5
+)
+SELECT * FROM connections
+UNION ALL
+SELECT d.datname::text, '', '', s.state, '', 0::float8
+FROM pg_database d
+CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), ('idle in transaction (aborted)'),
+                   ('fastpath function call'), ('disabled')) AS s(state)
+WHERE d.datallowconn
+  AND NOT EXISTS (SELECT 1 FROM connections c WHERE c.datname = d.datname AND c.state = s.state)`;
 
 // reserved_connections exists from 16 on; current_setting(..., true) returns NULL before.
 const LIMITS_SQL = `
@@ -62,7 +76,9 @@ const CONNECTIONS = query({
     {
       name: 'pg_stat_activity_connections',
       type: 'gauge',
-      help: 'Client connections by database, user, application, state and wait event type.',
+      help:
+        'Client connections by database, user, application, state and wait event type; 0 for a state of a ' +
+        'database no session is in.',
       labels: ['datname', 'usename', 'application_name', 'state', 'wait_event_type'],
       value: 'connections',
     },

@@ -7,16 +7,30 @@ import { defineCollector, query } from './define.js';
 // blocks 12 sessions". Locks of transaction and virtual-xid type have no database: they count
 // under the database of the session holding them.
 
+// Every lock mode, held and awaited, gets a row per connectable database, 0 when no such lock
+// exists, so "0 AccessExclusiveLock awaited" and "no data" differ on a board.
 const MODES_SQL = `
-SELECT coalesce(d.datname, a.datname, '')::text AS datname,
-       l.mode,
-       l.granted::text AS granted,
-       count(*)::float8 AS locks
-FROM pg_locks l
-LEFT JOIN pg_database d ON d.oid = l.database
-LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.pid IS DISTINCT FROM pg_backend_pid()
-GROUP BY 1, 2, 3`;
+WITH locks AS (
+  SELECT coalesce(d.datname, a.datname, '')::text AS datname,
+         l.mode,
+         l.granted::text AS granted,
+         count(*)::float8 AS locks
+  FROM pg_locks l
+  LEFT JOIN pg_database d ON d.oid = l.database
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+  WHERE l.pid IS DISTINCT FROM pg_backend_pid()
+  GROUP BY 1, 2, 3
+)
+SELECT * FROM locks
+UNION ALL
+SELECT d.datname::text, m.mode, g.granted, 0::float8
+FROM pg_database d
+CROSS JOIN (VALUES ('AccessShareLock'), ('RowShareLock'), ('RowExclusiveLock'), ('ShareUpdateExclusiveLock'),
+                   ('ShareLock'), ('ShareRowExclusiveLock'), ('ExclusiveLock'), ('AccessExclusiveLock'),
+                   ('SIReadLock')) AS m(mode)
+CROSS JOIN (VALUES ('true'), ('false')) AS g(granted)
+WHERE d.datallowconn
+  AND NOT EXISTS (SELECT 1 FROM locks l WHERE l.datname = d.datname AND l.mode = m.mode AND l.granted = g.granted)`;
 
 // pg_blocking_pids() is only asked about sessions that wait for a lock (it takes the lock
 // manager's partition locks). The walk follows waiter → blocker edges up to the roots (blockers
@@ -69,7 +83,9 @@ const MODES = query({
     {
       name: 'pg_locks',
       type: 'gauge',
-      help: 'Locks in pg_locks by database, mode and granted (false: awaited). pgvigil’s own locks are left out.',
+      help:
+        'Locks in pg_locks by database, mode and granted (false: awaited), 0 for a mode no lock has. ' +
+        'pgvigil’s own locks are left out.',
       labels: ['datname', 'mode', 'granted'],
       value: 'locks',
     },

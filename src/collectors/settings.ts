@@ -1,10 +1,15 @@
+import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { SettingsSpec } from '../config.js';
 import type { MetricSpec, Unit } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
+import { NUMERIC_SETTINGS } from './settings-catalog.js';
 import type { QueryFn } from './types.js';
 
 // The server settings alerts and dashboards divide by (max_connections, freeze ages, timeouts,
-// memory), in base units, plus what server this is and when it started. Names follow
+// memory), in base units, plus what server this is and when it started; then every other numeric
+// or boolean setting (settings-catalog.ts), which users select with PGVIGIL_SETTINGS_INCLUDE and
+// PGVIGIL_SETTINGS_EXCLUDE to keep the series count down. Names follow
 // postgres_exporter's pg_settings collector: pg_settings_<name, dots as _>[_bytes|_seconds].
 // Unlike the other collectors the unit conversion happens here, not in SQL: pg_settings gives
 // the unit as data ('8kB', 'min' ...), and the conversion is unit-tested on its own. The rows are
@@ -58,8 +63,8 @@ const setting = (name: string, value: string, unit?: Unit): MetricSpec<SettingsC
   ...(unit !== undefined ? { unit } : {}),
 });
 
-/** Settings exported and the base unit each is expected in; absent ones are skipped. */
-export const SETTING_METRICS: readonly MetricSpec<SettingsColumns>[] = [
+/** Settings alerts and dashboards rely on: always exported, whatever the include/exclude lists say. */
+export const CORE_SETTING_METRICS: readonly MetricSpec<SettingsColumns>[] = [
   setting('pg_settings_max_connections', 'max_connections'),
   setting('pg_settings_superuser_reserved_connections', 'superuser_reserved_connections'),
   setting('pg_settings_reserved_connections', 'reserved_connections'), // 16+
@@ -87,15 +92,24 @@ export const SETTING_METRICS: readonly MetricSpec<SettingsColumns>[] = [
   setting('pg_settings_track_io_timing', 'track_io_timing'),
   setting('pg_settings_data_checksums', 'data_checksums'),
   setting('pg_settings_max_wal_senders', 'max_wal_senders'),
-  // With max_connections they size the shared lock table: max_locks_per_transaction ×
-  // (max_connections + max_prepared_transactions) locks, "out of shared memory" past that.
-  setting('pg_settings_max_locks_per_transaction', 'max_locks_per_transaction'),
-  setting('pg_settings_max_prepared_transactions', 'max_prepared_transactions'),
   setting('pg_settings_max_replication_slots', 'max_replication_slots'),
   setting('pg_settings_hot_standby', 'hot_standby'),
   setting('pg_settings_pg_stat_statements_max', 'pg_stat_statements.max'),
   setting('pg_settings_pg_stat_statements_track_planning', 'pg_stat_statements.track_planning'),
 ];
+
+/** Every other numeric or boolean setting, exported when the include/exclude lists select it. */
+const CATALOG_SETTING_METRICS: readonly MetricSpec<SettingsColumns>[] = NUMERIC_SETTINGS.map(([family, name, unit]) =>
+  setting(family, name, unit),
+);
+
+/** Settings exported and the base unit each is expected in; absent ones are skipped. */
+export const SETTING_METRICS: readonly MetricSpec<SettingsColumns>[] = [
+  ...CORE_SETTING_METRICS,
+  ...CATALOG_SETTING_METRICS,
+];
+
+const CORE_SETTINGS: ReadonlySet<string> = new Set(CORE_SETTING_METRICS.map((m) => m.value as string));
 
 /** [setting name, unit suffix] of every exported setting. */
 export const EXPORTED_SETTINGS: ReadonlyArray<readonly [name: string, suffix: Suffix]> = SETTING_METRICS.map((m) => [
@@ -120,6 +134,46 @@ interface SettingRow {
   source: string;
 }
 
+/** Which settings beyond the core ones are exported: pg_settings names, `*` matching any characters. */
+export interface SettingsSelection {
+  readonly include: readonly RegExp[];
+  readonly exclude: readonly RegExp[];
+}
+
+/** 'autovacuum_*, max_connections' → one anchored pattern per name; an empty list → none. */
+export function namePatterns(list: string): RegExp[] {
+  return list
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .map((p) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`));
+}
+
+/** Core settings always; any other when it matches an include pattern and no exclude pattern. */
+export function settingSelected(name: string, selection: SettingsSelection): boolean {
+  if (CORE_SETTINGS.has(name)) return true;
+  return selection.include.some((p) => p.test(name)) && !selection.exclude.some((p) => p.test(name));
+}
+
+const settingsSelection: SettingsSpec<SettingsSelection> = {
+  variables: {
+    PGVIGIL_SETTINGS_INCLUDE: Type.String({
+      default: '*',
+      description:
+        'Server settings exported besides the ones alerts use: comma-separated pg_settings names, * as ' +
+        'wildcard (e.g. autovacuum_*,random_page_cost); empty: none',
+    }),
+    PGVIGIL_SETTINGS_EXCLUDE: Type.String({
+      default: '',
+      description: 'Server settings left out of PGVIGIL_SETTINGS_INCLUDE (same syntax, e.g. debug_*,log_*)',
+    }),
+  },
+  resolve: (values) => ({
+    include: namePatterns(String(values.PGVIGIL_SETTINGS_INCLUDE ?? '*')),
+    exclude: namePatterns(String(values.PGVIGIL_SETTINGS_EXCLUDE ?? '')),
+  }),
+};
+
 interface SettingsState {
   readonly log: Logger;
   /** Settings already reported as not exported, so each is logged once. */
@@ -127,12 +181,16 @@ interface SettingsState {
 }
 
 /** The exported settings in base units, one column per setting; NULL where not exported. */
-async function readSettings(query: QueryFn, { log, warned }: SettingsState): Promise<Record<string, number | null>[]> {
-  const rows = await query<SettingRow>(SETTINGS_SQL, [EXPORTED_SETTINGS.map(([name]) => name)]);
+async function readSettings(
+  query: QueryFn,
+  { log, warned }: SettingsState,
+  selection: SettingsSelection,
+): Promise<Record<string, number | null>[]> {
+  const wanted = EXPORTED_SETTINGS.filter(([name]) => settingSelected(name, selection));
+  const rows = await query<SettingRow>(SETTINGS_SQL, [wanted.map(([name]) => name)]);
   const byName = new Map(rows.map((r) => [r.name, r]));
-  const values: Record<string, number | null> = {};
-  for (const [name, suffix] of EXPORTED_SETTINGS) {
-    values[name] = null;
+  const values: Record<string, number | null> = Object.fromEntries(EXPORTED_SETTINGS.map(([name]) => [name, null]));
+  for (const [name, suffix] of wanted) {
     const row = byName.get(name);
     if (row === undefined) continue;
     if (row.source === 'client') {
@@ -159,7 +217,8 @@ async function readSettings(query: QueryFn, { log, warned }: SettingsState): Pro
 
 const SETTINGS = query({
   columns: Object.fromEntries(EXPORTED_SETTINGS.map(([name]) => [name, 'float?'])) as SettingsColumns,
-  run: ({ query, state }: { query: QueryFn; state: SettingsState }) => readSettings(query, state),
+  run: ({ query, state, settings }: { query: QueryFn; state: SettingsState; settings: SettingsSelection }) =>
+    readSettings(query, state, settings),
   metrics: SETTING_METRICS,
 });
 
@@ -191,13 +250,14 @@ const SERVER = query({
   ],
 });
 
-export const settings = defineCollector<Record<string, never>, SettingsState>({
+export const settings = defineCollector<SettingsSelection, SettingsState>({
   name: 'settings',
   description: 'pg_settings in base units, server version, postmaster start time',
   scope: 'cluster',
   defaultIntervalSeconds: 300,
   subsystems: ['pg_settings', 'pg_server', 'pg_postmaster'],
   namesReason: 'pg_server_info and pg_postmaster_start_time_seconds are the names postgres_exporter gave them',
+  settings: settingsSelection,
   state: (_settings, _config, log) => ({ log, warned: new Set() }),
   queries: [SETTINGS, SERVER],
 });

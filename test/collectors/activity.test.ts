@@ -13,6 +13,18 @@ t.test('pg_stat_activity against ground truth', async (t) => {
   t.equal(m.sum('pg_stat_activity_connections', { datname: 'shop', application_name: 'checkout', state: 'idle' }), 5);
   t.equal(m.value('pg_connections_max'), 100);
   t.ok((m.value('pg_connections_reserved') ?? 0) >= 3, 'superuser_reserved_connections counted');
+  // Zero rows: every state of every connectable database, 0 where no session is in it.
+  const states = ['active', 'idle', 'idle in transaction', 'idle in transaction (aborted)'];
+  for (const state of [...states, 'fastpath function call', 'disabled']) {
+    t.ok(m.find('pg_stat_activity_connections', { datname: 'shop', state }).length > 0, `shop has a ${state} row`);
+  }
+  t.equal(m.sum('pg_stat_activity_connections', { datname: 'shop', state: 'idle in transaction' }), 0);
+  t.equal(m.find('pg_stat_activity_connections', { datname: 'template0' }).length, 0, 'not connectable: no rows');
+  t.equal(
+    m.find('pg_stat_activity_connections', { datname: 'shop', state: 'idle' }).length,
+    1,
+    'no zero row beside a real one',
+  );
   const total = m.sum('pg_stat_activity_connections');
   t.equal(m.value('pg_connections_utilization_ratio'), total / (100 - m.value('pg_connections_reserved')!));
 
@@ -35,6 +47,7 @@ t.test('pg_stat_activity against ground truth', async (t) => {
     'one blocked session waiting > 0.2 s',
   );
   t.equal(m.sum('pg_stat_activity_connections', { application_name: 'waiter', wait_event_type: 'Lock' }), 1);
+  t.equal(m.sum('pg_stat_activity_connections', { datname: 'shop', state: 'idle in transaction' }), 1);
   t.ok(
     m.value('pg_stat_activity_oldest_idle_in_transaction_seconds', { datname: 'shop' })! > 0.2,
     'holder idle in transaction',

@@ -92,4 +92,11 @@ for (const major of testMajors([13, 16]))
     m = await exporter.poll('locks');
     t.equal(m.find('pg_locks_blocking_sessions').length, 0, 'chain gone: its series vanish');
     t.equal(m.sum('pg_locks', { granted: 'false' }), 0);
+    // Zero rows: every mode, held and awaited, in every connectable database.
+    for (const mode of ['AccessShareLock', 'ShareUpdateExclusiveLock', 'AccessExclusiveLock', 'SIReadLock']) {
+      for (const granted of ['true', 'false']) {
+        t.equal(m.find('pg_locks', { datname: 'shop', mode, granted }).length, 1, `shop ${mode} ${granted}: one row`);
+      }
+    }
+    t.equal(m.value('pg_locks', { datname: 'shop', mode: 'AccessExclusiveLock', granted: 'false' }), 0);
   });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SETTING_METRICS, settingValue } from '../../src/collectors/settings.js';
+import { namePatterns, SETTING_METRICS, settingSelected, settingValue } from '../../src/collectors/settings.js';
 
 // pg_settings rows as PostgreSQL 15 prints them (setting, unit, vartype), converted to base units.
 
@@ -52,4 +52,35 @@ t.test('metric names follow postgres_exporter: pg_settings_<name, dots as _>[_un
   t.equal(names.get('shared_buffers'), 'pg_settings_shared_buffers_bytes');
   t.equal(names.get('statement_timeout'), 'pg_settings_statement_timeout_seconds');
   t.equal(names.get('pg_stat_statements.track_planning'), 'pg_settings_pg_stat_statements_track_planning');
+});
+
+t.test('include/exclude lists select settings beyond the ones alerts use', async (t) => {
+  const select = (include: string, exclude: string, name: string) =>
+    settingSelected(name, { include: namePatterns(include), exclude: namePatterns(exclude) });
+  t.ok(select('*', '', 'random_page_cost'), 'default: every setting');
+  t.notOk(select('', '', 'random_page_cost'), 'empty include: none of the others');
+  t.ok(select('', '', 'max_connections'), 'the settings alerts use stay, whatever the lists say');
+  t.ok(select('', 'max_*', 'max_connections'), 'even when excluded');
+  t.ok(select('autovacuum_*,random_page_cost', '', 'autovacuum_vacuum_cost_limit'));
+  t.ok(select('autovacuum_*,random_page_cost', '', 'random_page_cost'));
+  t.notOk(select('autovacuum_*,random_page_cost', '', 'seq_page_cost'));
+  t.notOk(select('*', 'debug_*, log_*', 'log_min_duration_statement'), 'excluded by a pattern');
+  t.notOk(select('pg_stat_statements.*', '', 'pg_stat_statementsXsave'), 'a dot is a dot, not any character');
+  t.ok(select('pg_stat_statements.*', '', 'pg_stat_statements.save'));
+});
+
+t.test('every numeric setting has one family, named as postgres_exporter names it', async (t) => {
+  const families = SETTING_METRICS.map((m) => m.name);
+  t.equal(new Set(families).size, families.length, 'no family twice');
+  t.same(
+    families.filter((n) => /_(count|sum|bucket|total|info)$|_(summary|histogram|gauge|counter)_/.test(n)),
+    [],
+    'no gauge ends in a suffix Prometheus reserves',
+  );
+  t.ok(SETTING_METRICS.length > 290, `${SETTING_METRICS.length} settings`);
+  for (const name of ['random_page_cost', 'seq_page_cost', 'max_worker_processes', 'max_parallel_workers']) {
+    t.ok(families.includes(`pg_settings_${name}`), `pg_settings_${name}`);
+  }
+  t.ok(families.includes('pg_settings_vacuum_cost_delay_seconds'), 'ms → seconds');
+  t.ok(families.includes('pg_settings_wal_buffers_bytes'), '8kB blocks → bytes');
 });

@@ -394,6 +394,8 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const queries = everyDashboardQuery();
   for (const query of queries) {
     if (bouncer === undefined && query.needs?.startsWith('PgBouncer')) continue;
+    // A fresh Prometheus has no week of history to compare with.
+    if (query.needs?.startsWith('Prometheus data from the baseline week')) continue;
     if (volume === undefined && query.expr.includes('pg_volume_')) continue;
     const expr = concreteQuery(query.expr);
     const ok = async () => (await stack.query(expr)).length > 0;

@@ -176,8 +176,10 @@ export function everyDashboardQuery(): PanelQuery[] {
 export function concreteQuery(expr: string, values: Record<string, string> = {}): string {
   // A variable name starts with a letter or _: `$1` is PromQL's own (label_replace's capture
   // group), which Grafana leaves alone too.
+  // A variable after `offset` holds a duration (the tables board's baseline week).
   return expr
     .replace(/\$__(rate_)?interval|\$__range/g, '1m')
+    .replace(/\boffset \$\{?\w+\}?/g, 'offset 1w')
     .replace(
       /\$\{(\w+)(:\w+)?\}|\$([A-Za-z_]\w*)/g,
       (_m, a: string | undefined, _f, b: string | undefined) => values[(a ?? b)!] ?? '.*',

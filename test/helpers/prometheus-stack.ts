@@ -45,6 +45,8 @@ export interface PrometheusStackOptions {
   /** Rule files, by file name → YAML text, written into the temp dir. */
   rules: Record<string, string>;
   intervalSeconds?: number;
+  /** Scrape intervals of single jobs, where they differ from intervalSeconds. */
+  jobIntervalSeconds?: Record<string, number>;
 }
 
 /** The envelope of Prometheus' HTTP API answers. */
@@ -105,10 +107,11 @@ export async function startPrometheusStack(t: Teardown, options: PrometheusStack
       global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: interval },
       rule_files: Object.keys(options.rules),
       alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${amPort}`] }] }] },
-      scrape_configs: Object.entries(options.targets).map(([job, targets]) => ({
-        job_name: job,
-        static_configs: [{ targets }],
-      })),
+      scrape_configs: Object.entries(options.targets).map(([job, targets]) => {
+        const own = options.jobIntervalSeconds?.[job];
+        const interval = own === undefined ? {} : { scrape_interval: `${own}s`, scrape_timeout: `${own}s` };
+        return { job_name: job, ...interval, static_configs: [{ targets }] };
+      }),
     }),
   );
   // group_wait/interval of a second: the test reads Alertmanager's API, not notifications, but

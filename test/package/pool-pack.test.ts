@@ -155,9 +155,22 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
     const exact = got.map((_, i) => i).filter((i) => lower[i] === upper[i] && bounds[i] !== undefined);
     t.ok(exact.length > 0, `${cls}: exact at le=${exact.map((i) => bounds[i]).join(',')}`);
   }
-  t.match(
-    slow,
-    [{ class: 'login' }, { class: 'workshop' }, { class: 'admin' }],
-    'slow log: the three queries over their objective',
-  );
+  // The slow log: every query that slept past its class objective is in it; on a busy machine a
+  // query meant to be fast may be slow too, and then it is in it as well, but only if the app's
+  // own clock saw it take longer than the objective.
+  const objective = new Map([...classes.map((c) => [c.name, c.objectiveSeconds] as const), ['other', 0.1]]);
+  const logged = slow as { class: string; duration_seconds: number; threshold_seconds: number }[];
+  const sleptPast = [...new Set(runs.filter((r) => r.sleep > objective.get(r.cls)!).map((r) => r.cls))];
+  t.same(sleptPast.sort(), ['admin', 'login', 'workshop'], 'the script sleeps past the objective in three classes');
+  for (const cls of sleptPast) t.ok(logged.some((l) => l.class === cls), `slow log: ${cls}, slept past its objective`);
+  for (const line of logged) {
+    t.ok(
+      line.duration_seconds > line.threshold_seconds && line.threshold_seconds === objective.get(line.class),
+      `slow log: ${line.class} took ${line.duration_seconds} s, over its objective ${line.threshold_seconds} s`,
+    );
+    t.ok(
+      runs.some((r) => r.cls === line.class && r.wall > objective.get(r.cls)!),
+      `slow log: the app's clock saw a ${line.class} query over its objective`,
+    );
+  }
 });

@@ -2,6 +2,7 @@ import client from 'prom-client';
 import { bucketBounds } from './buckets.js';
 import { loadQueryClasses, OTHER_CLASS, type QueryClass } from './classes.js';
 import { FastHistogram } from './fast-histogram.js';
+import { type Callback, PendingCalls } from './pending-calls.js';
 import { type ClassSeries, type QueryableClient, QueryTiming } from './query-timing.js';
 import { type QueryLogger, SlowQueryLog } from './slow-query-log.js';
 
@@ -94,7 +95,7 @@ interface PoolMetrics {
   readonly labelNames: readonly string[];
   readonly bounds: readonly number[];
   readonly pools: Set<Tracked>;
-  readonly acquire: client.Histogram<string>;
+  readonly acquire: FastHistogram;
   readonly timeouts: client.Counter<string>;
   readonly errors: client.Counter<string>;
   readonly queryDuration: FastHistogram;
@@ -164,15 +165,15 @@ function metricsFor(registry: client.Registry, labelNames: readonly string[], bo
     labelNames,
     bounds,
     pools,
-    acquire: new client.Histogram({
-      name: 'pgvigil_client_pool_acquire_seconds',
-      help:
-        'Time to get a connection from the pool (connect() and ' +
-        'query()), every attempt including timeouts and failures.',
-      labelNames: names,
-      buckets: ACQUIRE_BUCKETS,
-      registers,
-    }),
+    // Observed on every checkout, so every query of pool.query(): a FastHistogram, like the
+    // query durations, resolved once per pool.
+    acquire: new FastHistogram(
+      'pgvigil_client_pool_acquire_seconds',
+      'Time to get a connection from the pool (connect() and query()), every attempt including timeouts and failures.',
+      names,
+      ACQUIRE_BUCKETS,
+      registry,
+    ),
     timeouts: new client.Counter({
       name: 'pgvigil_client_pool_acquire_timeouts_total',
       help: 'Attempts to get a connection that gave up after connectionTimeoutMillis.',
@@ -224,8 +225,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new Error(`instrumentPool: ${name} must be a number > 0 (got ${value})`);
   return value;
 }
-
-type ConnectCallback = (err: Error | undefined, client?: QueryableClient, release?: unknown) => void;
 
 export function instrumentPool(pool: InstrumentablePool, options: InstrumentPoolOptions): PoolInstrumentation {
   for (const reserved of ['class', 'kind', 'state', 'le']) {
@@ -280,40 +279,35 @@ export function instrumentPool(pool: InstrumentablePool, options: InstrumentPool
     timing = new QueryTiming(classes, byClass, cacheSize, slowLog);
   }
 
-  const settle = (started: bigint, err: unknown, c: QueryableClient | undefined) => {
-    m.acquire.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+  // Series exist from the start at 0, so increase() and `> 0` alerts see the first timeout.
+  const acquire = m.acquire.recorder(labels);
+  // A checkout's callback is a reused PendingCall's (pending-calls.ts): pool.query() checks out a
+  // connection for every query, and a closure per checkout would be an allocation per query.
+  const checkouts = new PendingCalls<Tracked>((_tracked, _text, started, err, c) => {
+    acquire.observe((performance.now() - started) / 1000);
     if (err === undefined || err === null) {
-      if (c !== undefined) timing?.wrap(c);
+      if (c !== undefined) timing?.wrap(c as QueryableClient);
       return;
     }
     if (err instanceof Error && TIMEOUT_MESSAGES.test(err.message)) m.timeouts.inc(labels);
     else m.errors.inc({ ...labels, kind: 'connect' });
-  };
+  });
   const original = pool.connect;
-  const connect = function (this: unknown, ...args: unknown[]): unknown {
-    const started = process.hrtime.bigint();
-    const cb = args[0];
+  const connect = function (this: unknown, cb?: unknown): unknown {
+    const call = checkouts.take();
     if (typeof cb === 'function') {
-      return original.call(pool, (err: Error | undefined, c?: QueryableClient, release?: unknown) => {
-        settle(started, err, c);
-        (cb as ConnectCallback)(err, c, release);
-      });
+      return original.call(pool, call.forCallback(tracked, undefined, performance.now(), cb as Callback));
     }
-    return (original.call(pool) as Promise<QueryableClient>).then(
-      (c) => {
-        settle(started, undefined, c);
-        return c;
-      },
-      (err: unknown) => {
-        settle(started, err, undefined);
-        throw err;
-      },
-    );
+    const promise = call.forPromise(tracked, undefined, performance.now());
+    try {
+      original.call(pool, call.done);
+    } catch (err) {
+      call.abandon(err);
+    }
+    return promise;
   };
   (pool as { connect: unknown }).connect = connect;
 
-  // Series exist from the start at 0, so increase() and `> 0` alerts see the first timeout.
-  m.acquire.zero(labels);
   m.timeouts.inc(labels, 0);
   for (const kind of ['connect', 'idle_client']) m.errors.inc({ ...labels, kind }, 0);
   if (timing !== undefined) {

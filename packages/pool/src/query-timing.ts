@@ -1,4 +1,5 @@
 import { classify, OTHER_CLASS, type QueryClass } from './classes.js';
+import { PendingCalls } from './pending-calls.js';
 import { queryErrorKind, sqlState } from './query-errors.js';
 import { redactSql } from './redact.js';
 import { rowCount, type SlowQueryLog } from './slow-query-log.js';
@@ -10,8 +11,9 @@ import { rowCount, type SlowQueryLog } from './slow-query-log.js';
 // it: that is pgvigil_client_pool_acquire_seconds.
 //
 // The hot path does a Map lookup by text (the text → class decision is cached, so the class
-// regexes run once per distinct text), reads the clock twice and observes once. In the promise
-// form the wrapper hands node-postgres a callback and makes the promise itself, so node-postgres
+// regexes run once per distinct text), reads the clock twice and observes once. The callback
+// node-postgres gets is a reused PendingCall's (pending-calls.ts), not a new closure per query.
+// In the promise form the wrapper makes the promise itself and node-postgres, given a callback,
 // does not make its own: the allocations are the ones an uninstrumented query makes anyway.
 
 /** The part of a node-postgres Client this module uses. */
@@ -44,6 +46,9 @@ type Wrapped = QueryableClient & { [ORIGINAL_QUERY]?: RawQuery };
 export class QueryTiming {
   private readonly byText = new Map<string, ClassSeries>();
   private readonly wrapped = new Set<Wrapped>();
+  private readonly pending = new PendingCalls<ClassSeries>((series, text, started, err, result) =>
+    this.settle(series, started, err, result, text),
+  );
 
   constructor(
     private readonly classes: readonly QueryClass[],
@@ -100,22 +105,18 @@ export class QueryTiming {
         if (typeof own === 'function' && own.name !== OWN_CALLBACK) cb = own as Callback;
       }
       const series = timing.seriesFor(typeof text === 'string' ? text : undefined, client);
-      const started = performance.now();
+      const call = timing.pending.take();
       if (cb !== undefined) {
-        const done = cb;
-        original.call(client, config, values, function pgvigilQueryDone(err: unknown, result?: unknown) {
-          timing.settle(series, started, err, result, text);
-          done(err, result);
-        });
+        original.call(client, config, values, call.forCallback(series, text, performance.now(), cb));
         return undefined;
       }
-      return new Promise((resolve, reject) => {
-        original.call(client, config, values, function pgvigilQueryDone(err: unknown, result?: unknown) {
-          timing.settle(series, started, err, result, text);
-          if (err) reject(err);
-          else resolve(result);
-        });
-      });
+      const promise = call.forPromise(series, text, performance.now());
+      try {
+        original.call(client, config, values, call.done);
+      } catch (err) {
+        call.abandon(err);
+      }
+      return promise;
     };
   }
 
