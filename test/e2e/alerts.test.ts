@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,23 +11,28 @@ import client from 'prom-client';
 import t from 'tap';
 import { collectorDefinitions } from '../../src/collectors/index.js';
 import { intervalVariable } from '../../src/config.js';
+import { freePort } from '../../src/dev/local-cluster.js';
 import { LocalPgbouncer, pgbouncerAvailable } from '../../src/dev/pgbouncer.js';
 import { concreteQuery, everyDashboardQuery } from '../helpers/mixin.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
 import { startPrometheusStack } from '../helpers/prometheus-stack.js';
+import { spawnMain } from '../helpers/spawn-main.js';
 import { createStandby } from '../helpers/standby.js';
 import { AlertWatch } from './alert-watch.js';
 import { E2E_FOR, E2E_RANGE, e2eRuleFiles } from './e2e-rules.js';
 import {
   coldLookups,
   deadlock,
+  disconnectStandby,
   exhaustPool,
+  failArchiving,
   fillVolume,
   hogConnections,
   holdLock,
   holdPgbouncerPool,
   loop,
+  loseSlot,
   pauseReplay,
   repairSchema,
   setUpSchema,
@@ -41,13 +46,14 @@ import {
 // dashboard query must return data from that Prometheus.
 //
 // The rules are the files of alerts/ with `for:` and range windows scaled to seconds and a few
-// thresholds lowered (see e2e-rules.ts). Runs when CI=true or PGVIGIL_E2E=1; about 2-3 minutes.
+// thresholds lowered (see e2e-rules.ts). A third pgvigil runs as its own process (src/main.ts), so
+// the exporter itself can be stopped. Runs when CI=true or PGVIGIL_E2E=1; about 3-5 minutes.
 
 const enabled = process.env.CI === 'true' || process.env.PGVIGIL_E2E === '1';
 const skip = enabled
   ? false
   : 'end-to-end alert test: set PGVIGIL_E2E=1 (CI sets CI=true) to run it ' +
-    '(~3 min, needs prometheus and prometheus-alertmanager)';
+    '(~4 min, needs prometheus and prometheus-alertmanager)';
 
 const FIRE_MS = 60_000;
 const RESOLVE_MS = 60_000;
@@ -76,11 +82,23 @@ function mountSmallVolume(t: {
   return dir;
 }
 
-t.test('alerts fire and resolve on real faults; dashboards have data', { skip, timeout: 290_000 }, async (t) => {
+t.test('alerts fire and resolve on real faults; dashboards have data', { skip, timeout: 420_000 }, async (t) => {
+  // archive_command succeeds (archiving nothing) unless the flag file exists. The server runs as
+  // postgres, so the flag's directory must be searchable by it.
+  const archiveDir = mkdtempSync(join(tmpdir(), 'pgvigil-e2e-archive-'));
+  chmodSync(archiveDir, 0o755);
+  t.teardown(() => rmSync(archiveDir, { recursive: true, force: true }));
+  const archiveFlag = join(archiveDir, 'fail');
   // shared_buffers far below the index of cold.big, so random lookups there read from outside them.
   const primary = await testPostgres(t, {
     needsControl: true,
-    settings: { max_connections: 40, deadlock_timeout: "'200ms'", shared_buffers: "'2MB'" },
+    settings: {
+      max_connections: 40,
+      deadlock_timeout: "'200ms'",
+      shared_buffers: "'2MB'",
+      archive_mode: 'on',
+      archive_command: `'test ! -e ${archiveFlag}'`,
+    },
   });
   await setUpSchema(primary);
   const standby = await createStandby(t, primary);
@@ -139,6 +157,30 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     { listen: true },
   );
   const onStandby = await startPgvigil(t, standby.url, common, { listen: true });
+  // A third pgvigil, as its own process (src/main.ts) in a job of its own, to be stopped for real.
+  // It serves pg_up and its own metrics only: with every collector on, at their production
+  // intervals, its copies of the standing conditions would outlive their repair in this test.
+  const sidecarEnv = {
+    DATABASE_URL: standby.url,
+    PGVIGIL_DISABLED_COLLECTORS: collectorDefinitions.map((d) => d.name).join(','),
+    PGVIGIL_HOST: '127.0.0.1',
+    PGVIGIL_PORT: String(await freePort()),
+    PGVIGIL_LOG_LEVEL: 'warn',
+  };
+  let sidecar = spawnMain(sidecarEnv);
+  t.teardown(async () => {
+    sidecar.child.kill('SIGTERM');
+    await sidecar.exited;
+  });
+  // Loading the TypeScript sources takes a busy machine many seconds.
+  const sidecarListening = () =>
+    eventually(
+      async () =>
+        (await fetch(`http://127.0.0.1:${sidecarEnv.PGVIGIL_PORT}/metrics`).catch(() => undefined))?.ok === true,
+      120_000,
+      'the pgvigil sidecar listening',
+    );
+  await sidecarListening();
   const port = (p: typeof onPrimary) => (p.pgvigil.app.server.address() as AddressInfo).port;
 
   // The application: a node-postgres pool instrumented with pgvigil/pool, served on its own /metrics.
@@ -163,6 +205,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   const stack = await startPrometheusStack(t, {
     targets: {
       pgvigil: [`127.0.0.1:${port(onPrimary)}`, `127.0.0.1:${port(onStandby)}`],
+      'pgvigil-sidecar': [`127.0.0.1:${sidecarEnv.PGVIGIL_PORT}`],
       app: [`127.0.0.1:${(appServer.address() as AddressInfo).port}`],
     },
     rules: e2eRuleFiles(),
@@ -174,10 +217,10 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   await eventually(
     async () => {
       const targets = await stack.targetsUp();
-      return targets.length === 3 && targets.every((x) => x.up);
+      return targets.length === 4 && targets.every((x) => x.up);
     },
     30_000,
-    'the three scrape targets up',
+    'the four scrape targets up',
   );
 
   // The demo-like workload runs all along: lookups (class lookup), fast checkout statements (class
@@ -279,6 +322,25 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
       () => exhaustPool(appPool, APP_POOL_SIZE),
       ['PostgresClientPoolAcquireSlow', 'PostgresClientPoolSaturated'],
     ),
+    expectFireAndResolve(
+      'archive_command failing',
+      'PostgresWALArchivingFailing',
+      { instance: `127.0.0.1:${port(onPrimary)}` },
+      () => failArchiving(primary, archiveFlag),
+    ),
+    expectFireAndResolve(
+      'the pgvigil sidecar process stopped',
+      'PostgresExporterDown',
+      { job: 'pgvigil-sidecar' },
+      async () => {
+        sidecar.child.kill('SIGTERM');
+        t.equal(await sidecar.exited, 0, 'pgvigil exited cleanly on SIGTERM');
+        return async () => {
+          sidecar = spawnMain(sidecarEnv);
+          await sidecarListening();
+        };
+      },
+    ),
   ];
   if (volume !== undefined) {
     faults.push(
@@ -304,6 +366,16 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   }
   for (const r of await Promise.allSettled(faults))
     if (r.status === 'rejected') t.fail(String(r.reason?.message ?? r.reason));
+
+  // ---- The standby's WAL receiver stopped: seen on the standby and, as a standby missing from
+  // pg_stat_replication, on the primary. Alone, because it would hide the replay-lag fault.
+  await expectFireAndResolve(
+    'the standby disconnected from its primary',
+    'PostgresStandbyDisconnected',
+    { seen_from: 'standby' },
+    () => disconnectStandby(standby.url),
+    [['PostgresStandbyDisconnected', { seen_from: 'primary', application_name: standby.applicationName }]],
+  );
 
   // ---- Connections exhausted: ordinary roles are refused (pgvigil, a superuser, still gets in).
   await expectFireAndResolve(
@@ -342,6 +414,7 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   // ---- PostgreSQL stopped: PostgresDown. Last, because it resets every counter.
   // Collectors fail while it is down; after the restart every one recovers (per-database
   // collectors reconnect to their database), which resolves PostgresExporterCollectorFailing.
+  const stoppedAt = Date.now();
   await expectFireAndResolve(
     'PostgreSQL stopped',
     'PostgresDown',
@@ -354,6 +427,16 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
     },
     ['PostgresExporterCollectorFailing'],
   );
+  // The postmaster's start time changed: the restart is seen (perhaps already over while the
+  // collectors recovered: the watch remembers it), and the alert ends with its window.
+  await eventually(
+    () => [...watch.events].some(([key, e]) => key.startsWith('PostgresRestarted{') && e.firedAt >= stoppedAt),
+    FIRE_MS,
+    'PostgresRestarted fired after the restart',
+  );
+  await watch.resolved('PostgresRestarted', {}, RESOLVE_MS);
+  t.pass('PostgreSQL restarted: PostgresRestarted fired and resolved');
+  seen.push('PostgresRestarted');
 
   // ---- Standing conditions made by the schema and the workload (an invalid index, unused and
   // duplicate indexes, an abandoned slot, dead tuples, sequential scans): seen firing, then repaired.
@@ -374,6 +457,15 @@ t.test('alerts fire and resolve on real faults; dashboards have data', { skip, t
   await repairSchema(primary);
   for (const name of standing) await watch.resolved(name, {}, RESOLVE_MS);
   t.pass(`repaired: ${standing.join(', ')} resolved`);
+
+  // ---- A slot past max_slot_wal_keep_size loses its WAL at a checkpoint. Last: it lowers a
+  // setting and makes requested checkpoints.
+  await expectFireAndResolve(
+    'a slot nobody consumes past max_slot_wal_keep_size',
+    'PostgresReplicationSlotLost',
+    { slot_name: 'doomed', severity: 'critical' },
+    () => loseSlot(primary, 'doomed', standby.slot),
+  );
 
   watch.stop();
   const fired = [...watch.events.entries()].map(

@@ -1,6 +1,7 @@
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { eventually } from '../helpers/pgvigil.js';
 import type { TestPostgres } from '../helpers/postgres.js';
 
 // The schema of the end-to-end test and the real faults it makes. A fault starts when its
@@ -224,5 +225,75 @@ export async function hogConnections(db: TestPostgres): Promise<{ held: number; 
     held: held.length,
     refusal,
     undo: async () => void (await Promise.all(held.map((c) => c.end().catch(() => undefined)))),
+  };
+}
+
+/** archive_command fails while the flag file exists; a WAL switch hands the archiver a segment at once. */
+export async function failArchiving(db: TestPostgres, flag: string): Promise<Undo> {
+  const switchWal = async () => {
+    await db.sql(`INSERT INTO events (kind, payload) VALUES ('archive', 'x')`, [], 'shop');
+    await db.sql('SELECT pg_switch_wal()');
+  };
+  writeFileSync(flag, '');
+  await switchWal();
+  return async () => {
+    rmSync(flag);
+    // The archiver waits up to a minute before retrying; a new segment wakes it.
+    await switchWal();
+  };
+}
+
+/** The standby's WAL receiver stops: primary_conninfo emptied and reloaded (13+), restored by undo. */
+export async function disconnectStandby(standbyUrl: string): Promise<Undo> {
+  const s = new pg.Client({ connectionString: standbyUrl });
+  await s.connect();
+  const { rows } = await s.query<{ primary_conninfo: string }>('SHOW primary_conninfo');
+  const conninfo = rows[0]!.primary_conninfo;
+  await s.query(`ALTER SYSTEM SET primary_conninfo = ''`);
+  await s.query('SELECT pg_reload_conf()');
+  return async () => {
+    await s.query(`ALTER SYSTEM SET primary_conninfo = ${s.escapeLiteral(conninfo)}`);
+    await s.query('SELECT pg_reload_conf()');
+    await s.end();
+  };
+}
+
+/**
+ * A slot nobody consumes, past a max_slot_wal_keep_size of 1 MB: WAL switches make it fall
+ * segments behind, and a checkpoint removes them, which invalidates the slot (wal_status lost).
+ * The standby's own slot keeps up, and the checkpoint waits until it has.
+ */
+export async function loseSlot(db: TestPostgres, slot: string, standbySlot: string): Promise<Undo> {
+  await db.sql(`ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'`);
+  await db.sql('SELECT pg_reload_conf()');
+  await db.sql('SELECT pg_create_physical_replication_slot($1, true)', [slot]);
+  const statusOf = async (name: string) =>
+    (
+      await db.sql<{ wal_status: string }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [name])
+    )[0]?.wal_status;
+  for (let round = 0; round < 10 && (await statusOf(slot)) !== 'lost'; round++) {
+    for (let i = 0; i < 3; i++) {
+      await db.sql(`INSERT INTO events (kind, payload) VALUES ('slot', 'x')`, [], 'shop');
+      await db.sql('SELECT pg_switch_wal()');
+    }
+    await eventually(
+      async () =>
+        (
+          await db.sql<{ behind: number }>(
+            'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS behind ' +
+              'FROM pg_replication_slots WHERE slot_name = $1',
+            [standbySlot],
+          )
+        )[0]!.behind <
+        512 * 1024,
+      10_000,
+      `standby slot ${standbySlot} caught up`,
+    );
+    await db.sql('CHECKPOINT');
+  }
+  return async () => {
+    await db.sql('SELECT pg_drop_replication_slot($1)', [slot]);
+    await db.sql('ALTER SYSTEM RESET max_slot_wal_keep_size');
+    await db.sql('SELECT pg_reload_conf()');
   };
 }

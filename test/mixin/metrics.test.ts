@@ -32,8 +32,9 @@ function goldenFamilies() {
   return { types, labels, pgbouncer: golden.some((f) => f.collector === 'pgbouncer') };
 }
 
-// Series that exist in Prometheus without any exporter: the alert state Prometheus records.
-const PROMETHEUS_SERIES = new Set(['ALERTS']);
+// Series that exist in Prometheus without any exporter: the alert state Prometheus records, and
+// the health of each scrape target.
+const PROMETHEUS_SERIES = new Set(['ALERTS', 'up']);
 // Labels Prometheus adds to every scraped series.
 const TARGET_LABELS = new Set(['job', 'instance']);
 

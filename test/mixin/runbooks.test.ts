@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { repoRoot } from '../helpers/mixin.js';
+import { allRules, repoRoot } from '../helpers/mixin.js';
 import { testPostgres } from '../helpers/postgres.js';
 
 // The runbooks' "how to confirm" SQL is what on-call pastes at 3 a.m.: every ```sql block must run
@@ -23,5 +23,23 @@ t.test('every SQL block of docs/runbooks.md runs', async (t) => {
       .filter(Boolean)) {
       await t.resolves(pg.sql(statement), statement.split('\n')[0]!);
     }
+  }
+});
+
+// On-call needs somewhere to start: each alert's section gives at least the first three commands
+// to run (SQL statements, console commands, or shell lines), in code blocks.
+t.test('every alert has a runbook section with at least three commands', async (t) => {
+  const sections = new Map(
+    [...runbook.matchAll(/^### (\S+)\n([\s\S]*?)(?=^### |^## |^---$|(?![\s\S]))/gm)].map((m) => [m[1]!, m[2]!]),
+  );
+  const alertNames = new Set(allRules().flatMap((r) => (r.alert !== undefined ? [r.alert] : [])));
+  for (const name of alertNames) {
+    const section = sections.get(name) ?? '';
+    const commands = [...section.matchAll(/^```(\w+)[^\n]*\n([\s\S]*?)^```$/gm)].flatMap(([, lang, body]) =>
+      lang === 'sql'
+        ? body!.split(/;\s*(?:--[^\n]*)?\n/).filter((s) => s.trim() !== '')
+        : body!.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#')),
+    );
+    t.ok(commands.length >= 3, `${name}: ${commands.length} commands in docs/runbooks.md`);
   }
 });
