@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { RowOf } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
-import type { QueryFn } from './types.js';
+import type { CollectContext, QueryFn } from './types.js';
 
 // Autovacuum due-ness, per database: how close each table is to the point where autovacuum acts
 // on it, computed the way autovacuum's relation_needs_vacanalyze() does, with the table's own
@@ -23,9 +23,19 @@ import type { QueryFn } from './types.js';
 // reltuples is -1 (14+) for a table never vacuumed or analyzed; autovacuum counts that as 0.
 // Partitioned parents (relkind 'p') are never vacuumed themselves and are left out.
 
-const option = (name: string) =>
-  `(SELECT o.option_value::float8 FROM pg_options_to_table(c.reloptions) o WHERE o.option_name = '${name}')`;
-const setting = (name: string) => `current_setting('${name}')::float8`;
+// Reloptions are parsed once per table that has any (most have none) and joined by hash; the
+// settings are read once. The counters come from the pg_stat_get_* functions on pg_class rather
+// than from pg_stat_user_tables, whose GROUP BY over every index made this query cost ten times
+// as much at 2,000 tables (bench/advice-cost.ts).
+const OPTIONS_CTE = `
+opts AS (
+  SELECT c.oid, jsonb_object_agg(o.option_name, o.option_value) AS o
+  FROM pg_class c CROSS JOIN LATERAL pg_options_to_table(c.reloptions) o
+  WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'm')
+  GROUP BY c.oid
+)`;
+const option = (name: string) => `(opts.o ->> '${name}')::float8`;
+const setting = (name: string) => `g.${name}`;
 const effective = (name: string) => `coalesce(${option(name)}, ${setting(name)})`;
 
 /** What the majors differ in for these thresholds. */
@@ -36,7 +46,23 @@ interface ThresholdRules {
   readonly unfrozenInsertScale: boolean;
 }
 
+const SETTINGS = [
+  'autovacuum_vacuum_threshold',
+  'autovacuum_vacuum_scale_factor',
+  'autovacuum_vacuum_insert_threshold',
+  'autovacuum_vacuum_insert_scale_factor',
+  'autovacuum_analyze_threshold',
+  'autovacuum_analyze_scale_factor',
+  'autovacuum_freeze_max_age',
+  'autovacuum_multixact_freeze_max_age',
+];
+
+// $1: the most tables to list, those nearest their trigger first. Every row also carries the
+// counts of tables past each trigger, over all tables (window aggregates run before the LIMIT).
 function dueSql(v: ThresholdRules): string {
+  const settings = [...SETTINGS, ...(v.maxThreshold ? ['autovacuum_vacuum_max_threshold'] : [])]
+    .map((name) => `current_setting('${name}')::float8 AS ${name}`)
+    .join(', ');
   const scale = effective('autovacuum_vacuum_scale_factor');
   const vacuum = `${effective('autovacuum_vacuum_threshold')} + ${scale} * tuples`;
   const cappedVacuum = v.maxThreshold
@@ -47,8 +73,13 @@ function dueSql(v: ThresholdRules): string {
     ? ' * CASE WHEN c.relpages > 0 THEN 1 - least(c.relallfrozen, c.relpages)::float8 / c.relpages ELSE 1 END'
     : '';
   return `
-WITH t AS MATERIALIZED (
-  SELECT s.schemaname, s.relname, s.n_dead_tup, s.n_ins_since_vacuum, s.n_mod_since_analyze,
+WITH g AS (SELECT ${settings}),
+${OPTIONS_CTE},
+t AS (
+  SELECT n.nspname AS schemaname, c.relname,
+         pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,
+         pg_stat_get_ins_since_vacuum(c.oid) AS n_ins_since_vacuum,
+         pg_stat_get_mod_since_analyze(c.oid) AS n_mod_since_analyze,
          ${cappedVacuum} AS vacuum_threshold,
          CASE WHEN ${effective('autovacuum_vacuum_insert_threshold')} >= 0
               THEN ${effective('autovacuum_vacuum_insert_threshold')}
@@ -56,17 +87,19 @@ WITH t AS MATERIALIZED (
          ${effective('autovacuum_analyze_threshold')} + ${effective('autovacuum_analyze_scale_factor')} * tuples
            AS analyze_threshold,
          greatest(age(c.relfrozenxid), coalesce(age(tc.relfrozenxid), 0))::float8
-           / least(coalesce(${option('autovacuum_freeze_max_age')}, ${setting('autovacuum_freeze_max_age')}),
-                   ${setting('autovacuum_freeze_max_age')}) AS xid_ratio,
+           / least(${effective('autovacuum_freeze_max_age')}, ${setting('autovacuum_freeze_max_age')}) AS xid_ratio,
          greatest(mxid_age(c.relminmxid), coalesce(mxid_age(tc.relminmxid), 0))::float8
-           / least(coalesce(${option('autovacuum_multixact_freeze_max_age')},
-                            ${setting('autovacuum_multixact_freeze_max_age')}),
+           / least(${effective('autovacuum_multixact_freeze_max_age')},
                    ${setting('autovacuum_multixact_freeze_max_age')}) AS mxid_ratio
-  FROM pg_stat_user_tables s
-  JOIN pg_class c ON c.oid = s.relid
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
+  LEFT JOIN opts ON opts.oid = c.oid
+  CROSS JOIN g
   CROSS JOIN LATERAL (SELECT greatest(c.reltuples, 0)::float8 AS tuples) r
-  WHERE c.relkind IN ('r', 'm')
+  -- The tables pg_stat_user_tables lists, less partitioned parents.
+  WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname !~ '^pg_toast'
 ),
 ratios AS (
   SELECT schemaname, relname,
@@ -75,25 +108,19 @@ ratios AS (
          n_mod_since_analyze::float8 / greatest(analyze_threshold, 1) AS analyze_ratio,
          xid_ratio, mxid_ratio
   FROM t
-)`;
-}
-
-// $1: the most tables to list, those nearest their trigger first.
-const tablesSql = (v: ThresholdRules) => `${dueSql(v)}
+)
 SELECT schemaname, relname, vacuum_ratio::float8, insert_ratio::float8, analyze_ratio::float8,
-       xid_ratio::float8, mxid_ratio::float8
+       xid_ratio::float8, mxid_ratio::float8,
+       (count(*) FILTER (WHERE vacuum_ratio > 1) OVER ())::float8 AS due_vacuum,
+       (count(*) FILTER (WHERE insert_ratio > 1) OVER ())::float8 AS due_insert,
+       (count(*) FILTER (WHERE analyze_ratio > 1) OVER ())::float8 AS due_analyze,
+       (count(*) FILTER (WHERE xid_ratio > 1) OVER ())::float8 AS due_xid,
+       (count(*) FILTER (WHERE mxid_ratio > 1) OVER ())::float8 AS due_mxid
 FROM ratios
 ORDER BY greatest(vacuum_ratio, coalesce(insert_ratio, 0), analyze_ratio, xid_ratio, mxid_ratio) DESC,
          schemaname, relname
 LIMIT $1`;
-
-const countsSql = (v: ThresholdRules) => `${dueSql(v)}
-SELECT count(*) FILTER (WHERE vacuum_ratio > 1)::float8 AS vacuum,
-       count(*) FILTER (WHERE insert_ratio > 1)::float8 AS insert,
-       count(*) FILTER (WHERE analyze_ratio > 1)::float8 AS analyze,
-       count(*) FILTER (WHERE xid_ratio > 1)::float8 AS xid,
-       count(*) FILTER (WHERE mxid_ratio > 1)::float8 AS mxid
-FROM ratios`;
+}
 
 const OLD: ThresholdRules = { maxThreshold: false, unfrozenInsertScale: false };
 const V18: ThresholdRules = { maxThreshold: true, unfrozenInsertScale: true };
@@ -102,7 +129,7 @@ interface AutovacuumSettings {
   readonly maxTables: number;
 }
 
-type Input = { query: QueryFn; settings: AutovacuumSettings };
+type Input = { query: QueryFn; ctx: CollectContext; settings: AutovacuumSettings; state: AutovacuumState };
 
 const TABLE = ['schemaname', 'relname'] as const;
 
@@ -114,16 +141,40 @@ const DUE_COLUMNS = {
   analyze_ratio: 'float',
   xid_ratio: 'float',
   mxid_ratio: 'float',
+  due_vacuum: 'float',
+  due_insert: 'float',
+  due_analyze: 'float',
+  due_xid: 'float',
+  due_mxid: 'float',
 } as const;
+
+type DueRow = RowOf<typeof DUE_COLUMNS>;
+
+const COUNT_COLUMNS = { vacuum: 'float', insert: 'float', analyze: 'float', xid: 'float', mxid: 'float' } as const;
+type Counts = RowOf<typeof COUNT_COLUMNS>;
+
+/** The counts the last read of each database carried, for the counts family. */
+type AutovacuumState = Map<string, Counts>;
 
 const DUE = query({
   sql: [
-    { server: { from: 18 }, sql: tablesSql(V18) },
-    { server: { before: 18 }, sql: tablesSql(OLD) },
+    { server: { from: 18 }, sql: dueSql(V18) },
+    { server: { before: 18 }, sql: dueSql(OLD) },
   ],
   columns: DUE_COLUMNS,
   datnameLabel: true,
-  run: ({ query, settings }: Input, sql) => query<RowOf<typeof DUE_COLUMNS>>(sql!, [settings.maxTables]),
+  run: async ({ query, ctx, settings, state }: Input, sql) => {
+    const rows = await query<DueRow>(sql!, [settings.maxTables]);
+    const r = rows[0];
+    state.set(ctx.datname, {
+      vacuum: r?.due_vacuum ?? 0,
+      insert: r?.due_insert ?? 0,
+      analyze: r?.due_analyze ?? 0,
+      xid: r?.due_xid ?? 0,
+      mxid: r?.due_mxid ?? 0,
+    });
+    return rows;
+  },
   metrics: [
     {
       name: 'pg_autovacuum_vacuum_due_ratio',
@@ -177,12 +228,11 @@ const DUE = query({
 });
 
 const DUE_COUNTS = query({
-  sql: [
-    { server: { from: 18 }, sql: countsSql(V18) },
-    { server: { before: 18 }, sql: countsSql(OLD) },
-  ],
-  columns: { vacuum: 'float', insert: 'float', analyze: 'float', xid: 'float', mxid: 'float' },
+  columns: COUNT_COLUMNS,
   datnameLabel: true,
+  run: ({ ctx, state }: { ctx: CollectContext; state: AutovacuumState }) => [
+    state.get(ctx.datname) ?? { vacuum: 0, insert: 0, analyze: 0, xid: 0, mxid: 0 },
+  ],
   metrics: [
     {
       name: 'pg_autovacuum_due_tables',
@@ -248,13 +298,18 @@ const PROGRESS = query({
 // PostgreSQL 18 counts the time spent in vacuum and analyze per table (milliseconds). The tables
 // that spent most are listed (cumulative, so the list is stable).
 const TIMES_18_SQL = `
-SELECT schemaname, relname,
-       (total_vacuum_time / 1000.0)::float8 AS vacuum_manual, (total_autovacuum_time / 1000.0)::float8 AS vacuum_auto,
-       (total_analyze_time / 1000.0)::float8 AS analyze_manual,
-       (total_autoanalyze_time / 1000.0)::float8 AS analyze_auto
-FROM pg_stat_user_tables
-ORDER BY total_vacuum_time + total_autovacuum_time + total_analyze_time + total_autoanalyze_time DESC,
-         schemaname, relname
+SELECT n.nspname AS schemaname, c.relname,
+       (pg_stat_get_total_vacuum_time(c.oid) / 1000.0)::float8 AS vacuum_manual,
+       (pg_stat_get_total_autovacuum_time(c.oid) / 1000.0)::float8 AS vacuum_auto,
+       (pg_stat_get_total_analyze_time(c.oid) / 1000.0)::float8 AS analyze_manual,
+       (pg_stat_get_total_autoanalyze_time(c.oid) / 1000.0)::float8 AS analyze_auto
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_toast'
+ORDER BY pg_stat_get_total_vacuum_time(c.oid) + pg_stat_get_total_autovacuum_time(c.oid)
+           + pg_stat_get_total_analyze_time(c.oid) + pg_stat_get_total_autoanalyze_time(c.oid) DESC,
+         1, 2
 LIMIT $1`;
 
 const TIMES_OLD_SQL = `
@@ -301,7 +356,7 @@ const TIMES = query({
   ],
 });
 
-export const autovacuum = defineCollector<AutovacuumSettings>({
+export const autovacuum = defineCollector<AutovacuumSettings, AutovacuumState>({
   name: 'autovacuum',
   description:
     'Autovacuum due-ness per table against the effective thresholds (reloptions included), freeze ages, ' +
@@ -323,5 +378,6 @@ export const autovacuum = defineCollector<AutovacuumSettings>({
     },
     resolve: (values) => ({ maxTables: (values.PGVIGIL_AUTOVACUUM_MAX_TABLES as number | undefined) ?? 100 }),
   },
-  queries: [DUE_COUNTS, DUE, PROGRESS, TIMES],
+  state: () => new Map(),
+  queries: [DUE, DUE_COUNTS, PROGRESS, TIMES],
 });
