@@ -1,8 +1,8 @@
 import t from 'tap';
 import { collectorDefinitions } from '../src/collectors/index.js';
 import { testMajors } from './helpers/majors.js';
-import { createMonitoringRole } from './helpers/monitoring-role.js';
 import type { ParsedMetrics } from './helpers/metrics.js';
+import { createMonitoringRole } from './helpers/monitoring-role.js';
 import { startPgvigil } from './helpers/pgvigil.js';
 import { testPostgres } from './helpers/postgres.js';
 

@@ -162,7 +162,11 @@ t.test('the packed pgvigil-pool in a scratch app: exact per-class histograms fro
   const logged = slow as { class: string; duration_seconds: number; threshold_seconds: number }[];
   const sleptPast = [...new Set(runs.filter((r) => r.sleep > objective.get(r.cls)!).map((r) => r.cls))];
   t.same(sleptPast.sort(), ['admin', 'login', 'workshop'], 'the script sleeps past the objective in three classes');
-  for (const cls of sleptPast) t.ok(logged.some((l) => l.class === cls), `slow log: ${cls}, slept past its objective`);
+  for (const cls of sleptPast)
+    t.ok(
+      logged.some((l) => l.class === cls),
+      `slow log: ${cls}, slept past its objective`,
+    );
   for (const line of logged) {
     t.ok(
       line.duration_seconds > line.threshold_seconds && line.threshold_seconds === objective.get(line.class),
