@@ -153,7 +153,7 @@ type DueRow = RowOf<typeof DUE_COLUMNS>;
 const COUNT_COLUMNS = { vacuum: 'float', insert: 'float', analyze: 'float', xid: 'float', mxid: 'float' } as const;
 type Counts = RowOf<typeof COUNT_COLUMNS>;
 
-/** The counts the last read of each database carried, for the counts family. */
+/** The counts DUE just read in each database, for DUE_COUNTS in the same run. */
 type AutovacuumState = Map<string, Counts>;
 
 const DUE = query({
@@ -230,9 +230,13 @@ const DUE = query({
 const DUE_COUNTS = query({
   columns: COUNT_COLUMNS,
   datnameLabel: true,
-  run: ({ ctx, state }: { ctx: CollectContext; state: AutovacuumState }) => [
-    state.get(ctx.datname) ?? { vacuum: 0, insert: 0, analyze: 0, xid: 0, mxid: 0 },
-  ],
+  // Runs right after DUE in the same run (a collector's queries run in order); taking the counts
+  // out leaves nothing behind for a database that is later dropped.
+  run: ({ ctx, state }: { ctx: CollectContext; state: AutovacuumState }) => {
+    const counts = state.get(ctx.datname) ?? { vacuum: 0, insert: 0, analyze: 0, xid: 0, mxid: 0 };
+    state.delete(ctx.datname);
+    return [counts];
+  },
   metrics: [
     {
       name: 'pg_autovacuum_due_tables',

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { stalenessMs } from '../config.js';
 import { counter, type Family, type Labels } from '../exposition/families.js';
 import type { FamilySpec, RowOf, RunInput } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
@@ -15,7 +16,10 @@ import { defineCollector, query } from './define.js';
 // the statements collector has not seen count as class "other".
 //
 // Cardinality stays bounded: wait events are a fixed vocabulary of the server, classes are the
-// configured ones plus "other". The tick uses one pooled connection; a tick that finds the last
+// configured ones plus "other". A series whose wait was not seen for the staleness period leaves
+// /metrics: a dropped database's (database-per-tenant platforms drop them all day), and a wait or
+// class that no longer occurs; when it occurs again its counter starts from 0, which rate() reads
+// as a counter reset. The tick uses one pooled connection; a tick that finds the last
 // one still running is skipped by the poller (pgvigil_collector_overlaps_total), never queued.
 //
 // pg_wait_sampling (an extension sampling every 10 ms inside the server) is not read yet: the
@@ -53,13 +57,22 @@ type SampleRow = RowOf<typeof COLUMNS>;
 /** Looks up the query class of a statement by database, user and queryid (the statements collector). */
 export type ClassLookup = (datname: string, usename: string, queryid: string) => string | undefined;
 
+interface WaitSeries {
+  readonly labels: Labels;
+  seconds: number;
+  /** When a sample last added to it (ms). */
+  lastAt: number;
+}
+
 interface State {
   readonly intervalMs: number;
+  /** How long a series stays without a sample adding to it (the collector's staleness limit). */
+  readonly keepMs: number;
   readonly log: Logger;
   lastSampleAt: number | undefined;
   sampledSeconds: number;
-  readonly byEvent: Map<string, { labels: Labels; seconds: number }>;
-  readonly byClass: Map<string, { labels: Labels; seconds: number }>;
+  readonly byEvent: Map<string, WaitSeries>;
+  readonly byClass: Map<string, WaitSeries>;
   /** The last minute of ticks, for the status page's average active sessions by wait type. */
   readonly recent: { at: number; seconds: number; byType: Map<string, number> }[];
   classOf: ClassLookup | undefined;
@@ -115,11 +128,18 @@ const SAMPLED: FamilySpec = {
   help: 'Wall-clock seconds the wait samples stand for (a gap longer than 5 intervals counts as 5 intervals).',
 };
 
-function add(into: State['byEvent'], labels: Labels, seconds: number): void {
+function add(into: Map<string, WaitSeries>, labels: Labels, seconds: number, now: number): void {
   const key = Object.values(labels).join('\0');
   const entry = into.get(key);
-  if (entry === undefined) into.set(key, { labels, seconds });
-  else entry.seconds += seconds;
+  if (entry === undefined) into.set(key, { labels, seconds, lastAt: now });
+  else {
+    entry.seconds += seconds;
+    entry.lastAt = now;
+  }
+}
+
+function forgetStale(from: Map<string, WaitSeries>, now: number, keepMs: number): void {
+  for (const [key, entry] of from) if (now - entry.lastAt > keepMs) from.delete(key);
 }
 
 /** Why this tick's sessions cannot be attributed to classes, or undefined when they can. */
@@ -150,13 +170,15 @@ function build({ ctx, state }: RunInput<unknown, State>, rows: SampleRow[]): Fam
   for (const r of rows) {
     const waited = r.sessions * seconds;
     const event = { wait_event_type: r.wait_event_type, wait_event: r.wait_event };
-    add(state.byEvent, { datname: r.datname, ...event, source: SOURCE }, waited);
+    add(state.byEvent, { datname: r.datname, ...event, source: SOURCE }, waited, ctx.now);
     if (reason === undefined) {
       const className = (r.query_id === '' ? undefined : state.classOf!(r.datname, r.usename, r.query_id)) ?? 'other';
-      add(state.byClass, { class: className, ...event, source: SOURCE }, waited);
+      add(state.byClass, { class: className, ...event, source: SOURCE }, waited, ctx.now);
     }
   }
-  const samples = (m: State['byEvent']) => [...m.values()].map((e) => ({ labels: e.labels, value: e.seconds }));
+  forgetStale(state.byEvent, ctx.now, state.keepMs);
+  forgetStale(state.byClass, ctx.now, state.keepMs);
+  const samples = (m: Map<string, WaitSeries>) => [...m.values()].map((e) => ({ labels: e.labels, value: e.seconds }));
   return [
     counter(BY_EVENT.name, BY_EVENT.help, samples(state.byEvent)),
     counter(BY_CLASS.name, BY_CLASS.help, samples(state.byClass)),
@@ -183,6 +205,7 @@ export const waits = defineCollector<Record<string, never>, State>({
   defaultIntervalSeconds: 1,
   state: (_settings, config, log): State => ({
     intervalMs: (config.intervals.get('waits') ?? 1) * 1000,
+    keepMs: stalenessMs(config, config.intervals.get('waits') ?? 1),
     log,
     lastSampleAt: undefined,
     sampledSeconds: 0,
