@@ -219,9 +219,30 @@ export class Database {
     const counts = this.connectionsPerDatabase();
     const idle = [...this.connections].filter((c) => !c.busy && !c.broken);
     const rank = (c: PooledConnection) => ((counts.get(c.datname) ?? 0) > 1 ? 0 : 1);
-    return idle.sort(
+    const victim = idle.sort(
       (a, b) => rank(a) - rank(b) || (rank(a) === 0 ? b.openedAt - a.openedAt : a.lastUsed - b.lastUsed),
     )[0];
+    return victim === undefined || rank(victim) === 1 ? victim : this.sparingOldest(victim);
+  }
+
+  /**
+   * Frees a slot of `conn`'s database, keeping that database's oldest (warmest) connection while a
+   * younger one can go instead: returns the connection to close now, or undefined when a younger one
+   * closes at the end of its run (marked retiring, or still opening: once open, it is not the
+   * oldest, and release closes it while a slot is still wanted).
+   */
+  private sparingOldest(conn: PooledConnection): PooledConnection | undefined {
+    const others = [...this.connections].filter((c) => c.datname === conn.datname && !c.broken && c !== conn);
+    if (others.some((c) => c.openedAt < conn.openedAt)) return conn;
+    const idle = others.find((c) => !c.busy);
+    if (idle !== undefined) return idle;
+    const busy = others.find((c) => !c.retiring);
+    if (busy !== undefined) {
+      busy.retiring = true;
+      return undefined;
+    }
+    if (others.length > 0 || (this.opening.get(conn.datname) ?? 0) > 0) return undefined;
+    return conn;
   }
 
   private async open(datname: string, timeoutMs: number): Promise<PooledConnection> {
@@ -328,13 +349,10 @@ export class Database {
       return;
     }
     // A waiter wants a database without a connection: free a slot for it, but keep the database's
-    // oldest (warmest) connection when a younger one can go instead, once its run has finished.
+    // oldest (warmest) connection when a younger one can go instead.
     if (!this.needsRoom()) return;
-    const mine = [...this.connections].filter((c) => c.datname === conn.datname && !c.broken);
-    const younger = mine.filter((c) => c.openedAt > conn.openedAt && !c.retiring);
-    if (mine.some((c) => c.openedAt < conn.openedAt) || younger.length === 0) this.destroy(conn);
-    else if (younger[0]!.busy) younger[0]!.retiring = true;
-    else this.destroy(younger[0]!);
+    const victim = this.sparingOldest(conn);
+    if (victim !== undefined) this.destroy(victim);
   }
 
   /** Closes a connection; its slot frees once the socket has closed ('end'). */
