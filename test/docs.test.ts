@@ -41,6 +41,7 @@ const POSTGRES_NAMES = new Set([
   'pg_stat_user_tables',
   'pg_stat_wal',
   'pg_stat_wal_receiver',
+  'pg_terminate_backend',
   'pg_statio_user_indexes',
   'pg_statio_user_tables',
   'pg_stats',

@@ -155,16 +155,22 @@ export function settingSelected(name: string, selection: SettingsSelection): boo
   return selection.include.some((p) => p.test(name)) && !selection.exclude.some((p) => p.test(name));
 }
 
+// pg_settings names are lower-case letters, digits, underscores and, for an extension's settings,
+// a dot (pg_stat_statements.max). Anything else in a list is a typo that would select nothing.
+const SETTING_NAME_LIST = '^[a-z0-9_.*,\\s]*$';
+
 const settingsSelection: SettingsSpec<SettingsSelection> = {
   variables: {
     PGVIGIL_SETTINGS_INCLUDE: Type.String({
       default: '*',
+      pattern: SETTING_NAME_LIST,
       description:
         'Server settings exported besides the ones alerts use: comma-separated pg_settings names, * as ' +
         'wildcard (e.g. autovacuum_*,random_page_cost); empty: none',
     }),
     PGVIGIL_SETTINGS_EXCLUDE: Type.String({
       default: '',
+      pattern: SETTING_NAME_LIST,
       description: 'Server settings left out of PGVIGIL_SETTINGS_INCLUDE (same syntax, e.g. debug_*,log_*)',
     }),
   },
