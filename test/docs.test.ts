@@ -42,6 +42,7 @@ const POSTGRES_NAMES = new Set([
   'pg_stat_wal',
   'pg_stat_wal_receiver',
   'pg_terminate_backend',
+  'pg_wait_sampling',
   'pg_statio_user_indexes',
   'pg_statio_user_tables',
   'pg_stats',

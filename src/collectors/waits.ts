@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { stalenessMs } from '../config.js';
 import { counter, type Family, type Labels } from '../exposition/families.js';
-import type { FamilySpec, RowOf, RunInput } from './collector-spec.js';
+import type { FamilySpec, PlannedSql, RowOf, RunInput } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
 
 // Wait-event history by sampling pg_stat_activity (what Oracle calls ASH): every tick (1 s by
@@ -22,10 +22,19 @@ import { defineCollector, query } from './define.js';
 // as a counter reset. The tick uses one pooled connection; a tick that finds the last
 // one still running is skipped by the poller (pgvigil_collector_overlaps_total), never queued.
 //
-// pg_wait_sampling (an extension sampling every 10 ms inside the server) is not read yet: the
-// source label says where seconds come from, so its profile can be added beside this one.
+// When pg_wait_sampling is loaded (shared_preload_libraries) and created in the connection
+// database, its profile is read instead: the extension's background worker samples every process
+// every 10 ms (pg_wait_sampling.profile_period) and counts samples per (pid, wait event, queryid),
+// cumulatively. Each tick takes the growth of those counts per live client backend, times the
+// period, as the seconds waited, so the figures are finer but mean the same. The profile also
+// counts idle sessions, which wait on Client/ClientRead for their next command: that event is left
+// out, so the sum stays average *active* sessions (a COPY FROM STDIN waiting for data is lost with
+// it). A non-waiting sample (no event) is CPU. The source label says which one a series came from.
 
-const SOURCE = 'pg_stat_activity';
+type Source = 'pg_stat_activity' | 'pg_wait_sampling';
+
+/** After the profile failed to read (library not preloaded, say), pg_stat_activity until this long has passed. */
+const PROFILE_RETRY_MS = 10 * 60_000;
 
 /** Seconds one sample may stand for at most, in intervals: a longer gap (a stall, a suspend) is not guessed at. */
 const MAX_GAP_INTERVALS = 5;
@@ -41,6 +50,33 @@ SELECT coalesce(datname, '') AS datname,
 FROM pg_stat_activity
 WHERE state = 'active' AND pid <> pg_backend_pid()
 GROUP BY 1, 2, 3, 4, 5`;
+
+// Per pid and event, the profile's sample count so far, with what the backend was doing: only
+// client backends (the profile has every process, background workers included). Run once a tick.
+const PROFILE_SQL = `
+SELECT p.pid, coalesce(a.datname, '') AS datname, coalesce(a.usename, '') AS usename,
+       coalesce(p.event_type, 'CPU') AS wait_event_type, coalesce(p.event, 'CPU') AS wait_event,
+       coalesce(nullif(p.queryid, 0)::text, '') AS query_id,
+       coalesce(current_setting('compute_query_id', true), 'unavailable') AS compute_query_id,
+       sum(p.count)::float8 AS samples,
+       current_setting('pg_wait_sampling.profile_period')::float8 / 1000 AS period_seconds
+FROM @extschema@.pg_wait_sampling_profile p
+JOIN pg_stat_activity a ON a.pid = p.pid
+WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+  AND (p.event_type IS DISTINCT FROM 'Client' OR p.event IS DISTINCT FROM 'ClientRead')
+GROUP BY 1, 2, 3, 4, 5, 6, 7`;
+
+interface ProfileRow {
+  readonly pid: number;
+  readonly datname: string;
+  readonly usename: string;
+  readonly wait_event_type: string;
+  readonly wait_event: string;
+  readonly query_id: string;
+  readonly compute_query_id: string;
+  readonly samples: number;
+  readonly period_seconds: number;
+}
 
 const COLUMNS = {
   datname: 'text',
@@ -66,6 +102,14 @@ interface WaitSeries {
 
 interface State {
   readonly intervalMs: number;
+  /** Where this tick's rows came from. */
+  source: Source;
+  /** The profile's counts at the last read, by pid and event; undefined before the first read. */
+  profileCounts: Map<string, number> | undefined;
+  /** When reading the profile last failed. */
+  profileFailedAt: number | undefined;
+  /** The extension's schema, quoted, read once (it is where CREATE EXTENSION put it, not always on search_path). */
+  profileSchema: string | undefined;
   /** How long a series stays without a sample adding to it (the collector's staleness limit). */
   readonly keepMs: number;
   readonly log: Logger;
@@ -151,11 +195,81 @@ function noClassReason(state: State, rows: readonly SampleRow[], major: number):
   return undefined;
 }
 
+/** The wall-clock seconds this tick's sample stands for. */
+function tickSeconds(state: State, now: number): number {
+  return state.lastSampleAt === undefined
+    ? state.intervalMs / 1000
+    : Math.min(now - state.lastSampleAt, MAX_GAP_INTERVALS * state.intervalMs) / 1000;
+}
+
+/**
+ * The profile's growth since the last read, as sessions averaged over this tick (the same rows as
+ * the pg_stat_activity sample). The first read is the baseline and gives no rows; a count that fell
+ * (the profile was reset) counts from 0.
+ */
+function profileRows(state: State, rows: readonly ProfileRow[], seconds: number): SampleRow[] {
+  const baseline = state.profileCounts === undefined;
+  const counts = new Map<string, number>();
+  const out: SampleRow[] = [];
+  for (const r of rows) {
+    const key = `${r.pid}\0${r.wait_event_type}\0${r.wait_event}\0${r.query_id}`;
+    counts.set(key, r.samples);
+    const before = state.profileCounts?.get(key) ?? 0;
+    const grown = r.samples >= before ? r.samples - before : r.samples;
+    if (baseline || grown === 0) continue;
+    const { samples: _samples, period_seconds, pid: _pid, ...labels } = r;
+    out.push({ ...labels, sessions: (grown * period_seconds) / seconds });
+  }
+  state.profileCounts = counts;
+  return out;
+}
+
+/** Where the extension lives, quoted; throws with the reason when its profile cannot be used. */
+async function profileSchema(query: RunInput<unknown, State>['query']): Promise<string> {
+  const [row] = await query<{ schema: string; preloaded: string | null; per_pid: string | null }>(
+    `SELECT quote_ident(n.nspname) AS schema,
+            current_setting('pg_wait_sampling.profile_period', true) AS preloaded,
+            current_setting('pg_wait_sampling.profile_pid', true) AS per_pid
+     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_wait_sampling'`,
+  );
+  if (row === undefined) throw new Error('pg_wait_sampling is no longer installed');
+  if (row.preloaded === null) throw new Error('pg_wait_sampling is not in shared_preload_libraries');
+  // With profile_pid off every sample has pid 0: nothing says which database or session waited.
+  if (row.per_pid === 'off') throw new Error('pg_wait_sampling.profile_pid is off');
+  return row.schema;
+}
+
+async function readSamples(
+  { query, ctx, state }: RunInput<unknown, State>,
+  sql: string | undefined,
+  companions: PlannedSql,
+): Promise<SampleRow[]> {
+  const profileSql = companions.profile;
+  const retry = state.profileFailedAt === undefined || ctx.now - state.profileFailedAt > PROFILE_RETRY_MS;
+  if (profileSql !== undefined && retry) {
+    try {
+      state.profileSchema ??= await profileSchema(query);
+      const rows = await query<ProfileRow>(profileSql.replaceAll('@extschema@', state.profileSchema));
+      state.profileFailedAt = undefined;
+      state.source = 'pg_wait_sampling';
+      return profileRows(state, rows, tickSeconds(state, ctx.now));
+    } catch (err) {
+      // Created but not in shared_preload_libraries, or not readable: sample pg_stat_activity.
+      state.profileFailedAt = ctx.now;
+      state.profileCounts = undefined;
+      state.profileSchema = undefined;
+      state.log.info(
+        { err },
+        'pg_wait_sampling is installed but its profile cannot be read: sampling pg_stat_activity',
+      );
+    }
+  }
+  state.source = 'pg_stat_activity';
+  return query<SampleRow>(sql!);
+}
+
 function build({ ctx, state }: RunInput<unknown, State>, rows: SampleRow[]): Family[] {
-  const seconds =
-    state.lastSampleAt === undefined
-      ? state.intervalMs / 1000
-      : Math.min(ctx.now - state.lastSampleAt, MAX_GAP_INTERVALS * state.intervalMs) / 1000;
+  const seconds = tickSeconds(state, ctx.now);
   state.lastSampleAt = ctx.now;
   state.sampledSeconds += seconds;
   const reason = noClassReason(state, rows, ctx.facts.major);
@@ -170,10 +284,10 @@ function build({ ctx, state }: RunInput<unknown, State>, rows: SampleRow[]): Fam
   for (const r of rows) {
     const waited = r.sessions * seconds;
     const event = { wait_event_type: r.wait_event_type, wait_event: r.wait_event };
-    add(state.byEvent, { datname: r.datname, ...event, source: SOURCE }, waited, ctx.now);
+    add(state.byEvent, { datname: r.datname, ...event, source: state.source }, waited, ctx.now);
     if (reason === undefined) {
       const className = (r.query_id === '' ? undefined : state.classOf!(r.datname, r.usename, r.query_id)) ?? 'other';
-      add(state.byClass, { class: className, ...event, source: SOURCE }, waited, ctx.now);
+      add(state.byClass, { class: className, ...event, source: state.source }, waited, ctx.now);
     }
   }
   forgetStale(state.byEvent, ctx.now, state.keepMs);
@@ -191,6 +305,8 @@ const SAMPLES = query({
     { server: { from: 14 }, sql: samplesSql("coalesce(query_id::text, '')", "current_setting('compute_query_id')") },
     { server: { before: 14 }, sql: samplesSql("''::text", "'unavailable'::text") },
   ],
+  companionSql: { profile: [{ extension: { name: 'pg_wait_sampling' }, sql: PROFILE_SQL }] },
+  run: readSamples,
   columns: COLUMNS,
   built: {
     families: [BY_EVENT, BY_CLASS, SAMPLED],
@@ -207,6 +323,10 @@ export const waits = defineCollector<Record<string, never>, State>({
     intervalMs: (config.intervals.get('waits') ?? 1) * 1000,
     keepMs: stalenessMs(config, config.intervals.get('waits') ?? 1),
     log,
+    source: 'pg_stat_activity',
+    profileCounts: undefined,
+    profileFailedAt: undefined,
+    profileSchema: undefined,
     lastSampleAt: undefined,
     sampledSeconds: 0,
     byEvent: new Map(),
