@@ -23,6 +23,7 @@ const POSTGRES_NAMES = new Set([
   'pg_class',
   'pg_database_size',
   'pg_extension',
+  'pg_index',
   'pg_locks',
   'pg_ls_waldir',
   'pg_monitor',
