@@ -124,13 +124,18 @@ for (const major of testMajors([13, 16, 18])) {
       { pid: number },
     ];
     const running = vacuumer.query('VACUUM slow').catch(() => undefined);
+    // Until the heap scan starts (phase "initializing") heap_blks_total is 0 and the ratio has no
+    // sample: wait for the scan, not only for the vacuum to be listed.
     await eventually(
       async () => {
         m = await exporter.poll('autovacuum');
-        return m.find('pg_stat_progress_vacuum_running_seconds', { ...D, relname: 'slow' }).length === 1;
+        return (
+          m.find('pg_stat_progress_vacuum_running_seconds', { ...D, relname: 'slow' }).length === 1 &&
+          m.find('pg_stat_progress_vacuum_heap_scanned_ratio', { ...D, relname: 'slow' }).length === 1
+        );
       },
       15_000,
-      'running vacuum seen',
+      'running vacuum seen scanning the heap',
     );
     const [sample] = m.find('pg_stat_progress_vacuum_heap_scanned_ratio', { ...D, relname: 'slow' });
     t.equal(sample?.labels.autovacuum, 'false', 'a manual VACUUM');
