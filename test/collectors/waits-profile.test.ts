@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { binDirFor } from '../../src/dev/local-cluster.js';
 import { createMonitoringRole } from '../helpers/monitoring-role.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
+import { classifiedStockUpdate } from '../helpers/stock-update.js';
 
 // With pg_wait_sampling loaded and created, the waits collector reads the extension's profile
 // instead of sampling pg_stat_activity: a backend waiting on a row lock gives its database and its
@@ -14,7 +14,6 @@ import { testPostgres } from '../helpers/postgres.js';
 // extension for PostgreSQL 15 (postgresql-15-pg-wait-sampling), so that is the major it runs on.
 
 const MAJOR = 15;
-const CLASSES = 'classes:\n  - name: stock_update\n    objective_seconds: 0.05\n    match:\n      tables: [stock]\n';
 const LOCK = { datname: 'shop', wait_event_type: 'Lock', wait_event: 'transactionid', source: 'pg_wait_sampling' };
 
 function extensionInstalled(): boolean {
@@ -36,26 +35,7 @@ t.test('pg_wait_sampling: lock seconds from the profile, per database and per cl
   });
   await pg.sql('CREATE EXTENSION pg_stat_statements');
   await pg.sql('CREATE EXTENSION pg_wait_sampling');
-  await pg.sql('CREATE DATABASE shop');
-  await pg.sql('CREATE TABLE stock (id int primary key, n int); INSERT INTO stock VALUES (1, 1)', [], 'shop');
-  await createMonitoringRole(pg, 'pgvigil', 'secret-pw');
-  const dir = mkdtempSync(join(tmpdir(), 'pgvigil-waits-profile-'));
-  writeFileSync(join(dir, 'classes.yml'), CLASSES);
-  const exporter = await startPgvigil(t, pg.urlFor('postgres', 'pgvigil', 'secret-pw'), {
-    PGVIGIL_QUERY_CLASSES_FILE: join(dir, 'classes.yml'),
-  });
-
-  const waiter = await pg.client('shop', { application_name: 'waiter' });
-  await waiter.query('UPDATE stock SET n = n + 1 WHERE id = 1');
-  await eventually(
-    async () => {
-      await exporter.poll('statements');
-      const api = JSON.parse((await exporter.pgvigil.app.inject({ url: '/api/statements' })).body);
-      return api.statements.some((s: { class: string }) => s.class === 'stock_update');
-    },
-    15_000,
-    'the UPDATE classified as stock_update',
-  );
+  const { exporter, waiter } = await classifiedStockUpdate(t, pg);
   await exporter.poll('waits'); // the profile's baseline
 
   const holder = await pg.client('shop', { application_name: 'holder' });

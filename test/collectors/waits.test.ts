@@ -1,18 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { testMajors } from '../helpers/majors.js';
 import { createMonitoringRole } from '../helpers/monitoring-role.js';
 import { eventually, startPgvigil } from '../helpers/pgvigil.js';
 import { testPostgres } from '../helpers/postgres.js';
+import { classifiedStockUpdate } from '../helpers/stock-update.js';
 
 // A backend sleeping on a row lock gives lock-wait seconds to its database and to the query class
 // of its statement, sampled by pgvigil running as the pg_monitor-only role. The waiter waits for
 // the whole test, so every sample after its wait began counts exactly one Lock session: its
 // seconds equal the sampled seconds since the last sample taken before the wait.
-
-const CLASSES = 'classes:\n  - name: stock_update\n    objective_seconds: 0.05\n    match:\n      tables: [stock]\n';
 
 const LOCK = { datname: 'shop', wait_event_type: 'Lock', wait_event: 'transactionid', source: 'pg_stat_activity' };
 
@@ -20,27 +16,7 @@ for (const major of testMajors([13, 16]))
   t.test(`a lock wait is sampled into seconds per wait event and per class on ${major}`, async (t) => {
     const pg = await testPostgres(t, { major });
     await pg.sql('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-    await pg.sql('CREATE DATABASE shop');
-    await pg.sql('CREATE TABLE stock (id int primary key, n int); INSERT INTO stock VALUES (1, 1)', [], 'shop');
-    await createMonitoringRole(pg, 'pgvigil', 'secret-pw');
-    const dir = mkdtempSync(join(tmpdir(), 'pgvigil-waits-'));
-    writeFileSync(join(dir, 'classes.yml'), CLASSES);
-    const exporter = await startPgvigil(t, pg.urlFor('postgres', 'pgvigil', 'secret-pw'), {
-      PGVIGIL_QUERY_CLASSES_FILE: join(dir, 'classes.yml'),
-    });
-
-    // The statement runs once, so the statements collector knows its queryid and class.
-    const waiter = await pg.client('shop', { application_name: 'waiter' });
-    await waiter.query('UPDATE stock SET n = n + 1 WHERE id = 1');
-    await eventually(
-      async () => {
-        await exporter.poll('statements');
-        const api = JSON.parse((await exporter.pgvigil.app.inject({ url: '/api/statements' })).body);
-        return api.statements.some((s: { class: string }) => s.class === 'stock_update');
-      },
-      15_000,
-      'the UPDATE classified as stock_update',
-    );
+    const { exporter, waiter } = await classifiedStockUpdate(t, pg);
 
     const started = Date.now();
     let m = await exporter.poll('waits');
