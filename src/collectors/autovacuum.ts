@@ -23,17 +23,19 @@ import type { CollectContext, QueryFn } from './types.js';
 // reltuples is -1 (14+) for a table never vacuumed or analyzed; autovacuum counts that as 0.
 // Partitioned parents (relkind 'p') are never vacuumed themselves and are left out.
 
-// Reloptions are parsed once per table that has any (most have none) and joined by hash; the
+// Reloptions are parsed only for the tables that have any (most have none), from the pg_class row
+// already read: a CTE of its own scanned all of pg_class again (once per parallel worker). The
 // settings are read once. The counters come from the pg_stat_get_* functions on pg_class rather
 // than from pg_stat_user_tables, whose GROUP BY over every index made this query cost ten times
-// as much at 2,000 tables (bench/advice-cost.ts).
-const OPTIONS_CTE = `
-opts AS (
-  SELECT c.oid, jsonb_object_agg(o.option_name, o.option_value) AS o
-  FROM pg_class c CROSS JOIN LATERAL pg_options_to_table(c.reloptions) o
-  WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'm')
-  GROUP BY c.oid
-)`;
+// as much at 2,000 tables (bench/advice-cost.ts). The counts of due tables are one aggregate over
+// the ratios, and the listed tables a bounded top-N sort: as window counts beside the LIMIT, every
+// row was kept and sorted whole.
+const OPTIONS_LATERAL = `
+CROSS JOIN LATERAL (
+  SELECT CASE WHEN c.reloptions IS NOT NULL
+              THEN (SELECT jsonb_object_agg(o.option_name, o.option_value) FROM pg_options_to_table(c.reloptions) o)
+         END AS o
+) opts`;
 const option = (name: string) => `(opts.o ->> '${name}')::float8`;
 const setting = (name: string) => `g.${name}`;
 const effective = (name: string) => `coalesce(${option(name)}, ${setting(name)})`;
@@ -58,7 +60,7 @@ const SETTINGS = [
 ];
 
 // $1: the most tables to list, those nearest their trigger first. Every row also carries the
-// counts of tables past each trigger, over all tables (window aggregates run before the LIMIT).
+// counts of tables past each trigger, over all tables.
 function dueSql(v: ThresholdRules): string {
   const settings = [...SETTINGS, ...(v.maxThreshold ? ['autovacuum_vacuum_max_threshold'] : [])]
     .map((name) => `current_setting('${name}')::float8 AS ${name}`)
@@ -74,7 +76,6 @@ function dueSql(v: ThresholdRules): string {
     : '';
   return `
 WITH g AS (SELECT ${settings}),
-${OPTIONS_CTE},
 t AS (
   SELECT n.nspname AS schemaname, c.relname,
          pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,
@@ -94,32 +95,38 @@ t AS (
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
-  LEFT JOIN opts ON opts.oid = c.oid
-  CROSS JOIN g
+  CROSS JOIN g${OPTIONS_LATERAL}
   CROSS JOIN LATERAL (SELECT greatest(c.reltuples, 0)::float8 AS tuples) r
   -- The tables pg_stat_user_tables lists, less partitioned parents.
   WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
     AND n.nspname !~ '^pg_toast'
 ),
-ratios AS (
+ratios AS MATERIALIZED (
   SELECT schemaname, relname,
          n_dead_tup::float8 / greatest(vacuum_threshold, 1) AS vacuum_ratio,
          n_ins_since_vacuum::float8 / greatest(insert_threshold, 1) AS insert_ratio,
          n_mod_since_analyze::float8 / greatest(analyze_threshold, 1) AS analyze_ratio,
          xid_ratio, mxid_ratio
   FROM t
+),
+counts AS (
+  SELECT (count(*) FILTER (WHERE vacuum_ratio > 1))::float8 AS due_vacuum,
+         (count(*) FILTER (WHERE insert_ratio > 1))::float8 AS due_insert,
+         (count(*) FILTER (WHERE analyze_ratio > 1))::float8 AS due_analyze,
+         (count(*) FILTER (WHERE xid_ratio > 1))::float8 AS due_xid,
+         (count(*) FILTER (WHERE mxid_ratio > 1))::float8 AS due_mxid
+  FROM ratios
+),
+nearest AS (
+  SELECT *, greatest(vacuum_ratio, coalesce(insert_ratio, 0), analyze_ratio, xid_ratio, mxid_ratio) AS nearness
+  FROM ratios
+  ORDER BY nearness DESC, schemaname, relname
+  LIMIT $1
 )
 SELECT schemaname, relname, vacuum_ratio::float8, insert_ratio::float8, analyze_ratio::float8,
-       xid_ratio::float8, mxid_ratio::float8,
-       (count(*) FILTER (WHERE vacuum_ratio > 1) OVER ())::float8 AS due_vacuum,
-       (count(*) FILTER (WHERE insert_ratio > 1) OVER ())::float8 AS due_insert,
-       (count(*) FILTER (WHERE analyze_ratio > 1) OVER ())::float8 AS due_analyze,
-       (count(*) FILTER (WHERE xid_ratio > 1) OVER ())::float8 AS due_xid,
-       (count(*) FILTER (WHERE mxid_ratio > 1) OVER ())::float8 AS due_mxid
-FROM ratios
-ORDER BY greatest(vacuum_ratio, coalesce(insert_ratio, 0), analyze_ratio, xid_ratio, mxid_ratio) DESC,
-         schemaname, relname
-LIMIT $1`;
+       xid_ratio::float8, mxid_ratio::float8, due_vacuum, due_insert, due_analyze, due_xid, due_mxid
+FROM nearest CROSS JOIN counts
+ORDER BY nearness DESC, schemaname, relname`;
 }
 
 const OLD: ThresholdRules = { maxThreshold: false, unfrozenInsertScale: false };
