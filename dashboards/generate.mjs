@@ -1087,6 +1087,16 @@ const tables = dashboard({
       { max: 1, ...HIT_TARGET, description: 'Red below 95 %, the index hit-ratio target.' },
     ),
     row('Index health'),
+    stat('Index findings', 'short', [q(`sum by (kind) (pg_index_findings{${D}})`, '{{kind}}')], {
+      w: 12,
+      description:
+        'Invalid, unused and duplicate indexes, all of them: the tables below list at most ' +
+        'PGVIGIL_MAX_INDEX_FINDINGS per database (invalid ones first, then the largest).',
+    }),
+    stat('Index findings, size', 'bytes', [q(`sum by (kind) (pg_index_findings_size_bytes{${D}})`, '{{kind}}')], {
+      w: 12,
+      description: 'What dropping or rebuilding every finding would give back (relpages, as of the last VACUUM).',
+    }),
     table('Invalid indexes', 'bytes', [q(`pg_index_invalid_size_bytes{${D}}`)], {
       w: 12,
       description:

@@ -1,10 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import { seconds } from '../config.js';
-import type { RowOf } from './collector-spec.js';
+import type { RowOf, RunInput } from './collector-spec.js';
 import { defineCollector, query } from './define.js';
-import { LAST_IDX_SCAN_AGE_16, LAST_IDX_SCAN_AGE_OLD } from './indexes.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
-import type { QueryFn } from './types.js';
+
+const BLOCK_SIZE = "current_setting('block_size')::float8";
+
+// last_idx_scan exists from PostgreSQL 16 on; before, the column is NULL and the age unknown.
+const LAST_IDX_SCAN_AGE_16 = 'extract(epoch FROM now() - s.last_idx_scan)::float8';
+const LAST_IDX_SCAN_AGE_OLD = 'NULL::float8';
 
 /** Also read by the status page (src/status-page.ts). */
 export const UNUSED_INDEX_FAMILY = 'pg_index_unused_size_bytes';
@@ -14,8 +18,11 @@ export const INVALID_INDEX_FAMILY = 'pg_index_invalid_size_bytes';
 
 // Findings about indexes, per database: invalid, unused and duplicate indexes, and tables read
 // mostly by large sequential scans (missing-index candidates). Only flagged objects produce
-// series, so these families are small and are NOT subject to PGVIGIL_MAX_TABLES/_INDEXES: a
-// finding must never be cut. Each series' value is the size a fix would give back.
+// series, and each series' value is the size a fix would give back. A schema per tenant can flag
+// tens of thousands of indexes (every tenant's never-scanned ones): the series are capped by
+// PGVIGIL_MAX_INDEX_FINDINGS, invalid indexes first (rare, and each one an alert), then the
+// largest; every finding, listed or not, is counted and summed per kind. Exact sizes are read for
+// the listed ones only: pg_relation_size() stats each file, and 40,000 calls took 2 s.
 //
 // - invalid: pg_index.indisvalid = false and no CREATE INDEX in progress for it (a failed
 //   CREATE INDEX CONCURRENTLY leaves one behind; it costs writes and is never used).
@@ -81,35 +88,80 @@ flagged AS (
            AND (idx_scan = 0 OR coalesce(last_idx_scan_age_seconds > $2::float8, false)) AS unused,
          CASE WHEN dup.n > 1 THEN dup.keeper END AS duplicate_of
   FROM idx LEFT JOIN dup USING (indexrelid)
+),
+findings AS MATERIALIZED (SELECT * FROM flagged WHERE invalid OR unused OR duplicate_of IS NOT NULL),
+listed AS (
+  SELECT indexrelid FROM findings ORDER BY invalid DESC, relpages DESC, schemaname, relname, indexrelname LIMIT $3
 )
-SELECT schemaname, relname, indexrelname, invalid, unused, coalesce(duplicate_of, '') AS duplicate_of,
-       ${indexSizeSql('indexrelid', 'relid', 'relpages')} AS size_bytes
-FROM flagged
-WHERE invalid OR unused OR duplicate_of IS NOT NULL
-ORDER BY schemaname, relname, indexrelname`;
+SELECT 'index' AS row_kind, schemaname, relname, indexrelname, invalid, unused,
+       coalesce(duplicate_of, '') AS duplicate_of, ${indexSizeSql('indexrelid', 'relid', 'relpages')} AS size_bytes,
+       NULL::float8 AS invalid_count, NULL::float8 AS unused_count, NULL::float8 AS duplicate_count,
+       NULL::float8 AS invalid_bytes, NULL::float8 AS unused_bytes, NULL::float8 AS duplicate_bytes,
+       NULL::float8 AS omitted
+FROM findings
+WHERE indexrelid IN (SELECT indexrelid FROM listed)
+UNION ALL
+SELECT 'database', '', '', '', false, false, '', NULL,
+       count(*) FILTER (WHERE invalid), count(*) FILTER (WHERE unused),
+       count(*) FILTER (WHERE duplicate_of IS NOT NULL),
+       ${BLOCK_SIZE} * coalesce(sum(relpages) FILTER (WHERE invalid), 0),
+       ${BLOCK_SIZE} * coalesce(sum(relpages) FILTER (WHERE unused), 0),
+       ${BLOCK_SIZE} * coalesce(sum(relpages) FILTER (WHERE duplicate_of IS NOT NULL), 0),
+       greatest(count(*) - $3, 0)
+FROM findings
+ORDER BY 1 DESC, 2, 3, 4`;
 
 // Sizes from relpages (no lock taken; as of the last VACUUM/ANALYZE). "Mostly" means the rows read
-// by sequential scans outnumber those fetched through indexes.
+// by sequential scans outnumber those fetched through indexes. The columns of pg_stat_user_tables
+// (its filters: a table, materialized view or partitioned table outside the system schemas) come
+// from the pg_stat_get_* functions it calls, and its idx_tup_fetch, a sum over the table's indexes,
+// only for the tables that pass the cheaper tests: the view sums it for every table.
 const SEQ_SCAN_HEAVY_SQL = `
-SELECT s.schemaname, s.relname, (s.seq_tup_read::float8 / s.seq_scan) AS rows_per_scan
-FROM pg_stat_user_tables s
-JOIN pg_class c ON c.oid = s.relid
-WHERE s.seq_scan >= $1::int8
-  AND s.seq_tup_read >= $2::float8 * s.seq_scan
-  AND s.seq_tup_read > coalesce(s.idx_tup_fetch, 0)
-  AND c.relpages::float8 * current_setting('block_size')::float8 >= $3::float8
-ORDER BY s.schemaname, s.relname`;
+WITH scanned AS (
+  SELECT c.oid, n.nspname AS schemaname, c.relname,
+         pg_stat_get_numscans(c.oid)::float8 AS seq_scan, pg_stat_get_tuples_returned(c.oid)::float8 AS seq_tup_read
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'm', 'p')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+    AND c.relpages::float8 * ${BLOCK_SIZE} >= $3::float8
+)
+SELECT schemaname, relname, seq_tup_read / seq_scan AS rows_per_scan
+FROM scanned
+WHERE seq_scan >= $1::int8
+  AND seq_tup_read >= $2::float8 * seq_scan
+  AND seq_tup_read > pg_stat_get_tuples_fetched(oid)
+                     + (SELECT coalesce(sum(pg_stat_get_tuples_fetched(i.indexrelid)), 0)
+                        FROM pg_index i WHERE i.indrelid = scanned.oid)
+ORDER BY schemaname, relname`;
 
 interface IndexHealthSettings {
   readonly unusedIndexAgeSeconds: number;
+  readonly maxFindings: number;
   readonly seqScanMinTableBytes: number;
   readonly seqScanMinScans: number;
   readonly seqScanMinRowsPerScan: number;
 }
 
-type Input = { query: QueryFn; settings: IndexHealthSettings };
+/** Every finding of a database, listed or not, from the last poll. */
+interface FindingTotals {
+  invalid_count: number;
+  unused_count: number;
+  duplicate_count: number;
+  invalid_bytes: number;
+  unused_bytes: number;
+  duplicate_bytes: number;
+  omitted: number;
+}
+
+interface IndexHealthState {
+  readonly totals: Map<string, FindingTotals>;
+}
+
+type Input = RunInput<IndexHealthSettings, IndexHealthState>;
 
 const FINDING_COLUMNS = {
+  row_kind: 'text',
   schemaname: 'text',
   relname: 'text',
   indexrelname: 'text',
@@ -117,7 +169,23 @@ const FINDING_COLUMNS = {
   unused: 'bool',
   duplicate_of: 'text',
   size_bytes: 'float?',
+  invalid_count: 'float?',
+  unused_count: 'float?',
+  duplicate_count: 'float?',
+  invalid_bytes: 'float?',
+  unused_bytes: 'float?',
+  duplicate_bytes: 'float?',
+  omitted: 'float?',
 } as const;
+
+type FindingRow = RowOf<typeof FINDING_COLUMNS>;
+
+/** One series per kind of finding, from the totals column of that kind. */
+const byKind = <Suffix extends 'count' | 'bytes'>(suffix: Suffix) =>
+  ({
+    label: 'kind',
+    values: { invalid: `invalid_${suffix}`, unused: `unused_${suffix}`, duplicate: `duplicate_${suffix}` },
+  }) as const;
 
 const INDEX = ['schemaname', 'relname', 'indexrelname'] as const;
 
@@ -128,8 +196,22 @@ const FINDINGS = query({
   ],
   columns: FINDING_COLUMNS,
   datnameLabel: true,
-  run: ({ query, settings }: Input, sql) =>
-    withLockFallback((exact) => query<RowOf<typeof FINDING_COLUMNS>>(sql!, [exact, settings.unusedIndexAgeSeconds])),
+  run: async ({ query, ctx: { datname }, settings, state }: Input, sql) => {
+    const rows = await withLockFallback((exact) =>
+      query<FindingRow>(sql!, [exact, settings.unusedIndexAgeSeconds, settings.maxFindings]),
+    );
+    const totals = rows.find((r) => r.row_kind === 'database');
+    state.totals.set(datname, {
+      invalid_count: totals?.invalid_count ?? 0,
+      unused_count: totals?.unused_count ?? 0,
+      duplicate_count: totals?.duplicate_count ?? 0,
+      invalid_bytes: totals?.invalid_bytes ?? 0,
+      unused_bytes: totals?.unused_bytes ?? 0,
+      duplicate_bytes: totals?.duplicate_bytes ?? 0,
+      omitted: totals?.omitted ?? 0,
+    });
+    return rows.filter((r) => r.row_kind === 'index');
+  },
   metrics: [
     {
       name: INVALID_INDEX_FAMILY,
@@ -164,6 +246,48 @@ const FINDINGS = query({
   ],
 });
 
+const TOTALS = query({
+  columns: {
+    invalid_count: 'float',
+    unused_count: 'float',
+    duplicate_count: 'float',
+    invalid_bytes: 'float',
+    unused_bytes: 'float',
+    duplicate_bytes: 'float',
+    omitted: 'float',
+  },
+  datnameLabel: true,
+  run: ({ ctx, state }: Input) => {
+    const totals = state.totals.get(ctx.datname);
+    return totals === undefined ? [] : [totals];
+  },
+  metrics: [
+    {
+      name: 'pg_index_findings',
+      type: 'gauge',
+      help: 'Indexes found invalid, unused or duplicate (as the pg_index_*_size_bytes series), listed there or not.',
+      value: byKind('count'),
+    },
+    {
+      name: 'pg_index_findings_size_bytes',
+      type: 'gauge',
+      unit: 'bytes',
+      help:
+        'Size of all indexes found invalid, unused or duplicate, listed or not ' +
+        '(relpages * block_size, as of the last VACUUM/ANALYZE).',
+      value: byKind('bytes'),
+    },
+    {
+      name: 'pgvigil_index_health_omitted',
+      type: 'gauge',
+      help:
+        'Index findings left out of the pg_index_*_size_bytes series by PGVIGIL_MAX_INDEX_FINDINGS ' +
+        '(invalid ones and the largest are kept).',
+      value: 'omitted',
+    },
+  ],
+});
+
 const SEQ_SCAN_HEAVY = query({
   columns: { schemaname: 'text', relname: 'text', rows_per_scan: 'float' },
   datnameLabel: true,
@@ -186,14 +310,16 @@ const SEQ_SCAN_HEAVY = query({
   ],
 });
 
-export const indexHealth = defineCollector<IndexHealthSettings>({
+export const indexHealth = defineCollector<IndexHealthSettings, IndexHealthState>({
   name: 'index_health',
   description:
     'Invalid, unused and duplicate indexes; tables read by large sequential scans (missing-index candidates)',
   scope: 'database',
   defaultIntervalSeconds: 300,
-  subsystems: ['pg_index', 'pg_table'],
-  namesReason: 'findings are named after what they are about, an index (pg_index_*) or a table (pg_table_*)',
+  subsystems: ['pg_index', 'pg_table', 'pgvigil_index_health'],
+  namesReason:
+    'findings are named after what they are about, an index (pg_index_*) or a table (pg_table_*); ' +
+    "pgvigil_index_health_omitted counts pgvigil's own cut",
   settings: {
     variables: {
       PGVIGIL_UNUSED_INDEX_AGE_SECONDS: seconds(
@@ -203,6 +329,14 @@ export const indexHealth = defineCollector<IndexHealthSettings>({
         'PostgreSQL 16+: an index last scanned longer ago than this ' +
           'counts as unused (any major: never scanned since the stats reset)',
       ),
+      PGVIGIL_MAX_INDEX_FINDINGS: Type.Integer({
+        default: 1000,
+        minimum: 1,
+        maximum: 1000000,
+        description:
+          'Per database: invalid, unused and duplicate indexes with their own series (invalid ones first, then ' +
+          'the largest; pg_index_findings counts them all)',
+      }),
       PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES: Type.Number({
         default: 10 * 1024 * 1024,
         minimum: 0,
@@ -221,10 +355,12 @@ export const indexHealth = defineCollector<IndexHealthSettings>({
     },
     resolve: (values) => ({
       unusedIndexAgeSeconds: (values.PGVIGIL_UNUSED_INDEX_AGE_SECONDS as number | undefined) ?? 30 * 86400,
+      maxFindings: (values.PGVIGIL_MAX_INDEX_FINDINGS as number | undefined) ?? 1000,
       seqScanMinTableBytes: (values.PGVIGIL_SEQ_SCAN_MIN_TABLE_BYTES as number | undefined) ?? 10 * 1024 * 1024,
       seqScanMinScans: (values.PGVIGIL_SEQ_SCAN_MIN_SCANS as number | undefined) ?? 100,
       seqScanMinRowsPerScan: (values.PGVIGIL_SEQ_SCAN_MIN_ROWS_PER_SCAN as number | undefined) ?? 10000,
     }),
   },
-  queries: [FINDINGS, SEQ_SCAN_HEAVY],
+  state: () => ({ totals: new Map() }),
+  queries: [FINDINGS, TOTALS, SEQ_SCAN_HEAVY],
 });

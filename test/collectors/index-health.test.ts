@@ -120,3 +120,37 @@ t.test('invalid, unused and duplicate indexes; seq-scan-heavy tables', async (t)
   t.equal(m.find('pg_index_invalid_size_bytes').length, 0);
   t.equal(m.find('pg_index_duplicate_size_bytes', { indexrelname: 'd2' }).length, 0);
 });
+
+t.test('findings beyond PGVIGIL_MAX_INDEX_FINDINGS are counted, not listed', async (t) => {
+  const pg = await testPostgres(t, { settings: { autovacuum: 'off' } });
+  await pg.sql(`CREATE TABLE events (kind int)`);
+  await pg.sql(`INSERT INTO events VALUES (1), (1)`);
+  await t.rejects(pg.sql(`CREATE UNIQUE INDEX CONCURRENTLY events_kind ON events (kind)`), /could not create unique/);
+  // Three never-scanned indexes of different sizes; CREATE INDEX sets their relpages.
+  await pg.sql(`CREATE TABLE w AS SELECT g AS a, 'wide key ' || g AS b FROM generate_series(1, 50000) g`);
+  await pg.sql(`CREATE TABLE s AS SELECT g AS a FROM generate_series(1, 100) g`);
+  await pg.sql(`CREATE INDEX w_a ON w (a); CREATE INDEX w_ab ON w (a, b); CREATE INDEX s_a ON s (a)`);
+  await pg.sql('ANALYZE');
+
+  const exporter = await startPgvigil(t, pg.url, { PGVIGIL_MAX_INDEX_FINDINGS: '2' });
+  const m = await exporter.poll('index_health');
+  const listed = [...m.find('pg_index_invalid_size_bytes'), ...m.find('pg_index_unused_size_bytes')]
+    .map((s) => s.labels.indexrelname)
+    .sort();
+  t.same(listed, ['events_kind', 'w_ab'], 'the invalid index first, then the largest');
+
+  const [truth] = await pg.sql<{ unused: number; invalid: number }>(
+    `SELECT sum(relpages) FILTER (WHERE relname IN ('w_a', 'w_ab', 's_a'))::float8
+              * current_setting('block_size')::float8 AS unused,
+            sum(relpages) FILTER (WHERE relname = 'events_kind')::float8
+              * current_setting('block_size')::float8 AS invalid
+     FROM pg_class`,
+  );
+  const datname = 'postgres';
+  t.equal(m.value('pg_index_findings', { datname, kind: 'unused' }), 3, 'every unused index counted');
+  t.equal(m.value('pg_index_findings', { datname, kind: 'invalid' }), 1);
+  t.equal(m.value('pg_index_findings', { datname, kind: 'duplicate' }), 0);
+  t.equal(m.value('pg_index_findings_size_bytes', { datname, kind: 'unused' }), truth!.unused);
+  t.equal(m.value('pg_index_findings_size_bytes', { datname, kind: 'invalid' }), truth!.invalid);
+  t.equal(m.value('pgvigil_index_health_omitted', { datname }), 2, 'w_a and s_a have no series of their own');
+});
