@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import t from 'tap';
@@ -126,4 +127,17 @@ t.test('every `npm run` script and relative link in the documents exists', async
       t.ok(existsSync(resolve(dirname(join(repoRoot, path)), target!)), `${path}: link ${target} exists`);
     }
   }
+});
+
+t.test('no comment or document points at something outside the repository', async (t) => {
+  // A maintainer can open neither another project's notes nor an issue tracker's numbering: the
+  // fact a comment relies on is written where it is used.
+  const files = execFileSync('git', ['ls-files', '-z'], { cwd: repoRoot, encoding: 'utf8' })
+    .split('\0')
+    .filter((path) => path !== '' && path !== 'package-lock.json' && existsSync(join(repoRoot, path)))
+    .filter((path) => /\.(ts|mjs|js|md|ya?ml|json|sh|sql)$|^\.ci\/|^Dockerfile$/.test(path));
+  const outside = /FIELD-NOTES|STYLE\.md|\.\.\/shared\/|\b(issue|task)s? #[0-9]+/i;
+  // This file names the patterns it looks for.
+  const found = files.filter((path) => path !== 'test/docs.test.ts' && outside.test(read(path)));
+  t.same(found, [], 'no notes of other projects, no issue numbers');
 });

@@ -1,6 +1,7 @@
 // Per-interval deltas of pg_stat_statements entries. An entry is identified by
 // (dbid, userid, queryid, toplevel): from extension 1.9 the same queryid appears once per
-// toplevel value (FIELD-NOTES #4). Counters in the view restart from zero when an entry is
+// toplevel value, and an exporter that keyed on queryid alone emitted duplicate series and
+// failed the whole scrape. Counters in the view restart from zero when an entry is
 // evicted and re-created, on pg_stat_statements_reset() of one entry, and on a full reset; in
 // each case the delta is the entry's current value (it started from zero since the last poll),
 // never a negative number and never the old total again.

@@ -1,7 +1,8 @@
 // Which entries get their own queryid series. Ranked by a decaying sum of recent execution
 // time, with hysteresis: a member keeps its place until an outsider's score beats the weakest
 // member's by HYSTERESIS_FACTOR, so membership (and therefore series) does not churn every poll
-// when scores are close (FIELD-NOTES #1).
+// when scores are close: every new queryid label set is a new series Prometheus keeps in memory
+// until it goes stale, and per-query series that came and went each poll blew up its memory.
 
 export const SCORE_DECAY = 0.7;
 export const HYSTERESIS_FACTOR = 1.5;
