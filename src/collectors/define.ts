@@ -30,6 +30,15 @@ export function query<const C extends Columns, Settings = unknown, State = unkno
 }
 
 /** The compiled collector, with its definition kept for checks and documentation. */
+/**
+ * The rows of a query that serves what another query of the same collector stored for this
+ * database in its run (totals over rows that query read but did not keep): none before the first.
+ */
+export function storedRow<Row>(byDatabase: ReadonlyMap<string, Row>, datname: string): Row[] {
+  const row = byDatabase.get(datname);
+  return row === undefined ? [] : [row];
+}
+
 export interface DefinedCollector<Settings = unknown, State = unknown> extends CollectorDefinition {
   readonly spec: CollectorSpec<Settings, State>;
   /** Every family name this collector can emit. */

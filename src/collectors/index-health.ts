@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { seconds } from '../config.js';
 import type { RowOf, RunInput } from './collector-spec.js';
-import { defineCollector, query } from './define.js';
+import { defineCollector, query, storedRow } from './define.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 
 const BLOCK_SIZE = "current_setting('block_size')::float8";
@@ -144,15 +144,17 @@ interface IndexHealthSettings {
 }
 
 /** Every finding of a database, listed or not, from the last poll. */
-interface FindingTotals {
-  invalid_count: number;
-  unused_count: number;
-  duplicate_count: number;
-  invalid_bytes: number;
-  unused_bytes: number;
-  duplicate_bytes: number;
-  omitted: number;
-}
+const TOTAL_COLUMNS = {
+  invalid_count: 'float',
+  unused_count: 'float',
+  duplicate_count: 'float',
+  invalid_bytes: 'float',
+  unused_bytes: 'float',
+  duplicate_bytes: 'float',
+  omitted: 'float',
+} as const;
+
+type FindingTotals = RowOf<typeof TOTAL_COLUMNS>;
 
 interface IndexHealthState {
   readonly totals: Map<string, FindingTotals>;
@@ -247,20 +249,9 @@ const FINDINGS = query({
 });
 
 const TOTALS = query({
-  columns: {
-    invalid_count: 'float',
-    unused_count: 'float',
-    duplicate_count: 'float',
-    invalid_bytes: 'float',
-    unused_bytes: 'float',
-    duplicate_bytes: 'float',
-    omitted: 'float',
-  },
+  columns: TOTAL_COLUMNS,
   datnameLabel: true,
-  run: ({ ctx, state }: Input) => {
-    const totals = state.totals.get(ctx.datname);
-    return totals === undefined ? [] : [totals];
-  },
+  run: ({ ctx, state }: Input) => storedRow(state.totals, ctx.datname),
   metrics: [
     {
       name: 'pg_index_findings',

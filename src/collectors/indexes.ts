@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ObjectCap, STICKINESS } from './cardinality.js';
 import type { RowOf, RunInput } from './collector-spec.js';
-import { defineCollector, query } from './define.js';
+import { defineCollector, query, storedRow } from './define.js';
 import { indexSizeSql, LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { inBatchTransaction, passSettings, SIZES_INTERVAL_VARIABLE, SizePasses } from './size-cache.js';
 
@@ -244,10 +244,7 @@ const SUMMARY = query({
     sizes_age_seconds: 'float?',
   },
   datnameLabel: true,
-  run: ({ ctx, state }: Input) => {
-    const summary = state.summary.get(ctx.datname);
-    return summary === undefined ? [] : [summary];
-  },
+  run: ({ ctx, state }: Input) => storedRow(state.summary, ctx.datname),
   metrics: [
     {
       name: 'pg_statio_user_indexes_database_idx_blks_hit_total',

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ObjectCap, STICKINESS } from './cardinality.js';
 import type { MetricSpec, RowOf, RunInput } from './collector-spec.js';
-import { defineCollector, query } from './define.js';
+import { defineCollector, query, storedRow } from './define.js';
 import { LOCKED_RELATIONS_CTE, withLockFallback } from './relation-locks.js';
 import { inBatchTransaction, passSettings, SIZES_INTERVAL_VARIABLE, SizePasses } from './size-cache.js';
 
@@ -711,10 +711,7 @@ const SCHEMAS = query({
 const SUMMARY = query({
   columns: { sized_from_catalog: 'float', omitted: 'float', sizes_stale: 'float', sizes_age_seconds: 'float?' },
   datnameLabel: true,
-  run: ({ ctx, state }: Input) => {
-    const summary = state.summary.get(ctx.datname);
-    return summary === undefined ? [] : [summary];
-  },
+  run: ({ ctx, state }: Input) => storedRow(state.summary, ctx.datname),
   metrics: [
     {
       name: 'pgvigil_tables_sized_from_catalog',
